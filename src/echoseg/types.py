@@ -1,0 +1,169 @@
+"""Typed, frozen data carried between echoseg's stages (io -> route -> model -> measure -> report)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+# DICOM PS3.3 C.8.5.5.1 code meanings used by echoseg.
+SPATIAL_FORMATS = {0: "none", 1: "2D", 2: "M-mode", 3: "spectral", 4: "waveform", 5: "graphics"}
+DATA_TYPES = {
+    0: "none", 1: "tissue", 2: "color flow", 3: "PW", 4: "CW", 5: "doppler sample volume",
+    6: "doppler mode", 7: "depth", 8: "ECG", 9: "pulse", 10: "physiological", 11: "ECG trace",
+    12: "audio", 13: "color bar", 14: "blood-tissue", 15: "PW tissue", 16: "CW tissue",
+}
+UNITS = {0: "none", 1: "percent", 2: "dB", 3: "cm", 4: "s", 5: "Hz", 6: "dB/s", 7: "cm/s",
+         8: "cm2", 9: "cm2/s", 10: "cm3", 11: "cm3/s", 12: "deg"}
+
+TASKS_ATRIA = ("la_area", "ra_area")
+TASKS_DOPPLER = ("mv_vti", "av_vti", "lvot_vti", "rvot_vti", "pv_vti")
+TASKS = TASKS_ATRIA + TASKS_DOPPLER
+SITES = tuple(t.removesuffix("_vti") for t in TASKS_DOPPLER)  # mv, av, lvot, rvot, pv
+
+
+@dataclass(frozen=True)
+class Region:
+    """One item of the Sequence of Ultrasound Regions (0018,6011).
+
+    Bounds are inclusive pixel coordinates of the whole image (MinX0..MaxX1, MinY0..MaxY1).
+    ``ref_x0``/``ref_y0`` are ReferencePixelX0/Y0, relative to (x0, y0) as DICOM defines them,
+    or None when the tag is absent.
+    """
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+    spatial_format: int
+    data_type: int
+    units_x: int
+    units_y: int
+    delta_x: float
+    delta_y: float
+    ref_x0: int | None = None
+    ref_y0: int | None = None
+    flags: int = 0
+
+    @property
+    def width(self) -> int:
+        return self.x1 - self.x0 + 1
+
+    @property
+    def height(self) -> int:
+        return self.y1 - self.y0 + 1
+
+    @property
+    def is_2d_tissue(self) -> bool:
+        return self.spatial_format == 1 and self.data_type == 1
+
+    @property
+    def is_spectral(self) -> bool:
+        return self.spatial_format == 3
+
+    def describe(self) -> dict[str, Any]:
+        """Plain-JSON description with units as words (used by ``echoseg info --json``)."""
+        return {
+            "spatial_format": SPATIAL_FORMATS.get(self.spatial_format, str(self.spatial_format)),
+            "data_type": DATA_TYPES.get(self.data_type, str(self.data_type)),
+            "x0": self.x0, "y0": self.y0, "x1": self.x1, "y1": self.y1,
+            "units_x": UNITS.get(self.units_x, str(self.units_x)),
+            "units_y": UNITS.get(self.units_y, str(self.units_y)),
+            "delta_x": self.delta_x, "delta_y": self.delta_y,
+            "ref_x0": self.ref_x0, "ref_y0": self.ref_y0, "flags": self.flags,
+        }
+
+
+@dataclass(frozen=True)
+class TissueCalibration:
+    """Physical scale of a 2D tissue region: centimetres per pixel along x and y."""
+
+    region: Region
+    cm_per_px_x: float
+    cm_per_px_y: float
+
+    @property
+    def cm2_per_px(self) -> float:
+        return self.cm_per_px_x * self.cm_per_px_y
+
+
+@dataclass(frozen=True)
+class SpectralCalibration:
+    """Physical scale of a spectral Doppler region.
+
+    ``baseline_row`` is the zero-velocity row in whole-image pixel coordinates
+    (region y0 + ReferencePixelY0). ``cm_s_per_px`` is the signed PhysicalDeltaY: velocity of
+    image row r is ``(r - baseline_row) * cm_s_per_px`` (negative delta: velocity grows upwards).
+    """
+
+    region: Region
+    s_per_px: float
+    cm_s_per_px: float
+    baseline_row: float
+    mode: str  # "PW" | "CW" | "unknown"
+
+    @property
+    def speed_per_px(self) -> float:
+        return abs(self.cm_s_per_px)
+
+
+@dataclass(frozen=True, eq=False)
+class EchoImage:
+    """Pixels and metadata of one input file.
+
+    ``frames`` is (T, H, W, 3) uint8 RGB whatever the stored photometric interpretation.
+    """
+
+    path: str
+    frames: np.ndarray
+    regions: tuple[Region, ...]
+    frame_time_ms: float | None = None
+    heart_rate_bpm: float | None = None
+    modality: str | None = None
+    sop_class_uid: str | None = None
+    photometric: str | None = None
+    transfer_syntax: str | None = None
+    manufacturer: str | None = None
+    study_uid: str | None = None
+    series_uid: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.frames.shape[0])
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return int(self.frames.shape[1]), int(self.frames.shape[2])
+
+
+@dataclass(frozen=True)
+class Beat:
+    """One Doppler beat (flow period), times in seconds from the strip's left edge."""
+
+    index: int
+    start_s: float
+    end_s: float
+    vti_cm: float
+    vmax_cm_s: float
+    vmean_cm_s: float
+    peak_gradient_mmhg: float
+    mean_gradient_mmhg: float
+    complete: bool = True
+    rr_s: float | None = None
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One (file, task) result row as CONTRACT.md defines it, plus extras."""
+
+    file: str
+    task: str
+    value: float | None
+    unit: str
+    n: int
+    frame: int | None
+    qc: str  # "pass" | "fail"
+    reason: str = ""
+    confidence: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
