@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Create .venv (if needed) and install echoseg with everything the demo and tests use. Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+# torch first, pinned to the local CPU wheel, so nothing later pulls a CUDA build.
+.venv/bin/python -m pip install -q torch==2.13.0
+.venv/bin/python -m pip install -q -e ".[ml,video,plots,test]"

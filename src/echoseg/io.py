@@ -1,0 +1,426 @@
+"""Read echocardiography inputs into :class:`~echoseg.types.EchoImage`.
+
+DICOM (Ultrasound Image / Multi-frame Image Storage, current and retired, and Secondary Capture
+that carries ultrasound regions or Modality US), AVI/MP4 movies and PNG/JPEG screenshots.
+Frames always come out as (T, H, W, 3) uint8 RGB, whatever the stored encoding.
+
+Tags read: SOPClassUID (0008,0016), Modality (0008,0060), PhotometricInterpretation (0028,0004),
+NumberOfFrames (0028,0008), Sequence of Ultrasound Regions (0018,6011, parsed by
+:mod:`echoseg.calibration`), FrameTime (0018,1063), FrameTimeVector (0018,1065), CineRate (0018,0040),
+RecommendedDisplayFrameRate (0008,2144), HeartRate (0018,1088), Manufacturer (0008,0070),
+StudyInstanceUID (0020,000D), SeriesInstanceUID (0020,000E). Patient identifiers are never copied.
+
+Example::
+
+    >>> from echoseg.io import read, describe
+    >>> img = read("a4c.dcm")                      # doctest: +SKIP
+    >>> img.frames.shape, img.frame_time_ms         # doctest: +SKIP
+    ((48, 600, 800, 3), 20.0)
+    >>> describe(img)["calibration"]["tissue"]      # doctest: +SKIP
+    {'cm_per_px_x': 0.0262, 'cm_per_px_y': 0.0262}
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import calibration as cal
+from .errors import CalibrationError, EchosegError, NotUltrasoundError, UnsupportedInputError
+from .types import EchoImage, Region, SpectralCalibration
+
+US_SOP_CLASSES = {
+    "1.2.840.10008.5.1.4.1.1.6.1": "Ultrasound Image Storage",
+    "1.2.840.10008.5.1.4.1.1.6": "Ultrasound Image Storage (Retired)",
+    "1.2.840.10008.5.1.4.1.1.3.1": "Ultrasound Multi-frame Image Storage",
+    "1.2.840.10008.5.1.4.1.1.3": "Ultrasound Multi-frame Image Storage (Retired)",
+}
+SC_SOP_CLASSES = {
+    "1.2.840.10008.5.1.4.1.1.7": "Secondary Capture Image Storage",
+    "1.2.840.10008.5.1.4.1.1.7.1": "Multi-frame Single Bit Secondary Capture Image Storage",
+    "1.2.840.10008.5.1.4.1.1.7.2": "Multi-frame Grayscale Byte Secondary Capture Image Storage",
+    "1.2.840.10008.5.1.4.1.1.7.3": "Multi-frame Grayscale Word Secondary Capture Image Storage",
+    "1.2.840.10008.5.1.4.1.1.7.4": "Multi-frame True Color Secondary Capture Image Storage",
+}
+DICOM_SUFFIXES = (".dcm", ".dicom")
+VIDEO_SUFFIXES = (".avi", ".mp4")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+_EDGE_SLACK = 1  # vendors (e.g. Philips) write MaxX1 == Columns; clip regions overhanging by <= 1 px
+
+
+def read(path: str | os.PathLike[str], *, cm_per_px: float | None = None,
+         spectral: SpectralCalibration | None = None, max_frames: int | None = None) -> EchoImage:
+    """Read one DICOM, AVI/MP4 or PNG/JPEG file.
+
+    Args:
+        path: the file.
+        cm_per_px: explicit 2D scale (square pixels). Required for movies and still images of
+            B-mode; for a DICOM it replaces the file's 2D tissue regions.
+        spectral: explicit spectral Doppler calibration (see
+            :func:`echoseg.calibration.manual_spectral_calibration`). Required for Doppler screenshots;
+            for a DICOM it replaces the file's spectral regions.
+        max_frames: decode at most this many frames (from the first).
+
+    Raises:
+        UnsupportedInputError: missing, unknown, truncated or undecodable file.
+        NotUltrasoundError: a DICOM of another modality (CT, MR, ...).
+        CalibrationError: a region lies outside the image, or a movie/still image came without calibration.
+    """
+    p = Path(path)
+    if max_frames is not None and max_frames < 1:
+        raise ValueError(f"max_frames must be >= 1 or None, not {max_frames}")
+    if not p.exists():
+        raise UnsupportedInputError(f"{p}: file not found; check the path")
+    if not p.is_file():
+        raise UnsupportedInputError(f"{p}: not a regular file (use find_inputs to expand folders)")
+    suffix = p.suffix.lower()
+    if suffix in VIDEO_SUFFIXES or suffix in IMAGE_SUFFIXES:
+        if cm_per_px is None and spectral is None:
+            raise CalibrationError(
+                f"{p}: a {suffix} file carries no calibration; pass --cm-per-px (2D, cm per pixel) "
+                "or a spectral calibration (Doppler) to measure it")
+        frames, frame_time = _read_video(p, max_frames) if suffix in VIDEO_SUFFIXES else _read_still(p)
+        regions = _manual_regions((), frames.shape[1:3], cm_per_px, spectral, p)
+        return EchoImage(path=str(p), frames=frames, regions=regions, frame_time_ms=frame_time,
+                         extra={"calibration_source": "manual", "format": suffix.lstrip(".")})
+    if suffix in DICOM_SUFFIXES or suffix == "" or _has_dicm_preamble(p):
+        return _read_dicom(p, cm_per_px, spectral, max_frames)
+    raise UnsupportedInputError(
+        f"{p}: unsupported file type {suffix!r}; echoseg reads DICOM (.dcm, .dicom or no extension), "
+        f"{', '.join(VIDEO_SUFFIXES)} and {', '.join(IMAGE_SUFFIXES)}")
+
+
+def _has_dicm_preamble(p: Path) -> bool:
+    try:
+        with p.open("rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return False
+    return len(head) == 132 and head[128:132] == b"DICM"
+
+
+def _manual_regions(regions: tuple[Region, ...], shape: tuple[int, int], cm_per_px: float | None,
+                    spectral: SpectralCalibration | None, p: Path) -> tuple[Region, ...]:
+    """Replace 2D tissue (and/or spectral) regions by the explicit calibration's regions."""
+    out = list(regions)
+    if cm_per_px is not None:
+        try:
+            tissue = cal.manual_tissue_calibration(float(cm_per_px), shape)
+        except CalibrationError as exc:
+            raise CalibrationError(f"{p}: {exc}") from None
+        out = [r for r in out if r.spatial_format != 1] + [tissue.region]
+    if spectral is not None:
+        cal.check_inside(spectral.region, shape, str(p))
+        out = [r for r in out if r.spatial_format != 3] + [spectral.region]
+    return tuple(out)
+
+
+# ----------------------------------------------------------------------------------------- DICOM
+def _read_dicom(p: Path, cm_per_px: float | None, spectral: SpectralCalibration | None,
+                max_frames: int | None) -> EchoImage:
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        ds = pydicom.dcmread(p)
+    except InvalidDicomError:
+        try:  # files written without the 128-byte preamble
+            ds = pydicom.dcmread(p, force=True)
+        except Exception as exc:  # noqa: BLE001 - any parse failure means "not a DICOM we can read"
+            raise UnsupportedInputError(f"{p}: not a readable DICOM file ({type(exc).__name__}: {exc})") from None
+        if "SOPClassUID" not in ds and "Modality" not in ds:
+            raise UnsupportedInputError(
+                f"{p}: not a DICOM file (no DICM preamble, no SOP Class UID); check the file") from None
+    except Exception as exc:  # noqa: BLE001 - truncated headers raise assorted errors
+        raise UnsupportedInputError(f"{p}: the DICOM file is truncated or corrupt ({type(exc).__name__}: {exc})") from None
+
+    sop = str(ds.get("SOPClassUID", "") or "")
+    modality = str(ds.get("Modality", "") or "") or None
+    has_regions = bool(ds.get("SequenceOfUltrasoundRegions"))
+    is_us = sop in US_SOP_CLASSES or modality == "US" or (sop in SC_SOP_CLASSES and has_regions)
+    if not is_us:
+        name = getattr(ds.get("SOPClassUID"), "name", sop) or "unknown"
+        raise NotUltrasoundError(
+            f"{p}: not an ultrasound image (Modality {modality or 'absent'}, SOP class {name}); "
+            "echoseg measures echocardiography (Modality US) only")
+    if "PixelData" not in ds:
+        raise UnsupportedInputError(f"{p}: the DICOM has no pixel data (SOP class {sop or 'absent'})")
+
+    frames = _decode(ds, p, max_frames)
+    shape = (int(frames.shape[1]), int(frames.shape[2]))
+    warnings: list[str] = []
+    try:
+        regions = cal.regions_from_sequence(ds.get("SequenceOfUltrasoundRegions") or [])
+    except CalibrationError as exc:
+        raise CalibrationError(f"{p}: {exc}") from None
+    regions = tuple(_fit_region(r, shape, p, warnings) for r in regions)
+    source = "dicom" if regions else "none"
+    if cm_per_px is not None or spectral is not None:
+        regions = _manual_regions(regions, shape, cm_per_px, spectral, p)
+        source = "manual"
+    ts = _transfer_syntax(ds)
+    extra: dict[str, Any] = {"calibration_source": source, "format": "dicom"}
+    if warnings:
+        extra["warnings"] = warnings
+    return EchoImage(
+        path=str(p), frames=frames, regions=regions,
+        frame_time_ms=frame_time_ms(ds), heart_rate_bpm=_positive(ds.get("HeartRate")),
+        modality=modality, sop_class_uid=sop or None,
+        photometric=str(ds.get("PhotometricInterpretation", "") or "") or None,
+        transfer_syntax=str(ts) if ts else None,
+        manufacturer=str(ds.get("Manufacturer", "") or "") or None,
+        study_uid=str(ds.get("StudyInstanceUID", "") or "") or None,
+        series_uid=str(ds.get("SeriesInstanceUID", "") or "") or None,
+        extra=extra)
+
+
+def _fit_region(r: Region, shape: tuple[int, int], p: Path, warnings: list[str]) -> Region:
+    """Validate a region against the image; clip a one-pixel overhang (MaxX1 == Columns) with a warning."""
+    rows, cols = shape
+    x1 = cols - 1 if cols - 1 < r.x1 <= cols - 1 + _EDGE_SLACK else r.x1
+    y1 = rows - 1 if rows - 1 < r.y1 <= rows - 1 + _EDGE_SLACK else r.y1
+    if (x1, y1) != (r.x1, r.y1):
+        warnings.append(f"region x {r.x0}..{r.x1}, y {r.y0}..{r.y1} overhangs the {cols}x{rows} image "
+                        f"by one pixel; clipped to x1={x1}, y1={y1}")
+        r = dataclasses.replace(r, x1=x1, y1=y1)
+    cal.check_inside(r, shape, str(p))
+    return r
+
+
+def _transfer_syntax(ds: Any) -> Any:
+    meta = getattr(ds, "file_meta", None)
+    return meta.get("TransferSyntaxUID") if meta is not None else None
+
+
+def _positive(value: Any) -> float | None:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return v if v > 0 and np.isfinite(v) else None
+
+
+def frame_time_ms(ds: Any) -> float | None:
+    """Milliseconds between frames from FrameTime, FrameTimeVector (mean), CineRate or RecommendedDisplayFrameRate."""
+    ft = _positive(ds.get("FrameTime"))
+    if ft is not None:
+        return ft
+    vec = ds.get("FrameTimeVector")
+    if vec is not None:
+        vals = [float(v) for v in (vec if isinstance(vec, (list, tuple)) or hasattr(vec, "__iter__") else [vec])]
+        vals = vals[1:] if len(vals) > 1 else vals  # the first entry is 0 by definition
+        vals = [v for v in vals if v > 0]
+        if vals:
+            return float(np.mean(vals))
+    for tag in ("CineRate", "RecommendedDisplayFrameRate"):
+        rate = _positive(ds.get(tag))
+        if rate is not None:
+            return 1000.0 / rate
+    return None
+
+
+def _decode(ds: Any, p: Path, max_frames: int | None) -> np.ndarray:
+    """Decode pixel data to (T, H, W, 3) uint8 RGB."""
+    from pydicom.pixels import pixel_array
+
+    photometric = str(ds.get("PhotometricInterpretation", "")).strip().upper()
+    n = int(ds.get("NumberOfFrames", 1) or 1)
+    take = n if max_frames is None else min(n, max_frames)
+    fast_ybr = photometric in ("YBR_FULL", "YBR_FULL_422")
+    kwargs: dict[str, Any] = {"raw": True} if fast_ybr else {}
+    try:
+        if take < n:
+            arr = np.stack([pixel_array(ds, index=i, **kwargs) for i in range(take)])
+        else:
+            arr = pixel_array(ds, **kwargs)
+            if n == 1:
+                arr = arr[None]
+    except Exception as exc:  # noqa: BLE001 - decoders raise many types
+        ts = _transfer_syntax(ds)
+        tsname = getattr(ts, "name", str(ts))
+        hint = ("the pixel data is shorter than Rows x Columns x frames: the file is truncated"
+                if "length" in str(exc).lower() or "truncat" in str(exc).lower() or "end of" in str(exc).lower()
+                else f"no installed decoder handles {tsname}; convert the file to uncompressed "
+                     "(e.g. `gdcmconv --raw`) or install the BSD-licensed python-gdcm")
+        raise UnsupportedInputError(f"{p}: pixel data cannot be decoded ({type(exc).__name__}: "
+                                    f"{str(exc).splitlines()[0][:200]}); {hint}") from None
+    samples = int(ds.get("SamplesPerPixel", 1) or 1)
+    if samples == 1 and arr.ndim == 3:
+        arr = arr[..., None]
+    if arr.ndim != 4:
+        raise UnsupportedInputError(f"{p}: unexpected pixel array shape {arr.shape}")
+    return _to_rgb8(arr, ds, photometric, p)
+
+
+def _to_rgb8(arr: np.ndarray, ds: Any, photometric: str, p: Path) -> np.ndarray:
+    """(T, H, W, C) stored values -> (T, H, W, 3) uint8 RGB."""
+    if photometric == "PALETTE COLOR":
+        from pydicom.pixels import apply_color_lut
+
+        rgb = apply_color_lut(arr[..., 0], ds)
+        bits = int(ds.RedPaletteColorLookupTableDescriptor[2])
+        if bits > 8 or rgb.dtype.itemsize > 1:
+            rgb = (rgb.astype(np.uint32) >> (8 if bits == 16 else max(bits - 8, 0))).clip(0, 255)
+        return np.ascontiguousarray(rgb, dtype=np.uint8)
+    if arr.shape[-1] == 1:
+        grey = _grey_to_uint8(arr[..., 0], ds)
+        if photometric == "MONOCHROME1":
+            grey = 255 - grey
+        return np.repeat(grey[..., None], 3, axis=-1)
+    if arr.shape[-1] != 3:
+        raise UnsupportedInputError(f"{p}: {arr.shape[-1]} samples per pixel is not supported (1 or 3)")
+    if photometric in ("YBR_FULL", "YBR_FULL_422"):
+        arr = _ybr_full_to_rgb(arr)
+    if arr.dtype != np.uint8:
+        bits = int(ds.get("BitsStored", 8) or 8)
+        arr = (arr.astype(np.float64) * (255.0 / (2 ** bits - 1))).round().clip(0, 255)
+    return np.ascontiguousarray(arr, dtype=np.uint8)
+
+
+def _grey_to_uint8(grey: np.ndarray, ds: Any) -> np.ndarray:
+    if grey.dtype == np.uint8:
+        return grey
+    bits = int(ds.get("BitsStored", 8) or 8)
+    g = grey.astype(np.float64)
+    if int(ds.get("PixelRepresentation", 0) or 0) == 1:
+        g = g + 2 ** (bits - 1)
+    return (g * (255.0 / (2 ** bits - 1))).round().clip(0, 255).astype(np.uint8)
+
+
+def _ybr_full_to_rgb(arr: np.ndarray) -> np.ndarray:
+    """Full-range YCbCr (PS3.3 C.7.6.3.1.2, as JPEG/JFIF) to RGB, uint8 in and out."""
+    a = arr.astype(np.uint8, copy=False)
+    try:
+        import cv2
+    except ImportError:
+        cv2 = None
+    if cv2 is not None:
+        flat = np.ascontiguousarray(a[..., [0, 2, 1]]).reshape(-1, a.shape[-2], 3)  # Y Cr Cb order for OpenCV
+        return cv2.cvtColor(flat, cv2.COLOR_YCrCb2RGB).reshape(a.shape)
+    y = a[..., 0].astype(np.float32)
+    cb = a[..., 1].astype(np.float32) - 128.0
+    cr = a[..., 2].astype(np.float32) - 128.0
+    rgb = np.stack([y + 1.402 * cr, y - 0.344136 * cb - 0.714136 * cr, y + 1.772 * cb], axis=-1)
+    return np.rint(rgb).clip(0, 255).astype(np.uint8)
+
+
+# ------------------------------------------------------------------------------ movies and stills
+def _read_video(p: Path, max_frames: int | None) -> tuple[np.ndarray, float | None]:
+    try:
+        import cv2
+    except ImportError:
+        raise UnsupportedInputError(
+            f"{p}: reading movies needs OpenCV; install echoseg[video] (opencv-python-headless)") from None
+    cap = cv2.VideoCapture(str(p))
+    frames: list[np.ndarray] = []
+    try:
+        if not cap.isOpened():
+            raise UnsupportedInputError(f"{p}: OpenCV cannot open this movie; re-encode it (e.g. MJPG AVI or H.264 MP4)")
+        fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        while max_frames is None or len(frames) < max_frames:
+            ok, bgr = cap.read()
+            if not ok:
+                break
+            frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    finally:
+        cap.release()
+    if not frames:
+        raise UnsupportedInputError(f"{p}: the movie has no decodable frames; the file may be truncated")
+    return np.stack(frames), (1000.0 / fps if fps > 0 else None)
+
+
+def _read_still(p: Path) -> tuple[np.ndarray, None]:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(p) as im:
+            rgb = np.asarray(im.convert("RGB"))
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise UnsupportedInputError(f"{p}: the image cannot be decoded ({exc}); the file may be truncated") from None
+    return rgb[None].copy(), None
+
+
+# --------------------------------------------------------------------------------- file discovery
+def find_inputs(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
+    """Expand folders recursively into readable inputs; explicit files are kept as given.
+
+    Inside folders a file is kept when its extension is .dcm, .dicom, .avi, .mp4, .png, .jpg or
+    .jpeg, or when it has no extension and starts with the DICOM preamble ("DICM" at byte 128).
+    Hidden files and folders are skipped. The result is sorted and free of duplicates.
+    """
+    found: set[Path] = set()
+    wanted = DICOM_SUFFIXES + VIDEO_SUFFIXES + IMAGE_SUFFIXES
+    for item in paths:
+        p = Path(item)
+        if p.is_dir():
+            for f in p.rglob("*"):
+                if any(part.startswith(".") for part in f.relative_to(p).parts) or not f.is_file():
+                    continue
+                suffix = f.suffix.lower()
+                if suffix in wanted or (suffix == "" and _has_dicm_preamble(f)):
+                    found.add(f)
+        else:
+            found.add(p)  # explicit file (read() reports it if missing or unsupported)
+    return sorted(found, key=lambda q: str(q))
+
+
+# ------------------------------------------------------------------------------------ description
+def describe(img: EchoImage) -> dict[str, Any]:
+    """Plain-JSON summary of an EchoImage for ``echoseg info --json``."""
+    calib: dict[str, Any] = {}
+    try:
+        t = cal.tissue_calibration(img.regions, img.shape, img.path)
+        calib["tissue"] = {"cm_per_px_x": t.cm_per_px_x, "cm_per_px_y": t.cm_per_px_y,
+                           "region": [t.region.x0, t.region.y0, t.region.x1, t.region.y1]}
+    except EchosegError as exc:
+        calib["tissue"] = {"error": str(exc)}
+    try:
+        s = cal.spectral_calibration(img.regions, img.shape, img.path)
+        calib["spectral"] = {"s_per_px": s.s_per_px, "cm_s_per_px": s.cm_s_per_px,
+                             "baseline_row": s.baseline_row, "mode": s.mode,
+                             "region": [s.region.x0, s.region.y0, s.region.x1, s.region.y1]}
+    except EchosegError as exc:
+        calib["spectral"] = {"error": str(exc)}
+    return {
+        "file": img.path,
+        "regions": [r.describe() for r in img.regions],
+        "frames": img.n_frames, "rows": img.shape[0], "cols": img.shape[1],
+        "frame_time_ms": img.frame_time_ms, "heart_rate_bpm": img.heart_rate_bpm,
+        "modality": img.modality, "photometric": img.photometric, "transfer_syntax": img.transfer_syntax,
+        "sop_class_uid": img.sop_class_uid, "manufacturer": img.manufacturer,
+        "calibration_source": img.extra.get("calibration_source"),
+        "warnings": list(img.extra.get("warnings", [])),
+        "calibration": calib,
+    }
+
+
+def format_text(desc: dict[str, Any]) -> str:
+    """Human-readable rendering of :func:`describe`'s dictionary."""
+    ft = desc.get("frame_time_ms")
+    lines = [
+        f"file: {desc['file']}",
+        f"  {desc['frames']} frame(s) of {desc['cols']}x{desc['rows']} px"
+        + (f", {ft:.2f} ms/frame ({1000.0 / ft:.1f} fps)" if ft else ", frame time unknown")
+        + (f", heart rate {desc['heart_rate_bpm']:g} bpm" if desc.get("heart_rate_bpm") else ""),
+        f"  {desc.get('manufacturer') or 'unknown manufacturer'}; photometric {desc.get('photometric') or '-'}; "
+        f"transfer syntax {desc.get('transfer_syntax') or '-'}",
+        f"  {len(desc['regions'])} ultrasound region(s):",
+    ]
+    for i, r in enumerate(desc["regions"]):
+        lines.append(f"    [{i}] {r['spatial_format']} {r['data_type']}: x {r['x0']}..{r['x1']}, y {r['y0']}..{r['y1']}; "
+                     f"{r['delta_x']:.6g} {r['units_x']}/px x {r['delta_y']:.6g} {r['units_y']}/px; "
+                     f"ref ({r['ref_x0']}, {r['ref_y0']})")
+    for w in desc.get("warnings", []):
+        lines.append(f"  warning: {w}")
+    tissue = desc["calibration"].get("tissue", {})
+    spec = desc["calibration"].get("spectral", {})
+    lines.append("  2D calibration: " + (tissue["error"] if "error" in tissue else
+                 f"{tissue['cm_per_px_x']:.6g} x {tissue['cm_per_px_y']:.6g} cm/px"))
+    lines.append("  spectral calibration: " + (spec["error"] if "error" in spec else
+                 f"{spec['mode']}, {spec['s_per_px'] * 1000:.4g} ms/px, {spec['cm_s_per_px']:.4g} cm/s per px, "
+                 f"baseline row {spec['baseline_row']:g}"))
+    return "\n".join(lines)
