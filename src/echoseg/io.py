@@ -137,6 +137,9 @@ def _read_dicom(p: Path, cm_per_px: float | None, spectral: SpectralCalibration 
                 f"{p}: not a DICOM file (no DICM preamble, no SOP Class UID); check the file") from None
     except Exception as exc:  # noqa: BLE001 - truncated headers raise assorted errors
         raise UnsupportedInputError(f"{p}: the DICOM file is truncated or corrupt ({type(exc).__name__}: {exc})") from None
+    if "SOPClassUID" not in ds and "Modality" not in ds:
+        raise UnsupportedInputError(
+            f"{p}: the DICOM dataset has neither SOP Class UID nor Modality; the file is truncated or corrupt")
 
     sop = str(ds.get("SOPClassUID", "") or "")
     modality = str(ds.get("Modality", "") or "") or None
@@ -148,7 +151,8 @@ def _read_dicom(p: Path, cm_per_px: float | None, spectral: SpectralCalibration 
             f"{p}: not an ultrasound image (Modality {modality or 'absent'}, SOP class {name}); "
             "echoseg measures echocardiography (Modality US) only")
     if "PixelData" not in ds:
-        raise UnsupportedInputError(f"{p}: the DICOM has no pixel data (SOP class {sop or 'absent'})")
+        raise UnsupportedInputError(
+            f"{p}: the DICOM has no pixel data (SOP class {sop or 'absent'}); the file may be truncated")
 
     frames = _decode(ds, p, max_frames)
     shape = (int(frames.shape[1]), int(frames.shape[2]))
@@ -242,10 +246,14 @@ def _decode(ds: Any, p: Path, max_frames: int | None) -> np.ndarray:
     except Exception as exc:  # noqa: BLE001 - decoders raise many types
         ts = _transfer_syntax(ds)
         tsname = getattr(ts, "name", str(ts))
-        hint = ("the pixel data is shorter than Rows x Columns x frames: the file is truncated"
-                if "length" in str(exc).lower() or "truncat" in str(exc).lower() or "end of" in str(exc).lower()
-                else f"no installed decoder handles {tsname}; convert the file to uncompressed "
-                     "(e.g. `gdcmconv --raw`) or install the BSD-licensed python-gdcm")
+        msg = str(exc).lower()
+        if "missing dependencies" in msg or "no pixel data decoders" in msg:
+            hint = (f"no installed decoder handles {tsname}; convert the file to uncompressed "
+                    "(e.g. `gdcmconv --raw` or dcmtk `dcmdjpeg`) or install the BSD-licensed python-gdcm")
+        elif ts is not None and not getattr(ts, "is_compressed", True):
+            hint = "the pixel data is shorter than Rows x Columns x samples x frames: the file is truncated or corrupt"
+        else:
+            hint = f"the {tsname} pixel data is corrupt or truncated"
         raise UnsupportedInputError(f"{p}: pixel data cannot be decoded ({type(exc).__name__}: "
                                     f"{str(exc).splitlines()[0][:200]}); {hint}") from None
     samples = int(ds.get("SamplesPerPixel", 1) or 1)
@@ -259,13 +267,7 @@ def _decode(ds: Any, p: Path, max_frames: int | None) -> np.ndarray:
 def _to_rgb8(arr: np.ndarray, ds: Any, photometric: str, p: Path) -> np.ndarray:
     """(T, H, W, C) stored values -> (T, H, W, 3) uint8 RGB."""
     if photometric == "PALETTE COLOR":
-        from pydicom.pixels import apply_color_lut
-
-        rgb = apply_color_lut(arr[..., 0], ds)
-        bits = int(ds.RedPaletteColorLookupTableDescriptor[2])
-        if bits > 8 or rgb.dtype.itemsize > 1:
-            rgb = (rgb.astype(np.uint32) >> (8 if bits == 16 else max(bits - 8, 0))).clip(0, 255)
-        return np.ascontiguousarray(rgb, dtype=np.uint8)
+        return _apply_palette(arr[..., 0], ds, p)
     if arr.shape[-1] == 1:
         grey = _grey_to_uint8(arr[..., 0], ds)
         if photometric == "MONOCHROME1":
@@ -279,6 +281,42 @@ def _to_rgb8(arr: np.ndarray, ds: Any, photometric: str, p: Path) -> np.ndarray:
         bits = int(ds.get("BitsStored", 8) or 8)
         arr = (arr.astype(np.float64) * (255.0 / (2 ** bits - 1))).round().clip(0, 255)
     return np.ascontiguousarray(arr, dtype=np.uint8)
+
+
+def _apply_palette(index: np.ndarray, ds: Any, p: Path) -> np.ndarray:
+    """Palette indices -> uint8 RGB through the (0028,1101-1203) lookup tables.
+
+    Plain LUT data is unpacked here with the dataset's byte order (pydicom 3.0 reads big-endian
+    LUT data as little-endian); segmented LUTs go through pydicom's ``apply_color_lut``.
+    16-bit entries are reduced to their high byte, unless every entry is <= 255 (8-bit values
+    stored in 16-bit words, as some vendors write).
+    """
+    desc = ds.get("RedPaletteColorLookupTableDescriptor")
+    if desc is None:
+        raise UnsupportedInputError(f"{p}: PALETTE COLOR image without (0028,1101) palette descriptor")
+    n_entries, first = int(desc[0]) or 65536, int(desc[1])
+    if "RedPaletteColorLookupTableData" in ds:
+        ts = _transfer_syntax(ds)
+        little = bool(ts.is_little_endian) if ts is not None and hasattr(ts, "is_little_endian") \
+            else bool(getattr(ds, "original_encoding", (None, True))[1] is not False)
+        luts = []
+        for colour in ("Red", "Green", "Blue"):
+            raw = bytes(ds[f"{colour}PaletteColorLookupTableData"].value)
+            depth = len(raw) * 8 // n_entries
+            if depth not in (8, 16):
+                raise UnsupportedInputError(f"{p}: {colour} palette has {len(raw)} bytes for {n_entries} entries")
+            luts.append(np.frombuffer(raw, dtype=("<u2" if little else ">u2") if depth == 16 else "u1"))
+        lut = _to_8bit(np.stack(luts, axis=-1)[:n_entries])
+        return lut[np.clip(index.astype(np.int64) - first, 0, len(lut) - 1)]
+    from pydicom.pixels import apply_color_lut
+
+    return _to_8bit(apply_color_lut(index, ds)[..., :3])
+
+
+def _to_8bit(values: np.ndarray) -> np.ndarray:
+    if values.dtype.itemsize > 1 and int(values.max(initial=0)) > 255:
+        values = values >> 8
+    return np.ascontiguousarray(values, dtype=np.uint8)
 
 
 def _grey_to_uint8(grey: np.ndarray, ds: Any) -> np.ndarray:
