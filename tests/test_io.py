@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pydicom
 import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.pixels import convert_color_space
@@ -425,3 +424,27 @@ def test_reference_file(ref) -> None:
     else:
         t = cal.tissue_calibration(img.regions, img.shape, str(path))
         assert t.cm_per_px_x == pytest.approx(ref.cm_per_px) and t.cm_per_px_y == pytest.approx(ref.cm_per_px)
+
+
+# ------------------------------------------------------------------ the synthetic writer's files
+@pytest.mark.parametrize("compression, monochrome", [("none", False), ("jpeg", False), ("none", True)])
+def test_reads_synthetic_writer_output(tmp_path: Path, compression: str, monochrome: bool) -> None:
+    writer = pytest.importorskip("echoseg.synth.dicom_writer")
+    from echoseg.synth.case import SynthCase
+
+    frames = smooth_rgb(3, 48, 64, seed=11)
+    if monochrome:
+        frames[..., 1] = frames[..., 2] = frames[..., 0]
+    case = SynthCase(kind="a4c", frames=frames, regions=(TISSUE, SPECTRAL), frame_time_ms=20.0,
+                     heart_rate_bpm=66.0, style="grey", seed=11, truth={}, monochrome=monochrome)
+    img = read(writer.write_case(case, tmp_path, "syn", compression=compression)["dicom"])
+    assert img.regions == case.regions and img.heart_rate_bpm == 66.0
+    assert img.frame_time_ms == pytest.approx(20.0)
+    err = np.abs(img.frames.astype(int) - frames)
+    assert (err.max() == 0) if compression == "none" else (err.mean() < 3)
+
+
+def test_misplaced_ecg_region_is_dropped_not_fatal(tmp_path: Path) -> None:
+    ecg = Region(0, 30, 80, 39, 4, 10, 4, 0, 0.01, 0.0)  # waveform far past the 32 columns
+    img = read(save(make_ds(smooth_rgb(1, 40, 32), "RGB", regions=(TISSUE, ecg)), tmp_path / "ecg.dcm"))
+    assert img.regions == (TISSUE,) and "ignored" in img.extra["warnings"][0]

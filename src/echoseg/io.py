@@ -49,6 +49,7 @@ SC_SOP_CLASSES = {
 DICOM_SUFFIXES = (".dcm", ".dicom")
 VIDEO_SUFFIXES = (".avi", ".mp4")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+_MEASURED_FORMATS = (1, 2, 3)  # 2D, M-mode, spectral: their bounds must lie inside the image
 _EDGE_SLACK = 1  # vendors (e.g. Philips) write MaxX1 == Columns; clip regions overhanging by <= 1 px
 
 
@@ -161,7 +162,7 @@ def _read_dicom(p: Path, cm_per_px: float | None, spectral: SpectralCalibration 
         regions = cal.regions_from_sequence(ds.get("SequenceOfUltrasoundRegions") or [])
     except CalibrationError as exc:
         raise CalibrationError(f"{p}: {exc}") from None
-    regions = tuple(_fit_region(r, shape, p, warnings) for r in regions)
+    regions = tuple(r for r in (_fit_region(r, shape, p, warnings) for r in regions) if r is not None)
     source = "dicom" if regions else "none"
     if cm_per_px is not None or spectral is not None:
         regions = _manual_regions(regions, shape, cm_per_px, spectral, p)
@@ -182,8 +183,13 @@ def _read_dicom(p: Path, cm_per_px: float | None, spectral: SpectralCalibration 
         extra=extra)
 
 
-def _fit_region(r: Region, shape: tuple[int, int], p: Path, warnings: list[str]) -> Region:
-    """Validate a region against the image; clip a one-pixel overhang (MaxX1 == Columns) with a warning."""
+def _fit_region(r: Region, shape: tuple[int, int], p: Path, warnings: list[str]) -> Region | None:
+    """Validate a region against the image.
+
+    A one-pixel overhang (MaxX1 == Columns, as Philips writes) is clipped with a warning. Any other
+    misplaced 2D, M-mode or spectral region raises CalibrationError; a misplaced waveform, graphics or
+    colour-bar region (which echoseg never measures) is dropped with a warning.
+    """
     rows, cols = shape
     x1 = cols - 1 if cols - 1 < r.x1 <= cols - 1 + _EDGE_SLACK else r.x1
     y1 = rows - 1 if rows - 1 < r.y1 <= rows - 1 + _EDGE_SLACK else r.y1
@@ -191,7 +197,13 @@ def _fit_region(r: Region, shape: tuple[int, int], p: Path, warnings: list[str])
         warnings.append(f"region x {r.x0}..{r.x1}, y {r.y0}..{r.y1} overhangs the {cols}x{rows} image "
                         f"by one pixel; clipped to x1={x1}, y1={y1}")
         r = dataclasses.replace(r, x1=x1, y1=y1)
-    cal.check_inside(r, shape, str(p))
+    try:
+        cal.check_inside(r, shape, str(p))
+    except CalibrationError as exc:
+        if r.spatial_format in _MEASURED_FORMATS:
+            raise
+        warnings.append(f"ignored a non-image region (spatial format {r.spatial_format}): {exc}")
+        return None
     return r
 
 
@@ -261,7 +273,13 @@ def _decode(ds: Any, p: Path, max_frames: int | None) -> np.ndarray:
         arr = arr[..., None]
     if arr.ndim != 4:
         raise UnsupportedInputError(f"{p}: unexpected pixel array shape {arr.shape}")
-    return _to_rgb8(arr, ds, photometric, p)
+    try:
+        return _to_rgb8(arr, ds, photometric, p)
+    except EchosegError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - malformed palettes and bit depths raise ValueError/KeyError
+        raise UnsupportedInputError(f"{p}: cannot convert {photometric or 'unknown'} pixels to RGB "
+                                    f"({type(exc).__name__}: {exc})") from None
 
 
 def _to_rgb8(arr: np.ndarray, ds: Any, photometric: str, p: Path) -> np.ndarray:
