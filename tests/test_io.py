@@ -448,3 +448,12 @@ def test_misplaced_ecg_region_is_dropped_not_fatal(tmp_path: Path) -> None:
     ecg = Region(0, 30, 80, 39, 4, 10, 4, 0, 0.01, 0.0)  # waveform far past the 32 columns
     img = read(save(make_ds(smooth_rgb(1, 40, 32), "RGB", regions=(TISSUE, ecg)), tmp_path / "ecg.dcm"))
     assert img.regions == (TISSUE,) and "ignored" in img.extra["warnings"][0]
+
+
+@pytest.mark.parametrize("name", ["CT_small.dcm", "MR_small.dcm", "SC_rgb.dcm", "rtstruct.dcm"])
+def test_real_non_ultrasound_files_refused(name: str) -> None:
+    path = reference_path(name)
+    if path is None:
+        pytest.skip(f"{name} is not installed")
+    with pytest.raises(NotUltrasoundError, match=name):
+        read(path)

@@ -429,13 +429,13 @@ def describe(img: EchoImage) -> dict[str, Any]:
     """Plain-JSON summary of an EchoImage for ``echoseg info --json``."""
     calib: dict[str, Any] = {}
     try:
-        t = cal.tissue_calibration(img.regions, img.shape, img.path)
+        t = cal.tissue_calibration(img.regions, img.shape)
         calib["tissue"] = {"cm_per_px_x": t.cm_per_px_x, "cm_per_px_y": t.cm_per_px_y,
                            "region": [t.region.x0, t.region.y0, t.region.x1, t.region.y1]}
     except EchosegError as exc:
         calib["tissue"] = {"error": str(exc)}
     try:
-        s = cal.spectral_calibration(img.regions, img.shape, img.path)
+        s = cal.spectral_calibration(img.regions, img.shape)
         calib["spectral"] = {"s_per_px": s.s_per_px, "cm_s_per_px": s.cm_s_per_px,
                              "baseline_row": s.baseline_row, "mode": s.mode,
                              "region": [s.region.x0, s.region.y0, s.region.x1, s.region.y1]}
