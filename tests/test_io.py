@@ -116,6 +116,19 @@ def test_ybr_full_converted_to_rgb(tmp_path: Path) -> None:
     assert np.abs(img.frames.astype(int) - rgb).max() <= 2  # two 8-bit roundings
 
 
+def test_uncompressed_ybr_full_422_upsampled(tmp_path: Path) -> None:
+    rgb = smooth_rgb(2, 40, 32, seed=3)
+    ybr = convert_color_space(rgb, "RGB", "YBR_FULL").astype(float)
+    t, h, w, _ = ybr.shape
+    pairs = ybr.reshape(t, h, w // 2, 2, 3)
+    packed = np.concatenate([pairs[..., 0], pairs[..., 1:].mean(axis=3)], axis=-1)  # Y1 Y2 Cb Cr
+    ds = make_ds(rgb, "YBR_FULL_422")
+    ds.PixelData = np.rint(packed).astype(np.uint8).tobytes()
+    img = read(save(ds, tmp_path / "y422.dcm"))
+    err = np.abs(img.frames.astype(int) - rgb)
+    assert img.frames.shape == rgb.shape and err.mean() < 4 and err.max() < 16
+
+
 def test_monochrome2_and_monochrome1(tmp_path: Path) -> None:
     grey = smooth_rgb(2, 40, 32, seed=3)[..., 0]
     img2 = read(save(make_ds(grey, "MONOCHROME2"), tmp_path / "m2.dcm"))
