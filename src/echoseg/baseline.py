@@ -1,0 +1,290 @@
+"""Prompted segmentation baselines for the atria: a classical one that always works, and SAM-family models.
+
+``classical-box``: inside a box prompt, the smoothed grey image is thresholded (Otsu) into dark
+blood pool and bright tissue; the dark component containing the box centre (else the largest)
+is kept, holes filled, and the outline smoothed by a morphological open/close.
+
+``classical-point``: from a point prompt, the dark region around the point is grown on the
+smoothed image with a threshold from the local statistics (Otsu in a window around the point,
+or the seed level + 0.5 SD of the window when the seed is not darker than that), opened to cut thin leaks, and
+bounded to a plausible size (the threshold is lowered until the region fits).
+
+Neither needs weights; they are a floor for learned models. :class:`SamBackend` wraps SAM 2 /
+MedSAM2 (``sam2``) or SAM (``segment_anything``) when the optional packages and a checkpoint are
+present; nothing of them is imported otherwise.
+
+Example::
+
+    mask = segment(grey, box=(40, 60, 90, 120))           # classical-box
+    mask = segment(grey, point=(65, 90))                  # classical-point
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import EchosegError, ModelError
+
+Box = tuple[float, float, float, float]
+Point = tuple[float, float]
+METHODS = ("classical", "classical-box", "classical-point", "sam")
+
+
+def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
+    """Otsu's threshold of a 1-D sample: the cut maximising the between-class variance."""
+    v = np.asarray(values, dtype=np.float64).ravel()
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        raise ValueError("otsu_threshold needs at least one finite value")
+    lo, hi = float(v.min()), float(v.max())
+    if hi <= lo:
+        return lo
+    hist, edges = np.histogram(v, bins=bins, range=(lo, hi))
+    centers = (edges[:-1] + edges[1:]) / 2.0
+    w0 = np.cumsum(hist).astype(np.float64)
+    w1 = w0[-1] - w0
+    s0 = np.cumsum(hist * centers)
+    m0 = s0 / np.maximum(w0, 1)
+    m1 = (s0[-1] - s0) / np.maximum(w1, 1)
+    between = (w0 * w1 * (m0 - m1) ** 2)[:-1]
+    best = np.flatnonzero(between >= between.max() * (1 - 1e-9))  # a plateau when the modes are apart
+    return float(edges[int(best[(best.size - 1) // 2]) + 1])
+
+
+def _disk(radius: int) -> np.ndarray:
+    r = max(0, int(radius))
+    yy, xx = np.mgrid[-r:r + 1, -r:r + 1]
+    return (xx * xx + yy * yy) <= r * r + 0.5
+
+
+def _as_grey(image: np.ndarray) -> np.ndarray:
+    img = np.asarray(image, dtype=np.float64)
+    if img.ndim == 3 and img.shape[-1] in (3, 4):
+        img = img[..., :3].mean(axis=-1)
+    if img.ndim != 2:
+        raise EchosegError(f"image must be (H, W) grey or (H, W, 3) RGB, not shape {np.shape(image)}")
+    return img
+
+
+def _smooth(img: np.ndarray, sigma: float) -> np.ndarray:
+    from scipy import ndimage
+
+    # a small median first removes the speckle outliers, then a Gaussian evens the pool
+    return ndimage.gaussian_filter(ndimage.median_filter(img, size=3), sigma=max(0.5, sigma))
+
+
+def _clean(mask: np.ndarray, radius: int) -> np.ndarray:
+    from scipy import ndimage
+
+    m = ndimage.binary_fill_holes(mask)
+    if radius > 0 and m.any():
+        st = _disk(radius)
+        opened = ndimage.binary_opening(m, structure=st)
+        if opened.any():
+            m = opened
+        m = ndimage.binary_closing(np.pad(m, radius), structure=st)[radius:-radius, radius:-radius]
+        m = ndimage.binary_fill_holes(m)
+    return m
+
+
+def _component_at(mask: np.ndarray, x: float, y: float) -> np.ndarray:
+    """The 8-connected component of ``mask`` containing pixel (x, y), else the one nearest to it."""
+    from scipy import ndimage
+
+    lab, n = ndimage.label(mask, structure=np.ones((3, 3), bool))
+    if n == 0:
+        return mask.copy()
+    r, c = int(round(y)), int(round(x))
+    h, w = mask.shape
+    if 0 <= r < h and 0 <= c < w and lab[r, c] > 0:
+        return lab == lab[r, c]
+    # nearest component to the point, ties to the larger one
+    _, (ir, ic) = ndimage.distance_transform_edt(lab == 0, return_indices=True)
+    rr, cc = min(max(r, 0), h - 1), min(max(c, 0), w - 1)
+    return lab == lab[ir[rr, cc], ic[rr, cc]]
+
+
+def _check_box(box: Box, shape: tuple[int, int]) -> tuple[int, int, int, int]:
+    h, w = shape
+    x0, y0, x1, y1 = (float(v) for v in box)
+    x0, x1 = sorted((x0, x1))
+    y0, y1 = sorted((y0, y1))
+    ix0, iy0 = max(0, int(np.floor(x0))), max(0, int(np.floor(y0)))
+    ix1, iy1 = min(w - 1, int(np.ceil(x1))), min(h - 1, int(np.ceil(y1)))
+    if ix1 - ix0 < 2 or iy1 - iy0 < 2:
+        raise EchosegError(f"box {tuple(box)} covers less than 3x3 pixels of the {w}x{h} image; "
+                           "give (x0, y0, x1, y1) in this image's pixel coordinates")
+    return ix0, iy0, ix1, iy1
+
+
+def _check_point(point: Point, shape: tuple[int, int]) -> tuple[float, float]:
+    h, w = shape
+    x, y = float(point[0]), float(point[1])
+    if not (0 <= x <= w - 1 and 0 <= y <= h - 1):
+        raise EchosegError(f"point {tuple(point)} lies outside the {w}x{h} image; give (x, y) in its pixel coordinates")
+    return x, y
+
+
+def segment_box(image: np.ndarray, box: Box, point: Point | None = None) -> np.ndarray:
+    """``classical-box``: the dark blood pool inside ``box`` (x0, y0, x1, y1), as a bool (H, W) mask.
+
+    With ``point`` too, the component containing the point is kept instead of the box centre's.
+    """
+    img = _as_grey(image)
+    x0, y0, x1, y1 = _check_box(box, img.shape)
+    bw, bh = x1 - x0 + 1, y1 - y0 + 1
+    scale = min(bw, bh)
+    pad = int(max(2, scale // 8))
+    ys, xs = slice(max(0, y0 - pad), y1 + pad + 1), slice(max(0, x0 - pad), x1 + pad + 1)
+    crop = _smooth(img[ys, xs], sigma=scale / 40.0)
+    inner = np.zeros(crop.shape, bool)
+    inner[y0 - ys.start:y1 - ys.start + 1, x0 - xs.start:x1 - xs.start + 1] = True
+    t = otsu_threshold(crop[inner])
+    dark = (crop <= t) & inner
+    cx, cy = ((x0 + x1) / 2.0, (y0 + y1) / 2.0) if point is None else _check_point(point, img.shape)
+    comp = _component_at(dark, cx - xs.start, cy - ys.start)
+    comp = _clean(comp, radius=int(max(1, scale // 25))) & inner
+    comp = _component_at(comp, cx - xs.start, cy - ys.start) if comp.any() else comp
+    out = np.zeros(img.shape, bool)
+    out[ys, xs] = comp
+    return out
+
+
+def segment_point(image: np.ndarray, point: Point, *, max_area_frac: float = 0.15,
+                  window_frac: float = 0.3) -> np.ndarray:
+    """``classical-point``: the dark region grown from ``point`` (x, y), as a bool (H, W) mask.
+
+    The region stays inside a window of ``window_frac`` of the image size around the point and
+    covers at most ``max_area_frac`` of the image; if it would leak beyond that the threshold
+    is lowered step by step; a region that still does not fit is cut to a disk of that area
+    around the point.
+    """
+    img = _as_grey(image)
+    h, w = img.shape
+    x, y = _check_point(point, img.shape)
+    half_w, half_h = max(8, int(w * window_frac)), max(8, int(h * window_frac))
+    ys = slice(max(0, int(y) - half_h), min(h, int(y) + half_h + 1))
+    xs = slice(max(0, int(x) - half_w), min(w, int(x) + half_w + 1))
+    crop = _smooth(img[ys, xs], sigma=min(h, w) / 120.0)
+    px, py = x - xs.start, y - ys.start
+    r0, c0 = int(round(py)), int(round(px))
+    seed = crop[max(0, r0 - 2):r0 + 3, max(0, c0 - 2):c0 + 3]
+    seed_level = float(np.median(seed))
+    t = otsu_threshold(crop)
+    if seed_level > t:  # the point is not in the darker class: grow around the seed level instead
+        t = seed_level + 0.5 * float(crop.std())
+    radius = int(max(1, min(h, w) // 60))
+    max_area = max_area_frac * h * w
+    lo = seed_level
+    for _ in range(12):
+        comp = _clean(_component_at(crop <= t, px, py), radius)
+        comp = _component_at(comp, px, py) if comp.any() else comp
+        if comp.sum() <= max_area:
+            break
+        t = lo + 0.75 * (t - lo)  # leak: tighten towards the seed level
+    if comp.sum() > max_area:  # still too large (a uniform dark area): keep a disk of the largest plausible size
+        yy, xx = np.ogrid[:crop.shape[0], :crop.shape[1]]
+        comp &= (xx - px) ** 2 + (yy - py) ** 2 <= max_area / np.pi
+    out = np.zeros(img.shape, bool)
+    out[ys, xs] = comp
+    return out
+
+
+def segment(image_grey: np.ndarray, box: Box | None = None, point: Point | None = None,
+            method: str = "classical", *, backend: SamBackend | None = None) -> np.ndarray:
+    """Prompted segmentation of one atrium in one frame; returns a bool (H, W) mask.
+
+    ``method``: "classical" (box when given, else point), "classical-box", "classical-point",
+    or "sam" (needs ``backend``, a :class:`SamBackend`). Coordinates are image pixels,
+    box (x0, y0, x1, y1), point (x, y).
+    """
+    if method not in METHODS:
+        raise EchosegError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
+    if method == "sam":
+        if backend is None:
+            raise EchosegError("method='sam' needs backend=SamBackend(checkpoint); or use method='classical'")
+        return backend.predict(image_grey, box=box, point=point)
+    if method == "classical-point" or (method == "classical" and box is None):
+        if point is None:
+            raise EchosegError(f"method={method!r} needs a point prompt (x, y)")
+        return segment_point(image_grey, point)
+    if box is None:
+        raise EchosegError("method='classical-box' needs a box prompt (x0, y0, x1, y1)")
+    return segment_box(image_grey, box, point)
+
+
+_INSTALL_HINT = (
+    "SAM-family prompting is optional: install the extra with `pip install echoseg[sam]` (it adds the "
+    "`sam2` package and never changes the default install), then pass a checkpoint you downloaded "
+    "yourself. MedSAM2 weights are CC-BY-SA and SAM 2 weights are Apache-2.0; echoseg bundles neither. "
+    "Without them use method='classical'.")
+
+
+class SamBackend:
+    """SAM 2 / MedSAM2 (package ``sam2``) or SAM (package ``segment_anything``) behind one ``predict``.
+
+    The package is imported only here, when a checkpoint is given. ``config`` is the sam2 model
+    config (e.g. "configs/sam2.1/sam2.1_hiera_t.yaml"); for segment_anything it is the registry
+    key ("vit_b", "vit_l", "vit_h"), guessed from the checkpoint name when omitted.
+    """
+
+    def __init__(self, checkpoint_path: str | Path, config: str | None = None, device: str = "cpu",
+                 package: str | None = None) -> None:
+        ckpt = Path(checkpoint_path)
+        if not ckpt.is_file():
+            raise ModelError(f"SAM checkpoint {ckpt} does not exist; download it and pass its path. {_INSTALL_HINT}")
+        self.checkpoint_path, self.config, self.device = ckpt, config, device
+        self.package = package or self._available_package()
+        self._predictor: Any = self._build()
+
+    @staticmethod
+    def _available_package() -> str:
+        import importlib.util
+
+        for name in ("sam2", "segment_anything"):
+            if importlib.util.find_spec(name) is not None:
+                return name
+        raise EchosegError(f"neither `sam2` nor `segment_anything` is installed. {_INSTALL_HINT}")
+
+    def _build(self) -> Any:
+        name = self.checkpoint_path.name.lower()
+        if self.package == "sam2":
+            from sam2.build_sam import build_sam2  # type: ignore[import-not-found]
+            from sam2.sam2_image_predictor import SAM2ImagePredictor  # type: ignore[import-not-found]
+
+            if self.config is None:
+                raise EchosegError(f"sam2 needs config= the model config matching {self.checkpoint_path.name} "
+                                   "(e.g. 'configs/sam2.1/sam2.1_hiera_t.yaml')")
+            return SAM2ImagePredictor(build_sam2(self.config, str(self.checkpoint_path), device=self.device))
+        if self.package == "segment_anything":
+            from segment_anything import SamPredictor, sam_model_registry  # type: ignore[import-not-found]
+
+            key = self.config or next((k for k in ("vit_h", "vit_l", "vit_b") if k in name), None)
+            if key is None:
+                raise EchosegError(f"cannot tell the SAM model type from {self.checkpoint_path.name}; "
+                                   "pass config='vit_b', 'vit_l' or 'vit_h'")
+            model = sam_model_registry[key](checkpoint=str(self.checkpoint_path)).to(self.device)
+            return SamPredictor(model)
+        raise EchosegError(f"package must be 'sam2' or 'segment_anything', not {self.package!r}")
+
+    def predict(self, image: np.ndarray, box: Box | None = None, point: Point | None = None) -> np.ndarray:
+        """Bool (H, W) mask for a box and/or a positive point prompt (image pixel coordinates)."""
+        if box is None and point is None:
+            raise EchosegError("SamBackend.predict needs a box or a point prompt")
+        img = np.asarray(image)
+        if img.ndim == 2:
+            img = np.repeat(img[..., None], 3, axis=-1)
+        if img.dtype != np.uint8:
+            lo, hi = float(img.min()), float(img.max())
+            img = ((img - lo) / (hi - lo or 1.0) * 255.0).round().astype(np.uint8)
+        self._predictor.set_image(img)
+        kwargs: dict[str, Any] = {"multimask_output": False}
+        if box is not None:
+            kwargs["box"] = np.asarray(box, dtype=np.float32)
+        if point is not None:
+            kwargs["point_coords"] = np.asarray([point], dtype=np.float32)
+            kwargs["point_labels"] = np.ones(1, dtype=np.int32)
+        masks, _, _ = self._predictor.predict(**kwargs)
+        return np.asarray(masks[0]).astype(bool)

@@ -1,0 +1,93 @@
+"""Classical prompted segmentation on seeded synthetic images; the optional SAM backend's error paths."""
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from echoseg.baseline import SamBackend, otsu_threshold, segment, segment_box, segment_point
+from echoseg.errors import EchosegError, ModelError
+from echoseg.evaluate import dice
+from echoseg.prompts import box_from_mask, point_from_mask
+
+
+def _pool_image(seed: int, h: int = 240, w: int = 320) -> tuple[np.ndarray, np.ndarray]:
+    """A dark elliptical blood pool with multiplicative (Rayleigh) speckle on brighter tissue."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:h, :w]
+    cx, cy = w * rng.uniform(0.35, 0.65), h * rng.uniform(0.4, 0.6)
+    a, b = w * rng.uniform(0.10, 0.18), h * rng.uniform(0.15, 0.25)
+    truth = ((xx - cx) / a) ** 2 + ((yy - cy) / b) ** 2 <= 1
+    img = np.where(truth, 30.0, 140.0) * rng.rayleigh(1.0, size=(h, w)) / 1.25 + rng.normal(0, 8, (h, w))
+    return np.clip(img, 0, 255), truth
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_classical_box_and_point_on_speckled_ellipse(seed):
+    img, truth = _pool_image(seed)
+    from_box = segment(img, box=box_from_mask(truth, margin_px=10))
+    from_point = segment(img, point=point_from_mask(truth))
+    assert from_box.dtype == bool and from_box.shape == truth.shape
+    assert dice(from_box, truth) > 0.85
+    assert dice(from_point, truth) > 0.85
+
+
+def test_explicit_method_names_and_rgb_input():
+    img, truth = _pool_image(4)
+    rgb = np.repeat(img[..., None], 3, axis=-1).astype(np.uint8)
+    box, pt = box_from_mask(truth, margin_px=8), point_from_mask(truth)
+    assert dice(segment(rgb, box=box, method="classical-box"), truth) > 0.85
+    assert dice(segment(rgb, box=box, point=pt, method="classical-point"), truth) > 0.85
+    np.testing.assert_array_equal(segment(img, box=box), segment_box(img, box))
+    np.testing.assert_array_equal(segment(img, point=pt), segment_point(img, pt))
+
+
+def test_box_result_stays_inside_box_and_point_result_is_bounded():
+    h, w = 200, 200
+    img = np.full((h, w), 150.0)
+    img[20:180, 20:180] = 20.0  # a huge dark region: the point segmentation must not swallow 80 % of the image
+    mask = segment_point(img, (100, 100), max_area_frac=0.15)
+    assert mask[100, 100]
+    assert mask.sum() <= 0.15 * h * w
+    box = (60, 60, 120, 140)
+    mb = segment_box(img, box)
+    assert not mb[:, :60].any() and not mb[:, 121:].any() and not mb[:59, :].any()
+
+
+def test_point_selects_the_pool_it_is_in():
+    img = np.full((120, 200), 160.0)
+    img[30:90, 20:80] = 25.0
+    img[30:90, 120:180] = 25.0
+    m = segment(img, point=(150, 60))
+    assert m[60, 150] and not m[60, 50]
+
+
+def test_prompt_validation_messages():
+    img = np.zeros((50, 50))
+    with pytest.raises(EchosegError, match="outside the 50x50 image"):
+        segment(img, point=(80, 10))
+    with pytest.raises(EchosegError, match="less than 3x3"):
+        segment(img, box=(10, 10, 11, 11))
+    with pytest.raises(EchosegError, match="needs a point"):
+        segment(img, method="classical-point")
+    with pytest.raises(EchosegError, match="method must be one of"):
+        segment(img, point=(5, 5), method="unet")
+    with pytest.raises(EchosegError, match="backend=SamBackend"):
+        segment(img, point=(5, 5), method="sam")
+
+
+def test_otsu_separates_two_modes():
+    rng = np.random.default_rng(0)
+    v = np.concatenate([rng.normal(30, 5, 1000), rng.normal(150, 10, 1000)])
+    assert 50 < otsu_threshold(v) < 120
+
+
+def test_sam_backend_missing_checkpoint_and_missing_package(tmp_path):
+    with pytest.raises(ModelError, match=r"echoseg\[sam\]"):
+        SamBackend(tmp_path / "nope.pt")
+    ckpt = tmp_path / "sam2.1_hiera_tiny.pt"
+    ckpt.write_bytes(b"0")
+    if importlib.util.find_spec("sam2") is None and importlib.util.find_spec("segment_anything") is None:
+        with pytest.raises(EchosegError, match="CC-BY-SA"):
+            SamBackend(ckpt)
