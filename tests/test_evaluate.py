@@ -201,6 +201,15 @@ def test_evaluate_matches_rows_and_counts_refusals(tables):
     assert (ph.n_truth, ph.n_matched, ph.n_refused, ph.n_missing) == (3, 2, 1, 0)
     assert ph.stats.bias == pytest.approx(((30 - 28) + (12 - 13)) / 2)
     assert set(by_group) == {("la_area", "GE"), ("la_area", "Philips"), ("ra_area", "GE")}
+    assert not any("units" in n for n in res.notes)
+
+
+def test_unexpected_units_are_noted(tmp_path):
+    p, t = tmp_path / "m.csv", tmp_path / "t.csv"
+    row = _pred("a.dcm", "mv_vti", 20.0)  # _pred writes unit cm2, wrong for a VTI
+    _write_csv(p, [row], PRED_FIELDS)
+    _write_csv(t, [{"file": "a", "task": "mv_vti", "value": 19.0}], ["file", "task", "value"])
+    assert any("mv_vti: cm2" in n for n in evaluate(p, t, n_boot=0).notes)
 
 
 def test_evaluate_errors_name_the_problem(tmp_path, tables):

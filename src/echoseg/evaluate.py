@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import EchosegError
+from .types import TASKS_ATRIA
 
 NAN = float("nan")
 
@@ -424,6 +425,11 @@ def evaluate(pred_csv: str | Path, truth_csv: str | Path, *, by: Iterable[str] =
     n_unmatched = sum(1 for r in pred_rows if id(r) not in used)
     if n_unmatched:
         notes.append(f"{n_unmatched} prediction row(s) had no reference row and were ignored")
+    odd_units = sorted({f"{r['task']}: {r['unit']}" for r in pred_rows if id(r) in used and r.get("unit")
+                        and r["unit"] != ("cm2" if r["task"] in TASKS_ATRIA else "cm")})
+    if odd_units:
+        notes.append(f"unexpected prediction units ({', '.join(odd_units)}); areas should be cm2 and VTI cm, "
+                     "and truth.csv values must be in the same units")
 
     groups: list[GroupStats] = []
     tasks = tuple(dict.fromkeys(p.task for p in final))

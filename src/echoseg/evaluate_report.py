@@ -118,8 +118,8 @@ def _plots_png(pairs: list[Pair], task: str) -> bytes:
     sd = float(diff.std(ddof=1)) if diff.size > 1 else 0.0
     ax2.scatter(mean, diff, s=14, alpha=0.7)
     ax2.axhline(bias, color="C3", lw=1.2, label=f"bias {bias:.2f}")
-    for v in (bias - 1.96 * sd, bias + 1.96 * sd):
-        ax2.axhline(v, color="C3", lw=1, ls="--")
+    for i, v in enumerate((bias - 1.96 * sd, bias + 1.96 * sd)):
+        ax2.axhline(v, color="C3", lw=1, ls="--", label="bias ± 1.96 SD" if i == 0 else None)
     ax2.axhline(0, color="0.6", lw=0.8)
     ax2.set(xlabel=f"mean of echoseg and reference ({unit})", ylabel=f"echoseg − reference ({unit})",
             title=f"Bland-Altman: LoA {bias - 1.96 * sd:.2f} to {bias + 1.96 * sd:.2f}")
