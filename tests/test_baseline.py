@@ -91,3 +91,30 @@ def test_sam_backend_missing_checkpoint_and_missing_package(tmp_path):
     if importlib.util.find_spec("sam2") is None and importlib.util.find_spec("segment_anything") is None:
         with pytest.raises(EchosegError, match="CC-BY-SA"):
             SamBackend(ckpt)
+
+
+def test_score_annotation_uses_file_prompts_rescaled(tmp_path):
+    import json
+
+    from echoseg.baseline import prompts_for, score_annotation
+    from echoseg.prompts import read_labelme
+
+    img, truth = _pool_image(5, h=480, w=640)
+    rows, cols = np.nonzero(truth)
+    cy, cx = rows.mean(), cols.mean()
+    ang = np.linspace(0, 2 * np.pi, 60, endpoint=False)
+    ry, rx = (rows.max() - rows.min()) / 2, (cols.max() - cols.min()) / 2
+    poly = np.column_stack([cx + rx * np.cos(ang), cy + ry * np.sin(ang)]).tolist()
+    x0, y0, x1, y1 = box_from_mask(truth, margin_px=12)
+    data = {"imageHeight": 480, "imageWidth": 640, "shapes": [{"label": "LA", "points": poly}],
+            "bbox_prompt": [x0 * 1.6, y0 * 1.6, x1 * 1.6, y1 * 1.6],  # drawn at 1024x768
+            "image_size_for_box_and_point_prompt": [1024, 768]}
+    (tmp_path / "a.json").write_text(json.dumps(data))
+    ann = read_labelme(tmp_path / "a.json")
+    box, point = prompts_for(ann, "LA")
+    assert box == pytest.approx((x0, y0, x1, y1))
+    assert ann.masks["LA"][int(point[1]), int(point[0])]  # derived from the mask: no point in the file
+    assert score_annotation(img, ann, "classical-box")["LA"] > 0.85
+    assert score_annotation(img, ann, "classical-point")["LA"] > 0.85
+    with pytest.raises(EchosegError, match="drawn on 640x480"):
+        score_annotation(img[:100], ann)

@@ -288,3 +288,49 @@ class SamBackend:
             kwargs["point_labels"] = np.ones(1, dtype=np.int32)
         masks, _, _ = self._predictor.predict(**kwargs)
         return np.asarray(masks[0]).astype(bool)
+
+
+def prompts_for(ann: Any, label: str, *, margin_px: float = 0) -> tuple[Box, Point]:
+    """The box and point prompts of ``label`` in a :class:`~echoseg.prompts.LabelmeAnnotation`, in image pixels.
+
+    The file's own prompts are used when present (rescaled from its ``prompt_image_size``);
+    otherwise they are derived from the label's mask (tight box grown by ``margin_px``; the
+    interior point farthest from the boundary).
+    """
+    from .prompts import box_from_mask, point_from_mask, rescale_box, rescale_point
+
+    size = (ann.width, ann.height)
+    if label not in ann.masks and label not in ann.bbox_prompts and label not in ann.point_prompts:
+        raise EchosegError(f"{ann.path}: no label {label!r}; labels found: {', '.join(ann.masks) or 'none'}")
+    boxes, points = ann.bbox_prompts.get(label, ()), ann.point_prompts.get(label, ())
+    box = (rescale_box(boxes[0], ann.prompt_image_size, size) if boxes
+           else box_from_mask(ann.masks[label], margin_px))
+    point = (rescale_point(points[0], ann.prompt_image_size, size) if points
+             else point_from_mask(ann.masks[label]))
+    return box, point
+
+
+def score_annotation(image: np.ndarray, ann: Any, method: str = "classical-box", *,
+                     backend: SamBackend | None = None, margin_px: float = 0) -> dict[str, float]:
+    """Dice of the prompted segmentation of every masked label of ``ann`` against its mask.
+
+    ``method`` "classical-box"/"classical-point" (or "sam" with "box"/"point" chosen by passing
+    method "sam-box"/"sam-point") uses the box or point prompt from :func:`prompts_for`.
+    """
+    from .evaluate import dice
+
+    kind = method.rsplit("-", 1)[-1]
+    if kind not in ("box", "point"):
+        raise EchosegError(f"method must end in -box or -point, not {method!r}")
+    base = "sam" if method.startswith("sam") else method
+    img = _as_grey(image)
+    if img.shape != (ann.height, ann.width):
+        raise EchosegError(f"image is {img.shape[1]}x{img.shape[0]} but {ann.path} is drawn on "
+                           f"{ann.width}x{ann.height}; pass the frame the annotation belongs to")
+    out = {}
+    for label, mask in ann.masks.items():
+        box, point = prompts_for(ann, label, margin_px=margin_px)
+        pred = segment(img, box=box if kind == "box" else None, point=point if kind == "point" else None,
+                       method=base, backend=backend)
+        out[label] = dice(pred, mask)
+    return out
