@@ -9,9 +9,10 @@ import numpy as np
 # DICOM PS3.3 C.8.5.5.1 code meanings used by echoseg.
 SPATIAL_FORMATS = {0: "none", 1: "2D", 2: "M-mode", 3: "spectral", 4: "waveform", 5: "graphics"}
 DATA_TYPES = {
-    0: "none", 1: "tissue", 2: "color flow", 3: "PW", 4: "CW", 5: "doppler sample volume",
-    6: "doppler mode", 7: "depth", 8: "ECG", 9: "pulse", 10: "physiological", 11: "ECG trace",
-    12: "audio", 13: "color bar", 14: "blood-tissue", 15: "PW tissue", 16: "CW tissue",
+    0: "none", 1: "tissue", 2: "color flow", 3: "PW", 4: "CW", 5: "doppler mean trace",
+    6: "doppler mode trace", 7: "doppler max trace", 8: "volume trace", 9: "d(volume)/dt trace",
+    10: "ECG trace", 11: "pulse trace", 12: "phonocardiogram trace", 13: "gray bar", 14: "color bar",
+    15: "integrated backscatter", 16: "area trace", 17: "d(area)/dt", 18: "other physiological",
 }
 UNITS = {0: "none", 1: "percent", 2: "dB", 3: "cm", 4: "s", 5: "Hz", 6: "dB/s", 7: "cm/s",
          8: "cm2", 9: "cm2/s", 10: "cm3", 11: "cm3/s", 12: "deg"}
@@ -167,3 +168,26 @@ class Measurement:
     reason: str = ""
     confidence: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, eq=False)
+class FileResult:
+    """Everything measured in one input file: the rows of measurements.csv and beats.csv, plus
+    the arrays the overlays and the web demo draw (masks in the full image grid, curves, envelope).
+    """
+
+    file: str
+    kind: str | None  # "a4c" | "doppler" | None when unreadable or refused before routing
+    measurements: tuple[Measurement, ...]
+    route: str = ""  # how the kind/site was decided, human-readable
+    route_confidence: float | None = None
+    beats: dict[str, tuple[Beat, ...]] = field(default_factory=dict)  # task -> beats
+    curves: dict[str, np.ndarray] = field(default_factory=dict)  # task -> cm² per frame (atria)
+    masks: dict[str, np.ndarray] = field(default_factory=dict)  # task -> bool (H, W) at the measured frame
+    envelope: tuple[np.ndarray, np.ndarray] | None = None  # (image columns, signed velocity cm/s)
+    image: np.ndarray | None = None  # (H, W, 3) frame the overlay is drawn on (atria: LA frame)
+    frames_for_task: dict[str, int] = field(default_factory=dict)
+    labels: tuple[tuple[float, float, str], ...] = ()  # (x, y, text) drawn on the overlay, e.g. beat numbers
+    study_uid: str | None = None
+    frame_time_ms: float | None = None
+    error: str | None = None
