@@ -275,3 +275,11 @@ def test_write_report_files(tmp_path, tables):
     html = paths["html"].read_text()
     assert html.count("data:image/png;base64,") == 1  # la_area has 4 matched cases; ra_area only 1
     assert "too few to plot" in html and "no 2D region" in html
+
+
+def test_extra_cells_and_bom_are_tolerated(tmp_path):
+    p, t = tmp_path / "m.csv", tmp_path / "t.csv"
+    p.write_text("\ufefffile,task,value,unit,n,frame,qc,reason\na.dcm,la_area,10,cm2,1,0,pass,,surplus\n")
+    t.write_text("file,task,value\na,la_area,12\n")
+    res = evaluate(p, t, n_boot=0)
+    assert res.overall("la_area").stats.bias == pytest.approx(-2.0)

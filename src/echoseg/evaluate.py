@@ -294,7 +294,8 @@ def _read_csv(path: Path, required: Sequence[str], what: str) -> list[dict[str, 
             raise EchosegError(
                 f"{what} {path} lacks column(s) {', '.join(missing)} (found: {', '.join(cols) or 'none'}); "
                 f"it needs at least {', '.join(required)}")
-        return [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in reader]
+        # cells beyond the header (key None) are ignored
+        return [{k.strip(): (v or "").strip() for k, v in row.items() if isinstance(k, str)} for row in reader]
 
 
 def _float(text: str) -> float | None:
