@@ -1,0 +1,220 @@
+"""Synthetic spectral Doppler screens (MV, AV, LVOT, RVOT, PV) with exact VTI ground truth.
+
+``generate_doppler(seed)`` draws a whole scanner screen: a spectral strip whose position, size,
+baseline height, velocity scale and display polarity vary per case; velocity ticks and labels,
+time markers, an ECG trace whose R waves mark each cardiac cycle, parameter text and, in some
+cases, a small 2D thumbnail with the sample-volume cursor. The flow envelope comes from the
+analytic waveforms of :mod:`echoseg.synth.waveforms`; the spectrum is rendered around it (PW:
+dense band with a spectral window; CW: filled) with speckle, spectral-broadening haze beyond the
+envelope (not part of the truth), wall-filter clutter, CW mirroring, valve clicks and noise.
+Velocity <-> row mapping goes through :mod:`echoseg.calibration` only.
+
+Truth keys (``SynthCase.truth``): site, mode, variant, beats (start_s, end_s, vti_cm, vmax_cm_s,
+vmean_cm_s, complete; times from the strip's left edge), value (= vti_mean_cm: mean VTI over
+complete beats, None when there is none), n_complete, envelope_cm_s (signed, per strip column),
+strip [x0, y0, x1, y1] (inclusive), baseline_row, cm_s_per_px (signed PhysicalDeltaY), s_per_px,
+direction (+1 toward / -1 away), inverted (PhysicalDeltaY > 0), heart_rate_bpm, rr_s, irregular,
+style, seed. ``masks[0]`` is 1 between the baseline (exclusive) and the truth envelope in the strip.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import ndtr
+
+from ..calibration import manual_spectral_calibration, velocity_to_row
+from ..types import SITES, Region, SpectralCalibration
+from .case import SynthCase
+from .doppler_screen import ScreenLayout, draw_screen, sample_layout
+from .styles import sample_style
+from .waveforms import FlowBeat, beat_stats, envelope, make_beats, sample_rhythm
+
+DIRECTION = {"mv": 1, "av": -1, "lvot": -1, "rvot": -1, "pv": -1}
+
+
+def _mode_variant(rng: np.random.Generator, site: str) -> tuple[str, str]:
+    if site == "av":
+        return "CW", ("stenosis" if rng.random() < 0.35 else "normal")
+    if site == "mv":
+        if rng.random() < 0.25:
+            return "CW", "stenosis"
+        return ("CW" if rng.random() < 0.15 else "PW"), "normal"
+    if site == "pv":
+        return ("CW" if rng.random() < 0.3 else "PW"), "normal"
+    return "PW", "normal"
+
+
+def _nice_scale(rng: np.random.Generator, v: float) -> float:
+    """Round a full-side velocity up to a setting a scanner would offer, most of the time."""
+    if rng.random() < 0.35:
+        return v
+    step = 5.0 if v < 100 else (10.0 if v < 300 else 20.0)
+    return float(np.ceil(v / step) * step)
+
+
+def _companion(rng: np.random.Generator, site: str, r_times: np.ndarray, irregular: bool) -> list[FlowBeat]:
+    """A second, fainter flow on the other side of the baseline (not measured): inflow under outflow."""
+    other = "lvot" if site == "mv" else "mv"
+    return make_beats(rng, other, "normal", r_times, irregular)
+
+
+def _render_spectrum(rng: np.random.Generator, dist: np.ndarray, env_px: np.ndarray, comp_px: np.ndarray,
+                     mode: str, clicks: list[tuple[int, float, float]]) -> np.ndarray:
+    """Intensity (before compression) of the strip: rows ``dist`` (px from baseline, + on the flow side)."""
+    hs, ws = dist.size, env_px.size
+    a = np.abs(dist).astype(np.float32)[:, None]
+
+    def side(e: np.ndarray) -> np.ndarray:
+        e = e.astype(np.float32)[None, :]
+        dp = a - e
+        s_e = rng.uniform(0.5, 1.4)
+        edge = ndtr(-dp / s_e)
+        u = np.clip(a / np.maximum(e, 1e-3), 0, 1)
+        if mode == "PW":
+            lw = 10 ** (-rng.uniform(8, 30) / 10)
+            bw = np.maximum(rng.uniform(1.5, 3.0), e * (rng.uniform(0.06, 0.18)
+                            + rng.uniform(0.05, 0.35) * (1 - e / max(float(e.max()), 1e-3))))
+            core = lw + (1 - lw) * ndtr((dp + bw) / rng.uniform(0.8, 2.5))
+        else:
+            l0, k = 10 ** (-rng.uniform(3, 15) / 10), rng.uniform(0.6, 2.5)
+            core = l0 + (1 - l0) * u ** k + rng.uniform(0, 0.3) * ndtr((dp + 3) / 1.2)
+        lh = rng.uniform(1.5, 6.0) + rng.uniform(0.0, 0.06) * e
+        haze = 10 ** (-rng.uniform(4, 14) / 10) * np.exp(-(np.maximum(dp, 0) / lh) ** 2) * (e > 0.5)
+        return np.clip(edge * core + (1 - edge) * haze, 0, 1.2)
+
+    flow = side(env_px)
+    pos = (dist > 0)[:, None]
+    if mode == "CW":
+        mirror = 10 ** (-rng.uniform(8, 25) / 10)
+    else:
+        mirror = 10 ** (-rng.uniform(15, 35) / 10) if rng.random() < 0.4 else 0.0
+    img = np.where(pos, flow, mirror * flow)
+    if comp_px.any():
+        img = img + np.where(pos, 0.0, 10 ** (-rng.uniform(3, 12) / 10) * side(comp_px))
+    # speckle: gamma-distributed, correlated along time (each FFT line overlaps its neighbours)
+    kx = int(rng.integers(2, 6))
+    shape_k = rng.uniform(1.2, 4.0)
+    coarse = rng.gamma(shape_k, 1.0 / shape_k, size=(hs, ws // kx + 2)).astype(np.float32)
+    xs = np.arange(ws, dtype=np.float32) / kx
+    i0 = xs.astype(np.int64)
+    f = xs - i0
+    speck = coarse[:, i0] * (1 - f) + coarse[:, i0 + 1] * f
+    line_gain = 1 + rng.uniform(0, 0.15) * rng.standard_normal(ws).astype(np.float32)
+    img = img * speck * line_gain[None, :] * rng.uniform(0.6, 1.0)
+    # wall-filter clutter: bright low-velocity band on both sides, cut at the filter velocity
+    wf = rng.uniform(0.5, 4.0)
+    lc = rng.uniform(1.5, 8.0)
+    c_t = rng.uniform(0.15, 0.8) * (0.6 + 0.4 * np.abs(np.sin(np.cumsum(rng.normal(0, 0.05, ws)))))
+    clutter = np.exp(-(np.maximum(a - wf, 0) / lc) ** 2) * ndtr((a - wf) / 0.5)
+    img = img + clutter * c_t[None, :].astype(np.float32) * rng.gamma(2.0, 0.5, size=(hs, ws)).astype(np.float32)
+    for col, lo, hi in clicks:  # valve clicks: short bright vertical spikes, fading away from the baseline
+        w = int(rng.integers(1, 4))
+        reach = np.where(dist >= 0, hi, lo) * rng.uniform(0.5, 1.0)
+        prof = np.exp(-(dist / np.maximum(reach, 1.0)) ** 2).astype(np.float32)
+        amp = rng.uniform(0.4, 1.5)
+        img[:, max(col, 0):min(col + w, ws)] += (amp * prof * rng.gamma(2.0, 0.5, size=hs))[:, None]
+    # display: power in dB over the dynamic range; the noise floor sits near the bottom of the range
+    dr = rng.uniform(25.0, 45.0)
+    floor = 10 ** (-dr * rng.uniform(0.7, 1.05) / 10)
+    img = img + floor * rng.exponential(1.0, size=(hs, ws)).astype(np.float32)
+    top = rng.uniform(0.0, 3.0)  # dB of headroom: > 0 keeps the brightest band below saturation
+    out = (10.0 * np.log10(img + 1e-9) + dr - top) / dr
+    return np.clip(out, 0, 1).astype(np.float32)
+
+
+def generate_doppler(seed: int, *, site: str | None = None, family: str | None = None, heldout: bool = False,
+                     image_size: tuple[int, int] | None = None) -> SynthCase:
+    """One synthetic spectral Doppler screen with exact truth (see the module docstring for the keys).
+
+    ``site``: one of echoseg.types.SITES, random when None. ``family``/``heldout``: display style
+    (echoseg.synth.styles). ``image_size``: (rows, cols), random vendor-like size when None.
+    Deterministic per seed.
+    """
+    rng = np.random.default_rng(seed)
+    if site is None:
+        site = str(rng.choice(SITES))
+    if site not in SITES:
+        raise ValueError(f"site must be one of {', '.join(SITES)}, not {site!r}")
+    mode, variant = _mode_variant(rng, site)
+    style = sample_style(rng, family, heldout)
+    lay: ScreenLayout = sample_layout(rng, image_size)
+    x0, y0, x1, y1 = lay.strip
+    hs, ws = y1 - y0 + 1, x1 - x0 + 1
+
+    # rhythm and sweep
+    irregular = bool(rng.random() < (0.6 if variant == "stenosis" and site == "mv" else 0.15))
+    hr = rng.uniform(50, 120)
+    rr_mean = 0.9 if irregular else 60.0 / hr
+    t_total = float(np.clip(rng.uniform(3.0, 8.0) * rr_mean, 2.0, 6.0))
+    s_per_px = t_total / ws
+    r_times = sample_rhythm(rng, t_total, hr, irregular)
+    beats = make_beats(rng, site, variant, r_times, irregular)
+    t_cols = np.arange(ws) * s_per_px
+    env = envelope(beats, t_cols)
+    t_last = float(t_cols[-1])
+    visible = [b for b in beats if b.end_s > 0 and b.start_s < t_last]
+    vmax_all = max([beat_stats(b)[1] for b in visible] + [float(env.max()), 1.0])
+
+    # baseline, velocity scale and polarity
+    direction = DIRECTION[site]
+    inverted = bool(rng.random() < 0.25)
+    flow_up = (direction > 0) != inverted
+    frac_side = rng.uniform(0.45, 0.9) if rng.random() < 0.9 else rng.uniform(0.33, 0.45)
+    ref_y0 = int(round((1 - frac_side) * (hs - 1))) if not flow_up else int(round(frac_side * (hs - 1)))
+    side_px = ref_y0 if flow_up else hs - 1 - ref_y0
+    v_side = _nice_scale(rng, vmax_all / rng.uniform(0.4, 0.9))
+    if vmax_all > 0.95 * v_side:  # never clip the truth
+        v_side = vmax_all / 0.9
+    delta_y = v_side / side_px * (1.0 if inverted else -1.0)
+    cal: SpectralCalibration = manual_spectral_calibration(s_per_px, delta_y, y0 + ref_y0, (x0, y0, x1, y1), mode)
+    base = cal.baseline_row
+
+    rows = np.arange(y0, y1 + 1, dtype=np.float64)
+    flow_sgn = np.sign(velocity_to_row(cal, float(direction)) - base)
+    dist = (rows - base) * flow_sgn
+    env_px = np.abs(velocity_to_row(cal, direction * env) - base)
+    comp_px = np.zeros(ws)
+    if rng.random() < (0.45 if mode == "CW" else 0.2):
+        comp = envelope(_companion(rng, site, r_times, irregular), t_cols)
+        comp_px = np.abs(velocity_to_row(cal, -direction * comp) - base)
+        comp_px *= rng.uniform(0.4, 0.85) * (hs - 1 - side_px) / max(float(comp_px.max()), 1.0)
+    clicks: list[tuple[int, float, float]] = []
+    p_click = {"lvot": 0.7, "av": 0.6}.get(site, 0.3)
+    if rng.random() < p_click:
+        lo, hi = rng.uniform(0.04, 0.2) * (hs - side_px), rng.uniform(0.04, 0.2) * side_px
+        for b in visible:
+            for t in ((b.start_s, b.end_s) if mode == "CW" or rng.random() < 0.3 else (b.end_s,)):
+                clicks.append((int(round(t / s_per_px)), lo, hi))
+    strip_img = _render_spectrum(rng, dist, env_px, comp_px, mode, clicks)
+
+    mask_strip = (dist[:, None] >= 1) & (dist[:, None] < env_px[None, :] + 0.5)
+    masks = np.zeros((1, lay.height, lay.width), dtype=np.uint8)
+    masks[0, y0:y1 + 1, x0:x1 + 1] = mask_strip
+
+    frame, regions_2d = draw_screen(rng, lay, style, strip_img, cal, site=site, mode=mode, r_times=r_times,
+                                    hr_bpm=hr)
+
+    beat_rows = []
+    for b in visible:
+        vti, vmax, vmean = beat_stats(b)
+        beat_rows.append({"start_s": b.start_s, "end_s": b.end_s, "vti_cm": vti, "vmax_cm_s": vmax,
+                          "vmean_cm_s": vmean, "complete": bool(b.start_s >= 0 and b.end_s <= t_last)})
+    complete = [r["vti_cm"] for r in beat_rows if r["complete"]]
+    rr_in = np.diff(r_times[(r_times > -1.6) & (r_times < t_total + 1.6)])
+    value = float(np.mean(complete)) if complete else None
+    truth = {
+        "site": site, "mode": mode, "variant": variant, "beats": beat_rows, "value": value,
+        "vti_mean_cm": value, "n_complete": len(complete),
+        "envelope_cm_s": (direction * env).tolist(), "strip": [x0, y0, x1, y1], "baseline_row": int(base),
+        "cm_s_per_px": float(delta_y), "s_per_px": float(s_per_px), "direction": direction, "inverted": inverted,
+        "heart_rate_bpm": float(60.0 / rr_in.mean()), "rr_s": rr_in.tolist(), "irregular": irregular,
+        "style": style.family, "seed": int(seed),
+    }
+    if style.monochrome:
+        frame = np.repeat(frame.mean(axis=2, keepdims=True).astype(np.uint8), 3, axis=2)
+    regions: tuple[Region, ...] = (*regions_2d, cal.region)
+    return SynthCase(kind="doppler", frames=frame[None], regions=regions, frame_time_ms=0.0,
+                     heart_rate_bpm=truth["heart_rate_bpm"], style=style.family, seed=int(seed), truth=truth,
+                     masks=masks, monochrome=style.monochrome)
+
+
+__all__ = ["generate_doppler", "DIRECTION"]
