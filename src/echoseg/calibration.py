@@ -195,3 +195,11 @@ def col_to_time(cal: SpectralCalibration, cols: np.ndarray | float) -> np.ndarra
 def mask_area_cm2(mask: np.ndarray, cal: TissueCalibration) -> float:
     """Area in cm² of a binary or soft (0..1) mask drawn at the calibration's pixel grid."""
     return float(np.asarray(mask, dtype=np.float64).sum() * cal.cm2_per_px)
+
+
+def scaled_tissue_calibration(cal: TissueCalibration, px_per_model_px: float) -> TissueCalibration:
+    """Calibration of a resampled grid in which one pixel spans ``px_per_model_px`` original pixels."""
+    if not px_per_model_px > 0:
+        raise ValueError(f"px_per_model_px must be > 0, not {px_per_model_px}")
+    return TissueCalibration(region=cal.region, cm_per_px_x=cal.cm_per_px_x * px_per_model_px,
+                             cm_per_px_y=cal.cm_per_px_y * px_per_model_px)
