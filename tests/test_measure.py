@@ -1,0 +1,129 @@
+"""Measurement math against analytic envelopes and hand-worked numbers."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from echoseg import measure as m
+from echoseg.types import Beat
+
+
+def half_sine(vp: float, dur: float, n: int = 2001, sign: float = 1.0):
+    t = np.linspace(0.0, dur, n)
+    return t, sign * vp * np.sin(np.pi * t / dur)
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_half_sine_beat_exact(sign):
+    vp, dur = 120.0, 0.30
+    t, v = half_sine(vp, dur, sign=sign)
+    b = m.beat_stats(t, v, 0, t.size - 1, index=0)
+    assert b.vti_cm == pytest.approx(2 * vp * dur / math.pi, rel=1e-5)  # 22.918 cm
+    assert b.vmax_cm_s == pytest.approx(vp)
+    assert b.vmean_cm_s == pytest.approx(2 * vp / math.pi, rel=1e-5)
+    assert b.peak_gradient_mmhg == pytest.approx(4 * 1.2 ** 2)
+    # mean of 4 v² for a half sine = 4 Vp²/2 = 2.88 mmHg, but 4 Vmean² = 4 (2Vp/π)² = 2.334 mmHg
+    assert b.mean_gradient_mmhg == pytest.approx(2.88, rel=1e-5)
+    assert b.mean_gradient_mmhg > 4 * (b.vmean_cm_s / 100) ** 2 * 1.2
+    assert b.start_s == 0.0 and b.end_s == pytest.approx(dur)
+
+
+def test_triangle_vti_and_subrange():
+    t = np.linspace(0, 1.0, 1001)
+    v = np.interp(t, [0.2, 0.3, 0.5], [0.0, 100.0, 0.0])
+    assert m.vti_cm(t, v) == pytest.approx(0.5 * 0.3 * 100.0, rel=1e-9)  # 15 cm
+    b = m.beat_stats(t, v, 200, 500, index=3, complete=False, rr_s=0.8)
+    assert b.vti_cm == pytest.approx(15.0, rel=1e-9)
+    assert b.vmean_cm_s == pytest.approx(50.0)
+    # mean of v² over a triangle = Vp²/3 -> 4 * 1²/3 mmHg
+    assert b.mean_gradient_mmhg == pytest.approx(4 / 3, rel=1e-4)
+    assert (b.index, b.complete, b.rr_s) == (3, False, 0.8)
+
+
+def test_beat_stats_rejects_bad_input():
+    t, v = half_sine(100, 0.3, n=11)
+    with pytest.raises(ValueError, match="start=5, end=5"):
+        m.beat_stats(t, v, 5, 5, 0)
+    with pytest.raises(ValueError, match="increase"):
+        m.vti_cm(t[::-1], v)
+    with pytest.raises(ValueError, match="NaN"):
+        m.vti_cm(t, np.where(t > 0.1, np.nan, v))
+
+
+def test_area_length_volume():
+    assert m.area_length_volume_ml(20.0, 5.0) == pytest.approx(0.85 * 400 / 5)  # 68 ml
+    with pytest.raises(ValueError, match="length_cm must be between 0.1 and 20 cm, not 0"):
+        m.area_length_volume_ml(20.0, 0)
+
+
+def _beat(i, vti, rr=None, complete=True):
+    return Beat(i, 0.0, 0.3, vti, 100.0, vti / 0.3, 4.0, 2.0, complete, rr)
+
+
+def test_summary_regular():
+    beats = [_beat(0, 21.0, None, False), _beat(1, 20.0, 0.8), _beat(2, 22.0, 0.8), _beat(3, 21.0, 0.82),
+             _beat(4, 19.0, 0.79, False)]
+    s = m.summarise_beats(beats)
+    assert s["value"] == pytest.approx(21.0)
+    assert s["sd"] == pytest.approx(1.0)
+    assert s["cv"] == pytest.approx(1 / 21)
+    assert (s["n"], s["n_total"], s["irregular"], s["min_beats"], s["enough_beats"]) == (3, 5, False, 3, True)
+    assert s["heart_rate_bpm"] == pytest.approx(60 / 0.8)
+
+
+def test_summary_irregular_needs_five_and_no_complete():
+    rr = [0.5, 1.1, 0.7, 1.3, 0.6]
+    beats = [_beat(i, 15 + i, r) for i, r in enumerate(rr)][:4]
+    s = m.summarise_beats(beats)
+    assert s["irregular"] is True and s["min_beats"] == 5 and s["enough_beats"] is False
+    s2 = m.summarise_beats([_beat(0, 10, None, False)])
+    assert s2["value"] is None and s2["n"] == 0 and s2["heart_rate_bpm"] is None
+    assert m.summarise_beats(beats, irregular=False)["min_beats"] == 3
+
+
+def test_rr_irregular():
+    assert m.rr_irregular([0.8, 0.8]) is None
+    assert m.rr_irregular([0.80, 0.82, 0.79, 0.81, 0.80]) is False
+    # slow respiratory drift: CV 4 %, successive differences small
+    assert m.rr_irregular(list(0.8 + 0.04 * np.sin(np.arange(12) / 2))) is False
+    assert m.rr_irregular([0.5, 1.1, 0.7, 1.3, 0.6]) is True
+
+
+def test_derived_indices_hand_worked():
+    # LVOT D 2.0 cm -> CSA π = 3.1416 cm²; VTI 20 -> SV 62.83 ml; HR 70 -> CO 4.398 l/min
+    sv = m.stroke_volume_ml(20.0, 2.0)
+    assert sv == pytest.approx(62.8319, rel=1e-5)
+    assert m.cardiac_output_l_min(sv, 70) == pytest.approx(4.39823, rel=1e-5)
+    assert m.continuity_ava_cm2(2.0, 20.0, 80.0) == pytest.approx(0.785398, rel=1e-5)
+    assert m.dimensionless_index(20.0, 80.0) == pytest.approx(0.25)
+    # RVOT 2.5 cm, VTI 18 vs LVOT 2.0 cm, VTI 20 -> (6.25*18)/(4*20) = 1.40625
+    assert m.qp_qs(2.5, 18.0, 2.0, 20.0) == pytest.approx(1.40625)
+    assert m.indexed(sv, 1.8) == pytest.approx(34.906, rel=1e-4)
+
+
+def test_derived_validation_names_value():
+    with pytest.raises(ValueError, match="lvot_diameter_cm must be between 1 and 4 cm, not 25"):
+        m.stroke_volume_ml(20.0, 25)
+    with pytest.raises(ValueError, match="heart_rate_bpm"):
+        m.cardiac_output_l_min(60, 0)
+    with pytest.raises(ValueError, match="av_vti_cm must be a number"):
+        m.continuity_ava_cm2(2.0, 20.0, "x")
+
+
+@pytest.mark.parametrize("q,value,label", [
+    ("la_area_cm2", 20.0, "normal"), ("la_area_cm2", 20.1, "mildly enlarged"),
+    ("la_area_cm2", 41, "severely enlarged"), ("ra_area_cm2", 18.5, "enlarged"),
+    ("ava_cm2", 0.99, "severe AS"), ("ava_cm2", 1.0, "moderate AS"), ("ava_cm2", 1.6, "mild or no AS"),
+    ("dimensionless_index", 0.24, "severe AS"), ("lvot_vti_cm", 17.0, "low"), ("lvot_vti_cm", 20.0, "normal"),
+    ("qp_qs", 1.6, "significant shunt"), ("av_vmax_cm_s", 420, "severe AS"),
+    ("av_mean_gradient_mmhg", 40, "severe AS"), ("stroke_volume_index_ml_m2", 30, "low flow"),
+])
+def test_classify(q, value, label):
+    assert m.classify(q, value) == label
+
+
+def test_classify_unknown():
+    with pytest.raises(ValueError, match="quantity must be one of"):
+        m.classify("lv_mass", 1.0)

@@ -1,0 +1,242 @@
+"""Post-processing against synthetic masks and envelopes with exact truth."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from echoseg import measure as m
+from echoseg import postprocess as pp
+from echoseg.calibration import manual_spectral_calibration
+from echoseg.types import Region, TissueCalibration
+
+
+def tissue_cal(dx=0.04, dy=0.05, shape=(160, 200)) -> TissueCalibration:
+    region = Region(0, 0, shape[1] - 1, shape[0] - 1, 1, 1, 3, 3, dx, dy)
+    return TissueCalibration(region, dx, dy)
+
+
+def ellipse_coverage(shape, cx, cy, a_cm, b_cm, angle, dx, dy, ss=8) -> np.ndarray:
+    """Fraction of each pixel inside an ellipse defined in cm (supersampled ss x ss)."""
+    h, w = shape
+    off = (np.arange(ss) + 0.5) / ss - 0.5
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    cov = np.zeros(shape)
+    c, s = math.cos(angle), math.sin(angle)
+    for oy in off:
+        for ox in off:
+            X = (xx + ox - cx) * dx
+            Y = (yy + oy - cy) * dy
+            u, v = c * X + s * Y, -s * X + c * Y
+            cov += (u / a_cm) ** 2 + (v / b_cm) ** 2 <= 1.0
+    return cov / ss ** 2
+
+
+# ----------------------------------------------------------------------------- masks / atria
+def test_clean_mask_keeps_largest_and_fills_holes():
+    p = np.zeros((40, 40))
+    p[5:25, 5:25] = 0.9
+    p[12:15, 12:15] = 0.1  # hole
+    p[30:34, 30:34] = 0.95  # small blob
+    mk = pp.clean_mask(p)
+    assert mk[5:25, 5:25].all() and mk.sum() == 400
+    assert not pp.clean_mask(np.zeros((5, 5))).any()
+
+
+def test_soft_area_of_ellipse_is_subpixel_accurate():
+    dx, dy = 0.04, 0.05
+    cal = tissue_cal(dx, dy)
+    a, b = 2.2, 1.3  # cm
+    cov = ellipse_coverage((160, 200), 100.3, 80.6, a, b, 0.4, dx, dy)
+    blob = np.zeros_like(cov)
+    blob[5:15, 5:15] = 0.8  # false positive far away: must not count
+    truth = math.pi * a * b
+    soft = pp.soft_area_cm2(cov + blob, cal)
+    binary = (cov > 0.5).sum() * dx * dy
+    assert abs(soft - truth) / truth < 0.003
+    assert abs(soft - truth) < abs(binary - truth) + 1e-9
+    curve = pp.area_curve(np.stack([cov, 0.6 * (cov > 0.99), np.zeros_like(cov)]), cal)
+    assert curve[0] == pytest.approx(soft)
+    assert curve[1] > 0 and curve[2] == 0.0
+
+
+def test_pick_frames_three_cycles():
+    ft = 33.3  # ms
+    period = 0.8  # s -> 24 frames
+    t = np.arange(80) * ft / 1000
+    phase = (t - 0.15) / period
+    curve = 15 + 6 * np.exp(-((phase - np.round(phase)) ** 2) / (2 * 0.12 ** 2))  # peaks at 0.15+k*0.8
+    rng = np.random.default_rng(0)
+    curve = curve + rng.normal(0, 0.1, curve.size)
+    expect = [int(round((0.15 + k * period) / (ft / 1000))) for k in range(4) if 0.15 + k * period < t[-1]]
+    for hr in (75.0, None):
+        got = pp.pick_frames(curve, ft, hr)
+        assert len(got) == len(expect)
+        assert all(abs(g - e) <= 1 for g, e in zip(got, expect))
+    # a single frame or a flat curve -> the one largest frame
+    assert pp.pick_frames(np.array([3.0]), ft) == [0]
+    assert pp.pick_frames(np.full(10, 2.0), ft) == [0]
+
+
+def test_estimate_period():
+    dt = 0.004
+    t = np.arange(0, 4.0, dt)
+    x = np.maximum(np.sin(2 * np.pi * t / 0.9), 0) ** 3
+    assert pp.estimate_period(x, dt) == pytest.approx(0.9, abs=0.01)
+    assert pp.estimate_period(np.zeros(100), dt) is None
+
+
+def test_long_axis_pca_and_annulus():
+    dx, dy = 0.04, 0.05
+    cal = tissue_cal(dx, dy)
+    a, b = 2.4, 1.2
+    cov = ellipse_coverage((160, 200), 100.0, 80.0, a, b, 0.6, dx, dy, ss=2)
+    L = pp.long_axis(cov > 0.5, cal)
+    assert abs(L - 2 * a) < 1.5 * max(dx, dy)
+    # half ellipse below an annulus line through its centre: length = semi-axis a (vertical)
+    cov2 = ellipse_coverage((160, 200), 100.0, 40.0, 1.0, a, 0.0, dx, dy, ss=2)  # a along y
+    half = (cov2 > 0.5) & (np.arange(160)[:, None] >= 40)
+    L2 = pp.long_axis(half, cal, annulus=((75.0, 40.0), (125.0, 40.0)))
+    assert abs(L2 - a) < 1.0 * dy
+    with pytest.raises(ValueError, match="empty"):
+        pp.long_axis(np.zeros((5, 5), bool), cal)
+
+
+# ----------------------------------------------------------------------------- envelope
+def envelope_truth(n_cols: int) -> np.ndarray:
+    x = np.arange(n_cols)
+    return np.clip(80 * np.sin(2 * np.pi * x / 97.0) + 10 * np.sin(x / 7.0), 0, None)  # cm/s
+
+
+def flow_mask(shape, cal, cols, vel, binary=False) -> np.ndarray:
+    """Coverage of each pixel by the interval between the baseline and the envelope row."""
+    p = np.zeros(shape)
+    rows = np.arange(shape[0])[:, None]
+    e = cal.baseline_row + vel / cal.cm_s_per_px
+    lo, hi = np.minimum(cal.baseline_row, e), np.maximum(cal.baseline_row, e)
+    cov = np.clip(np.minimum(rows + 0.5, hi) - np.maximum(rows - 0.5, lo), 0, 1)
+    if binary:
+        cov = ((rows >= np.ceil(lo)) & (rows <= np.floor(hi)) & (hi > lo)).astype(float)  # pixel centres inside
+    p[:, cols] = cov
+    return p
+
+
+@pytest.mark.parametrize("delta,baseline,sign", [(-2.0, 150.0, 1), (2.0, 150.0, 1), (-2.0, 60.0, -1),
+                                                 (1.5, 35.0, 1), (-1.0, 185.5, 1)])
+def test_envelope_from_flow_subpixel(delta, baseline, sign):
+    shape = (240, 300)
+    box = (20, 30, 279, 229)
+    cal = manual_spectral_calibration(0.004, delta, baseline, box)
+    cols = np.arange(box[0], box[2] + 1)
+    truth = sign * envelope_truth(cols.size)
+    limit = (box[3] + 0.5 - baseline) if (sign * delta > 0) else (baseline - box[1] + 0.5)
+    truth = np.clip(truth, -(limit - 3) * abs(delta), (limit - 3) * abs(delta))
+    p = flow_mask(shape, cal, cols, truth)
+    env = pp.envelope_from_flow(p, cal)
+    assert env.side == sign
+    assert (np.abs(env.velocity_cm_s - truth) / abs(delta)).max() < 1e-9  # exact for a coverage mask
+    assert np.allclose(env.t_s, (cols - box[0]) * 0.004)
+    assert env.confidence.min() == pytest.approx(1.0) and env.other_side_fraction == 0.0
+    p += 0.3 * flow_mask(shape, cal, cols, -0.5 * truth)  # weaker mirror on the other side
+    envm = pp.envelope_from_flow(p, cal)
+    assert envm.side == sign
+    # the mirror shares only the baseline pixel with the flow: error well under 0.5 px
+    assert (np.abs(envm.velocity_cm_s - truth) / abs(delta)).max() < 0.1
+    assert 0.0 < envm.other_side_fraction < 0.2
+    blurred = 0.5 * (np.roll(flow_mask(shape, cal, cols, truth), 3, axis=0) + np.roll(p, -3, axis=0))
+    assert pp.envelope_from_flow(blurred, cal).confidence.min() < 0.7
+    envb = pp.envelope_from_flow((flow_mask(shape, cal, cols, truth, binary=True)), cal)
+    assert (np.abs(envb.velocity_cm_s - truth) / abs(delta)).max() <= 0.5 + 1e-9
+
+
+def test_envelope_side_forced_and_headroom():
+    cal = manual_spectral_calibration(0.004, -2.0, 100.0, (0, 0, 49, 149))
+    cols = np.arange(50)
+    v = np.full(50, 150.0)  # 75 px above the baseline row 100 -> near the top edge? limit 100.5 px
+    v[10] = 200.0  # exactly at the top edge: headroom 0.5 px
+    p = flow_mask((150, 50), cal, cols, v) + 0.0
+    env = pp.envelope_from_flow(p, cal)
+    assert env.headroom_px[10] == pytest.approx(0.5) and env.headroom_px[0] == pytest.approx(25.5)
+    forced = pp.envelope_from_flow(p, cal, side=-1)
+    assert np.all(forced.velocity_cm_s <= 0) and forced.speed_cm_s.max() <= 0.5 * 2.0  # the baseline pixel only
+
+
+# ----------------------------------------------------------------------------- beats
+def half_sine_train(t, beats):
+    v = np.zeros_like(t)
+    for a, d, vp in beats:
+        inside = (t > a) & (t < a + d)
+        v[inside] += vp * np.sin(np.pi * (t[inside] - a) / d)
+    return v
+
+
+def test_split_beats_regular_with_partial_edges():
+    dt = 0.004
+    t = np.arange(0, 3.2, dt)
+    starts = [-0.1, 0.55, 1.38, 2.2, 3.05]  # first and last cut by the strip edges
+    beats = [(s, 0.3, 100 + 10 * i) for i, s in enumerate(starts)]
+    v = -half_sine_train(t, beats)  # negative velocities: speed is used
+    spans = pp.split_beats(t, v)
+    assert len(spans) == 5
+    assert [s.complete for s in spans] == [False, True, True, True, False]
+    for sp, (a, d, vp) in zip(spans[1:4], beats[1:4]):
+        assert abs(t[sp.start] - a) <= dt and abs(t[sp.end] - (a + d)) <= dt
+        b = m.beat_stats(t, v, sp.start, sp.end, 0)
+        assert b.vti_cm == pytest.approx(2 * vp * d / math.pi, rel=2e-3)
+    assert spans[1].rr_s is None  # previous start is outside the strip
+    assert spans[2].rr_s == pytest.approx(0.83, abs=1.5 * dt) and spans[3].rr_s == pytest.approx(0.82, abs=1.5 * dt)
+
+
+def test_split_beats_irregular_and_noise():
+    rng = np.random.default_rng(3)
+    dt = 0.005
+    t = np.arange(0, 6.0, dt)
+    rr = [0.5, 1.2, 0.7, 1.3, 0.6, 0.9]
+    starts = 0.2 + np.concatenate([[0], np.cumsum(rr)])[:6]
+    beats = [(s, 0.26, rng.uniform(70, 110)) for s in starts]
+    v = half_sine_train(t, beats) + np.abs(rng.normal(0, 1.5, t.size))  # small noise floor
+    v[50:52] += 60  # a 10 ms click: shorter than min_dur, dropped
+    spans = pp.split_beats(t, v)
+    assert len(spans) == 6 and all(s.complete for s in spans)
+    assert all(abs(t[s.start] - a) <= 0.02 for s, (a, _, _) in zip(spans, beats))
+    got_rr = [s.rr_s for s in spans[1:]]
+    assert np.allclose(got_rr, rr[:5], atol=0.02)
+    assert m.rr_irregular(got_rr) is True
+
+
+def mitral_train(t, cycles, e_dur=0.2, a_dur=0.12, dias=0.15, fused=()):
+    """E then A per cycle start; in `fused` cycles A starts as E ends (no diastasis)."""
+    beats = []
+    for i, c in enumerate(cycles):
+        gap = 0.0 if i in fused else dias
+        beats += [(c, e_dur, 80.0), (c + e_dur + gap, a_dur, 55.0)]
+    return half_sine_train(t, beats)
+
+
+def test_split_beats_mitral_joins_e_and_a():
+    dt = 0.004
+    t = np.arange(0, 4.0, dt)
+    cycles = [0.3, 1.3, 2.32, 3.3]  # last cycle's A ends at 3.77 s: inside
+    v = mitral_train(t, cycles, fused=(2,))
+    assert len(pp.split_beats(t, v)) == 7  # without joining: E and A apart (E+A fused once)
+    spans = pp.split_beats(t, v, join=True)
+    assert len(spans) == 4 and all(s.complete for s in spans)
+    for sp, c in zip(spans, cycles):
+        assert abs(t[sp.start] - c) <= dt
+    assert abs(t[spans[0].end] - (0.3 + 0.2 + 0.15 + 0.12)) <= dt
+    assert spans[1].rr_s == pytest.approx(1.0, abs=dt)
+    # with the heart rate known instead of estimated: same beats
+    assert [(s.start, s.end) for s in pp.split_beats(t, v, join=True, period_s=1.0)] == \
+        [(s.start, s.end) for s in spans]
+
+
+def test_split_beats_mitral_lone_wave_at_edge_is_incomplete():
+    dt = 0.004
+    t = np.arange(0, 3.0, dt)
+    # the strip starts in diastasis: the first cycle's E lies before the strip, its A inside
+    v = mitral_train(t, [-0.3, 0.75, 1.75])
+    spans = pp.split_beats(t, v, join=True)
+    assert len(spans) == 3
+    assert [s.complete for s in spans] == [False, True, True]
+    assert abs(t[spans[0].start] - 0.05) <= dt  # the lone A wave
