@@ -14,7 +14,7 @@ vmean_cm_s, complete; times from the strip's left edge), value (= vti_mean_cm: m
 complete beats, None when there is none), n_complete, envelope_cm_s (signed, per strip column),
 strip [x0, y0, x1, y1] (inclusive), baseline_row, cm_s_per_px (signed PhysicalDeltaY), s_per_px,
 direction (+1 toward / -1 away), inverted (PhysicalDeltaY > 0), heart_rate_bpm, rr_s, irregular,
-style, seed. ``masks[0]`` is 1 between the baseline (exclusive) and the truth envelope in the strip.
+style, seed, annotated (a measurement trace or caliper is drawn). ``masks[0]`` is 1 between the baseline (exclusive) and the truth envelope in the strip.
 """
 from __future__ import annotations
 
@@ -57,10 +57,23 @@ def _companion(rng: np.random.Generator, site: str, r_times: np.ndarray, irregul
     return make_beats(rng, other, "normal", r_times, irregular)
 
 
+def _upsample(a: np.ndarray, n: int, k: int, axis: int) -> np.ndarray:
+    """Linear interpolation of ``a`` by factor ``k`` along ``axis`` to length ``n`` (needs n // k + 2 samples)."""
+    if k == 1:
+        return a[:n] if axis == 0 else a[:, :n]
+    xs = np.arange(n, dtype=np.float32) / k
+    i0 = xs.astype(np.int64)
+    f = xs - i0
+    if axis == 0:
+        return a[i0] * (1 - f)[:, None] + a[i0 + 1] * f[:, None]
+    return a[:, i0] * (1 - f) + a[:, i0 + 1] * f
+
+
 def _render_spectrum(rng: np.random.Generator, dist: np.ndarray, env_px: np.ndarray, comp_px: np.ndarray,
                      mode: str, clicks: list[tuple[int, float, float]]) -> np.ndarray:
     """Intensity (before compression) of the strip: rows ``dist`` (px from baseline, + on the flow side)."""
     hs, ws = dist.size, env_px.size
+    dr = rng.uniform(25.0, 45.0)  # displayed dynamic range (dB)
     a = np.abs(dist).astype(np.float32)[:, None]
 
     def side(e: np.ndarray) -> np.ndarray:
@@ -84,21 +97,22 @@ def _render_spectrum(rng: np.random.Generator, dist: np.ndarray, env_px: np.ndar
     flow = side(env_px)
     pos = (dist > 0)[:, None]
     if mode == "CW":
-        mirror = 10 ** (-rng.uniform(8, 25) / 10)
+        mirror = 10 ** (-rng.uniform(0.5, 0.9) * dr / 10)
     else:
-        mirror = 10 ** (-rng.uniform(15, 35) / 10) if rng.random() < 0.4 else 0.0
+        mirror = 10 ** (-rng.uniform(0.65, 1.0) * dr / 10) if rng.random() < 0.4 else 0.0
     img = np.where(pos, flow, mirror * flow)
     if comp_px.any():
-        img = img + np.where(pos, 0.0, 10 ** (-rng.uniform(3, 12) / 10) * side(comp_px))
-    # speckle: gamma-distributed, correlated along time (each FFT line overlaps its neighbours)
-    kx = int(rng.integers(2, 6))
+        img = img + np.where(pos, 0.0, 10 ** (-rng.uniform(0.1, 0.45) * dr / 10) * side(comp_px))
+    # speckle: gamma-distributed, correlated along time (each FFT line overlaps its neighbours) and,
+    # on some scanners, along velocity (coarser FFT bins drawn over several rows)
+    kx, ky = int(rng.integers(2, 6)), (1 if rng.random() < 0.6 else int(rng.integers(2, 4)))
     shape_k = rng.uniform(1.2, 4.0)
-    coarse = rng.gamma(shape_k, 1.0 / shape_k, size=(hs, ws // kx + 2)).astype(np.float32)
-    xs = np.arange(ws, dtype=np.float32) / kx
-    i0 = xs.astype(np.int64)
-    f = xs - i0
-    speck = coarse[:, i0] * (1 - f) + coarse[:, i0 + 1] * f
+    coarse = rng.gamma(shape_k, 1.0 / shape_k, size=(hs // ky + 2, ws // kx + 2)).astype(np.float32)
+    speck = _upsample(_upsample(coarse, ws, kx, axis=1), hs, ky, axis=0)
     line_gain = 1 + rng.uniform(0, 0.15) * rng.standard_normal(ws).astype(np.float32)
+    slow = np.cumsum(rng.normal(0, 1, ws // 16 + 2))  # slow signal-strength drift (respiration, probe contact)
+    slow = 1 + rng.uniform(0, 0.25) * np.tanh((slow - slow.mean()) / max(float(slow.std()), 1e-6))
+    line_gain *= _upsample(slow[None, :].astype(np.float32), ws, 16, axis=1)[0]
     img = img * speck * line_gain[None, :] * rng.uniform(0.6, 1.0)
     # wall-filter clutter: bright low-velocity band on both sides, cut at the filter velocity
     wf = rng.uniform(0.5, 4.0)
@@ -108,17 +122,54 @@ def _render_spectrum(rng: np.random.Generator, dist: np.ndarray, env_px: np.ndar
     img = img + clutter * c_t[None, :].astype(np.float32) * rng.gamma(2.0, 0.5, size=(hs, ws)).astype(np.float32)
     for col, lo, hi in clicks:  # valve clicks: short bright vertical spikes, fading away from the baseline
         w = int(rng.integers(1, 4))
+        if not 0 <= col < ws:
+            continue
         reach = np.where(dist >= 0, hi, lo) * rng.uniform(0.5, 1.0)
         prof = np.exp(-(dist / np.maximum(reach, 1.0)) ** 2).astype(np.float32)
         amp = rng.uniform(0.4, 1.5)
-        img[:, max(col, 0):min(col + w, ws)] += (amp * prof * rng.gamma(2.0, 0.5, size=hs))[:, None]
+        img[:, col:col + w] += (amp * prof * rng.gamma(2.0, 0.5, size=hs))[:, None]
     # display: power in dB over the dynamic range; the noise floor sits near the bottom of the range
-    dr = rng.uniform(25.0, 45.0)
     floor = 10 ** (-dr * rng.uniform(0.7, 1.05) / 10)
     img = img + floor * rng.exponential(1.0, size=(hs, ws)).astype(np.float32)
     top = rng.uniform(0.0, 3.0)  # dB of headroom: > 0 keeps the brightest band below saturation
     out = (10.0 * np.log10(img + 1e-9) + dr - top) / dr
     return np.clip(out, 0, 1).astype(np.float32)
+
+
+def _measurement_marks(rng: np.random.Generator, strip: tuple[int, int, int, int], font: int,
+                       cal: SpectralCalibration, beats: list[FlowBeat], env: np.ndarray, direction: int,
+                       t_last: float) -> tuple[list, list]:
+    """Sometimes a sonographer's VTI trace along one complete beat, or a Vmax caliper, with result text."""
+    done = [b for b in beats if b.start_s >= 0 and b.end_s <= t_last]
+    if not done or rng.random() > 0.15:
+        return [], []
+    b = done[int(rng.integers(len(done)))]
+    x0, y0, x1, y1 = strip
+    cols = np.arange(int(np.ceil(b.start_s / cal.s_per_px)), int(b.end_s / cal.s_per_px) + 1)
+    rows = velocity_to_row(cal, direction * env[cols]) + rng.normal(0, 0.6, cols.size)
+    vti, vmax, vmean = beat_stats(b)
+    m_s = rng.random() < 0.5
+    fmt = (lambda v: f"{v / 100:.2f} m/s") if m_s else (lambda v: f"{v:.0f} cm/s")
+    if rng.random() < 0.6:
+        traces = [(cols + x0, rows)]
+        lines = [f"VTI {vti:.1f} cm", f"Vmax {fmt(vmax)}", f"Vmean {fmt(vmean)}",
+                 f"PGmax {4 * (vmax / 100) ** 2:.1f} mmHg"]
+    else:
+        i = int(np.argmax(env[cols]))
+        cx, cy = int(cols[i] + x0), float(rows[i])
+        traces = [(np.array([cx - 4, cx + 4]), np.array([cy, cy])), (np.array([cx, cx]), np.array([cy - 4, cy + 4]))]
+        lines = [f"Vel {fmt(vmax)}", f"PG {4 * (vmax / 100) ** 2:.1f} mmHg"]
+    # result text on the side of the baseline without the measured flow, when it fits there
+    base = cal.baseline_row
+    flow_up = velocity_to_row(cal, float(direction)) < base
+    room = (y1 - base) if flow_up else (base - y0)
+    need = len(lines) * font * 1.3 + 8
+    notes = []
+    if room > need:
+        nx = int(rng.uniform(x0 + 8, max(x0 + 9, x0 + 0.6 * (x1 - x0))))
+        ny = int(base + 6 if flow_up else y0 + 4)
+        notes = [(nx, ny + int(k * font * 1.3), t) for k, t in enumerate(lines)]
+    return traces, notes
 
 
 def generate_doppler(seed: int, *, site: str | None = None, family: str | None = None, heldout: bool = False,
@@ -161,7 +212,7 @@ def generate_doppler(seed: int, *, site: str | None = None, family: str | None =
     frac_side = rng.uniform(0.45, 0.9) if rng.random() < 0.9 else rng.uniform(0.33, 0.45)
     ref_y0 = int(round((1 - frac_side) * (hs - 1))) if not flow_up else int(round(frac_side * (hs - 1)))
     side_px = ref_y0 if flow_up else hs - 1 - ref_y0
-    v_side = _nice_scale(rng, vmax_all / rng.uniform(0.4, 0.9))
+    v_side = _nice_scale(rng, min(vmax_all / rng.uniform(0.4, 0.9), max(700.0, vmax_all / 0.85)))
     if vmax_all > 0.95 * v_side:  # never clip the truth
         v_side = vmax_all / 0.9
     delta_y = v_side / side_px * (1.0 if inverted else -1.0)
@@ -176,7 +227,8 @@ def generate_doppler(seed: int, *, site: str | None = None, family: str | None =
     if rng.random() < (0.45 if mode == "CW" else 0.2):
         comp = envelope(_companion(rng, site, r_times, irregular), t_cols)
         comp_px = np.abs(velocity_to_row(cal, -direction * comp) - base)
-        comp_px *= rng.uniform(0.4, 0.85) * (hs - 1 - side_px) / max(float(comp_px.max()), 1.0)
+        target = min(rng.uniform(0.4, 0.85) * (hs - 1 - side_px), rng.uniform(0.4, 1.0) * float(env_px.max()))
+        comp_px *= target / max(float(comp_px.max()), 1.0)
     clicks: list[tuple[int, float, float]] = []
     p_click = {"lvot": 0.7, "av": 0.6}.get(site, 0.3)
     if rng.random() < p_click:
@@ -190,8 +242,9 @@ def generate_doppler(seed: int, *, site: str | None = None, family: str | None =
     masks = np.zeros((1, lay.height, lay.width), dtype=np.uint8)
     masks[0, y0:y1 + 1, x0:x1 + 1] = mask_strip
 
+    traces, notes = _measurement_marks(rng, lay.strip, lay.font, cal, visible, env, direction, t_last)
     frame, regions_2d = draw_screen(rng, lay, style, strip_img, cal, site=site, mode=mode, r_times=r_times,
-                                    hr_bpm=hr)
+                                    hr_bpm=hr, traces=traces, notes=notes)
 
     beat_rows = []
     for b in visible:
@@ -207,7 +260,7 @@ def generate_doppler(seed: int, *, site: str | None = None, family: str | None =
         "envelope_cm_s": (direction * env).tolist(), "strip": [x0, y0, x1, y1], "baseline_row": int(base),
         "cm_s_per_px": float(delta_y), "s_per_px": float(s_per_px), "direction": direction, "inverted": inverted,
         "heart_rate_bpm": float(60.0 / rr_in.mean()), "rr_s": rr_in.tolist(), "irregular": irregular,
-        "style": style.family, "seed": int(seed),
+        "style": style.family, "seed": int(seed), "annotated": bool(traces),
     }
     if style.monochrome:
         frame = np.repeat(frame.mean(axis=2, keepdims=True).astype(np.uint8), 3, axis=2)

@@ -127,7 +127,7 @@ def _scale(rng: np.random.Generator, lay: ScreenLayout, cal: SpectralCalibration
     """Velocity ticks (row, x0, x1) and labels (x, y, text) at nice velocities along the strip edge."""
     x0, y0, x1, y1 = lay.strip
     vr = abs(cal.cm_s_per_px) * (y1 - y0)
-    step = next((s for s in (5, 10, 20, 25, 50, 100, 200) if vr / s <= rng.integers(5, 11)), 200)
+    step = next((s for s in (5, 10, 20, 25, 50, 100, 200) if vr / s <= rng.integers(7, 14)), 200)
     m_s = rng.random() < 0.5
     font = overlay._font(lay.font)
     tick = int(rng.integers(3, 8))
@@ -162,7 +162,9 @@ def _texts(rng: np.random.Generator, lay: ScreenLayout, site: str, mode: str, hr
             f"WF {int(rng.choice([50, 100, 150, 200, 300]))} Hz", f"{sweep_mm_s} mm/s",
             f"HR {int(round(hr_bpm))} bpm", f"PRF {rng.uniform(1.5, 12):.1f} kHz",
             f"Angle {int(rng.choice([0, 0, 0, 20, 40]))}\u00b0", f"Comp {int(rng.integers(20, 80))}",
-            f"Rej {int(rng.integers(0, 40))}%", "Adult Echo", f"{int(rng.integers(2015, 2025))}-"
+            f"Rej {int(rng.integers(0, 40))}%", "Adult Echo", f"MI {rng.uniform(0.2, 1.4):.1f}",
+            f"TIS {rng.uniform(0.1, 1.2):.1f}", str(rng.choice(["S5-1", "M5S", "X5-1", "P4-2", "4V1", "S4-2"])),
+            f"{int(rng.integers(-40, 0))} dB", f"Dyn {int(rng.integers(30, 55))}", f"{int(rng.integers(2015, 2025))}-"
             f"{int(rng.integers(1, 13)):02d}-{int(rng.integers(1, 29)):02d}",
             f"{int(rng.integers(7, 19)):02d}:{int(rng.integers(0, 60)):02d}:{int(rng.integers(0, 60)):02d}"]
     if mode == "PW":
@@ -171,7 +173,7 @@ def _texts(rng: np.random.Generator, lay: ScreenLayout, site: str, mode: str, hr
     items += pool[: int(rng.integers(4, len(pool)))]
     x0, y0, x1, y1 = lay.strip
     lh = int(lay.font * rng.uniform(1.15, 1.5))
-    n_rows = max(1, (y0 - 6) // lh)
+    n_rows = max(1, (y0 - 2 * lay.font - 10) // lh)
     out = []
     col_x = [int(rng.integers(4, 20)), int(lay.width * rng.uniform(0.72, 0.85))]
     if lay.thumb is None and rng.random() < 0.4:
@@ -187,8 +189,13 @@ def _texts(rng: np.random.Generator, lay: ScreenLayout, site: str, mode: str, hr
 
 def draw_screen(rng: np.random.Generator, lay: ScreenLayout, style: Style, strip_img: np.ndarray,
                 cal: SpectralCalibration, *, site: str, mode: str, r_times: np.ndarray,
-                hr_bpm: float) -> tuple[np.ndarray, tuple[Region, ...]]:
-    """Compose the (H, W, 3) uint8 screen; returns it and the 2D tissue region(s) drawn."""
+                hr_bpm: float, traces: list[tuple[np.ndarray, np.ndarray]] = (),
+                notes: list[tuple[int, int, str]] = ()) -> tuple[np.ndarray, tuple[Region, ...]]:
+    """Compose the (H, W, 3) uint8 screen; returns it and the 2D tissue region(s) drawn.
+
+    ``traces`` (column, row polylines) and ``notes`` (x, y, text) are a sonographer's measurement
+    marks drawn in an annotation colour on top of everything.
+    """
     x0, y0, x1, y1 = lay.strip
     canvas = np.zeros((lay.height, lay.width), dtype=np.float32)
     canvas[y0:y1 + 1, x0:x1 + 1] = strip_img
@@ -235,4 +242,16 @@ def draw_screen(rng: np.random.Generator, lay: ScreenLayout, style: Style, strip
                               width=int(rng.integers(1, 3)))
         hue = [(60, 230, 80), (80, 255, 120), (230, 230, 80), (90, 220, 230)][int(rng.integers(4))]
         frame = overlay.blend(frame, ecg, style.text_rgb if style.monochrome else hue)
+    if traces or notes:
+        marks = overlay.text_layer(canvas.shape, list(notes), size=lay.font) if notes else np.zeros_like(canvas)
+        dotted = rng.random() < 0.5
+        for xs, ys in traces:
+            if dotted:
+                keep = (np.arange(xs.size) // 2) % 2 == 0
+                iy = np.clip(np.round(ys[keep]).astype(int), 0, lay.height - 1)
+                marks[iy, xs[keep]] = 1.0
+            else:
+                overlay.draw_polyline(marks, xs, ys, width=1)
+        hue = [(255, 230, 0), (0, 255, 255), (255, 255, 255), (120, 255, 120)][int(rng.integers(4))]
+        frame = overlay.blend(frame, marks, style.text_rgb if style.monochrome else hue)
     return frame, regions
