@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
+from .types import TASKS
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -33,6 +34,20 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     path = write_dataset(args.out, args.task, args.n, args.seed, heldout=args.heldout, family=args.family,
                          jpeg_fraction=args.jpeg_fraction, progress=not args.quiet)
     print(f"wrote {path.parent} (truth: {path})")
+    return 0
+
+
+def _cmd_measure(args: argparse.Namespace) -> int:
+    from .pipeline import Models, measure, study_rows
+    from .report import write_all
+
+    models = Models(atria_path=args.atria_model, doppler_path=args.doppler_model)
+    results = measure(args.inputs, args.task, cm_per_px=args.cm_per_px, models=models, progress=not args.quiet)
+    studies = study_rows(results, args.lvot_diameter, args.rvot_diameter)
+    paths = write_all(results, args.out, save_masks=args.save_masks, studies=studies)
+    n_pass = sum(m.qc == "pass" for r in results for m in r.measurements)
+    n_rows = sum(len(r.measurements) for r in results)
+    print(f"{len(results)} file(s), {n_rows} measurement(s), {n_pass} passed QC -> {paths['measurements']}")
     return 0
 
 
@@ -63,6 +78,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--jpeg-fraction", type=float, default=0.3)
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=_cmd_synth)
+
+    s = sub.add_parser("measure", help="measure atrial areas and Doppler VTI (CONTRACT.md outputs)")
+    s.add_argument("inputs", nargs="+", help="files or folders (walked recursively)")
+    s.add_argument("--out", required=True, type=Path)
+    s.add_argument("--task", default="auto", choices=["auto", *TASKS])
+    s.add_argument("--save-masks", action="store_true", help="write DIR/masks/<stem>.<task>.png")
+    s.add_argument("--lvot-diameter", type=float, default=None, help="LVOT diameter (cm) for SV, AVA, Qp/Qs")
+    s.add_argument("--rvot-diameter", type=float, default=None, help="RVOT diameter (cm) for Qp/Qs")
+    s.add_argument("--cm-per-px", type=float, default=None, help="calibration for AVI/PNG inputs without regions")
+    s.add_argument("--atria-model", default="atria", help="model folder (default: shipped weights)")
+    s.add_argument("--doppler-model", default="doppler", help="model folder (default: shipped weights)")
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(func=_cmd_measure)
 
     s = sub.add_parser("demo", help="generate a synthetic study and measure it (the README's main job)")
     s.add_argument("--out", default="out/demo", type=Path)
