@@ -187,6 +187,16 @@ def _texts(rng: np.random.Generator, lay: ScreenLayout, site: str, mode: str, hr
     return out
 
 
+def _blend_box(frame: np.ndarray, layer: np.ndarray, rgb: tuple[int, int, int]) -> np.ndarray:
+    """overlay.blend restricted to the bounding box of the layer's non-zero pixels (much faster)."""
+    rows, cols = np.nonzero(layer.any(axis=1))[0], np.nonzero(layer.any(axis=0))[0]
+    if rows.size == 0:
+        return frame
+    r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    frame[r0:r1, c0:c1] = overlay.blend(frame[r0:r1, c0:c1], layer[r0:r1, c0:c1], rgb)
+    return frame
+
+
 def draw_screen(rng: np.random.Generator, lay: ScreenLayout, style: Style, strip_img: np.ndarray,
                 cal: SpectralCalibration, *, site: str, mode: str, r_times: np.ndarray,
                 hr_bpm: float, traces: list[tuple[np.ndarray, np.ndarray]] = (),
@@ -203,7 +213,12 @@ def draw_screen(rng: np.random.Generator, lay: ScreenLayout, style: Style, strip
     regions: tuple[Region, ...] = ()
     if lay.thumb is not None:
         regions = (_thumbnail(rng, canvas, lay, ink, mode),)
-    frame = style.colorize(canvas)
+    frame = np.broadcast_to(style.colorize(np.zeros((1, 1), np.float32)), (*canvas.shape, 3)).copy()
+    boxes = [(y0, y1 + 1, x0, x1 + 1)]
+    if regions:
+        boxes.append((regions[0].y0, regions[0].y1 + 1, regions[0].x0, regions[0].x1 + 1))
+    for r0, r1, c0, c1 in boxes:
+        frame[r0:r1, c0:c1] = style.colorize(canvas[r0:r1, c0:c1])
     # baseline, strip frame, velocity scale, time marks
     base = int(round(cal.baseline_row))
     bl = rng.uniform(0.4, 1.0)
@@ -233,7 +248,7 @@ def draw_screen(rng: np.random.Generator, lay: ScreenLayout, style: Style, strip
     sweep = int(min((25, 50, 75, 100, 150), key=lambda v: abs(v - cal.region.width * 0.26 / s_total)))
     text = overlay.text_layer(canvas.shape, _texts(rng, lay, site, mode, hr_bpm, sweep) + labels, size=lay.font)
     layer = np.maximum(ink, text)
-    frame = overlay.blend(frame, layer, style.text_rgb)
+    frame = _blend_box(frame, layer, style.text_rgb)
     if lay.ecg != "none":
         t = np.arange(x1 - x0 + 1) * cal.s_per_px
         trace = overlay.ecg_trace(t, r_times)
@@ -241,7 +256,7 @@ def draw_screen(rng: np.random.Generator, lay: ScreenLayout, style: Style, strip
         overlay.draw_polyline(ecg, np.arange(x0, x1 + 1), lay.ecg_y - lay.ecg_amp * trace,
                               width=int(rng.integers(1, 3)))
         hue = [(60, 230, 80), (80, 255, 120), (230, 230, 80), (90, 220, 230)][int(rng.integers(4))]
-        frame = overlay.blend(frame, ecg, style.text_rgb if style.monochrome else hue)
+        frame = _blend_box(frame, ecg, style.text_rgb if style.monochrome else hue)
     if traces or notes:
         marks = overlay.text_layer(canvas.shape, list(notes), size=lay.font) if notes else np.zeros_like(canvas)
         dotted = rng.random() < 0.5
@@ -253,5 +268,5 @@ def draw_screen(rng: np.random.Generator, lay: ScreenLayout, style: Style, strip
             else:
                 overlay.draw_polyline(marks, xs, ys, width=1)
         hue = [(255, 230, 0), (0, 255, 255), (255, 255, 255), (120, 255, 120)][int(rng.integers(4))]
-        frame = overlay.blend(frame, marks, style.text_rgb if style.monochrome else hue)
+        frame = _blend_box(frame, marks, style.text_rgb if style.monochrome else hue)
     return frame, regions
