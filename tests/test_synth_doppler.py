@@ -130,8 +130,12 @@ def test_edge_beats_are_incomplete(cases):
     for c in cases:
         t = c.truth
         t_last = (len(t["envelope_cm_s"]) - 1) * t["s_per_px"]
+        gap = t["erase_gap_cols"]
         for b in t["beats"]:
             inside = b["start_s"] >= 0 and b["end_s"] <= t_last
+            if gap is not None:
+                g0, g1 = gap[0] * t["s_per_px"], (gap[1] - 1) * t["s_per_px"]
+                inside = inside and not (b["start_s"] <= g1 and b["end_s"] >= g0)
             assert b["complete"] == inside
             assert b["end_s"] > 0 and b["start_s"] < t_last  # only beats that show are listed
         env = np.asarray(t["envelope_cm_s"])
@@ -143,6 +147,20 @@ def test_edge_beats_are_incomplete(cases):
         starts = [b["start_s"] for b in t["beats"]]
         assert starts == sorted(starts)
     assert n_edge > 0
+
+
+def test_sweep_erase_bar_blanks_flow_and_splits_beats():
+    gapped = [c for c in (generate_doppler(s, site="lvot", image_size=SIZE) for s in range(40))
+              if c.truth["erase_gap_cols"] is not None]
+    assert gapped
+    for c in gapped:
+        t = c.truth
+        g0, g1 = t["erase_gap_cols"]
+        x0, y0, x1, y1 = t["strip"]
+        assert np.all(np.asarray(t["envelope_cm_s"])[g0:g1] == 0)
+        assert c.masks[0][:, x0 + g0:x0 + g1].sum() == 0
+        strip = c.frames[0, y0:y1 + 1, x0 + g0:x0 + g1].reshape(-1, 3)
+        assert np.mean(np.all(strip == strip[0], axis=1)) > 0.97  # background colour (text may cross it)
 
 
 def test_rhythm_truth(cases):

@@ -14,7 +14,8 @@ vmean_cm_s, complete; times from the strip's left edge), value (= vti_mean_cm: m
 complete beats, None when there is none), n_complete, envelope_cm_s (signed, per strip column),
 strip [x0, y0, x1, y1] (inclusive), baseline_row, cm_s_per_px (signed PhysicalDeltaY), s_per_px,
 direction (+1 toward / -1 away), inverted (PhysicalDeltaY > 0), heart_rate_bpm, rr_s, irregular,
-style, seed, annotated (a measurement trace or caliper is drawn). ``masks[0]`` is 1 between the baseline (exclusive) and the truth envelope in the strip.
+style, seed, annotated (a measurement trace or caliper is drawn), erase_gap_cols
+([c0, c1) strip columns blanked by a sweep erase bar, or None; beats across it are incomplete). ``masks[0]`` is 1 between the baseline (exclusive) and the truth envelope in the strip.
 """
 from __future__ import annotations
 
@@ -97,9 +98,9 @@ def _render_spectrum(rng: np.random.Generator, dist: np.ndarray, env_px: np.ndar
     flow = side(env_px)
     pos = (dist > 0)[:, None]
     if mode == "CW":
-        mirror = 10 ** (-rng.uniform(0.5, 0.9) * dr / 10)
+        mirror = 10 ** (-rng.uniform(0.6, 1.0) * dr / 10)
     else:
-        mirror = 10 ** (-rng.uniform(0.65, 1.0) * dr / 10) if rng.random() < 0.4 else 0.0
+        mirror = 10 ** (-rng.uniform(0.75, 1.05) * dr / 10) if rng.random() < 0.4 else 0.0
     img = np.where(pos, flow, mirror * flow)
     if comp_px.any():
         img = img + np.where(pos, 0.0, 10 ** (-rng.uniform(0.1, 0.45) * dr / 10) * side(comp_px))
@@ -137,10 +138,9 @@ def _render_spectrum(rng: np.random.Generator, dist: np.ndarray, env_px: np.ndar
 
 
 def _measurement_marks(rng: np.random.Generator, strip: tuple[int, int, int, int], font: int,
-                       cal: SpectralCalibration, beats: list[FlowBeat], env: np.ndarray, direction: int,
-                       t_last: float) -> tuple[list, list]:
+                       cal: SpectralCalibration, done: list[FlowBeat], env: np.ndarray,
+                       direction: int) -> tuple[list, list]:
     """Sometimes a sonographer's VTI trace along one complete beat, or a Vmax caliper, with result text."""
-    done = [b for b in beats if b.start_s >= 0 and b.end_s <= t_last]
     if not done or rng.random() > 0.15:
         return [], []
     b = done[int(rng.integers(len(done)))]
@@ -202,6 +202,12 @@ def generate_doppler(seed: int, *, site: str | None = None, family: str | None =
     t_cols = np.arange(ws) * s_per_px
     env = envelope(beats, t_cols)
     t_last = float(t_cols[-1])
+    gap = None  # sweep erase bar of a frozen "sweep" display: a few blank columns, beats across it are incomplete
+    if rng.random() < 0.15:
+        gw = int(rng.integers(3, ws // 40 + 5))
+        g0 = int(rng.integers(ws // 10, ws * 9 // 10 - gw))
+        gap = (g0, g0 + gw)
+        env[g0:g0 + gw] = 0.0
     visible = [b for b in beats if b.end_s > 0 and b.start_s < t_last]
     vmax_all = max([beat_stats(b)[1] for b in visible] + [float(env.max()), 1.0])
 
@@ -237,20 +243,27 @@ def generate_doppler(seed: int, *, site: str | None = None, family: str | None =
             for t in ((b.start_s, b.end_s) if mode == "CW" or rng.random() < 0.3 else (b.end_s,)):
                 clicks.append((int(round(t / s_per_px)), lo, hi))
     strip_img = _render_spectrum(rng, dist, env_px, comp_px, mode, clicks)
+    if gap is not None:
+        strip_img[:, gap[0]:gap[1]] = 0.0
+
+    def complete(b: FlowBeat) -> bool:
+        inside = b.start_s >= 0 and b.end_s <= t_last
+        return inside and (gap is None or not (b.start_s <= (gap[1] - 1) * s_per_px and b.end_s >= gap[0] * s_per_px))
 
     mask_strip = (dist[:, None] >= 1) & (dist[:, None] < env_px[None, :] + 0.5)
     masks = np.zeros((1, lay.height, lay.width), dtype=np.uint8)
     masks[0, y0:y1 + 1, x0:x1 + 1] = mask_strip
 
-    traces, notes = _measurement_marks(rng, lay.strip, lay.font, cal, visible, env, direction, t_last)
+    traces, notes = _measurement_marks(rng, lay.strip, lay.font, cal, [b for b in visible if complete(b)], env,
+                                       direction)
     frame, regions_2d = draw_screen(rng, lay, style, strip_img, cal, site=site, mode=mode, r_times=r_times,
-                                    hr_bpm=hr, traces=traces, notes=notes)
+                                    hr_bpm=hr, traces=traces, notes=notes, gap=gap)
 
     beat_rows = []
     for b in visible:
         vti, vmax, vmean = beat_stats(b)
         beat_rows.append({"start_s": b.start_s, "end_s": b.end_s, "vti_cm": vti, "vmax_cm_s": vmax,
-                          "vmean_cm_s": vmean, "complete": bool(b.start_s >= 0 and b.end_s <= t_last)})
+                          "vmean_cm_s": vmean, "complete": complete(b)})
     complete = [r["vti_cm"] for r in beat_rows if r["complete"]]
     rr_in = np.diff(r_times[(r_times > -1.6) & (r_times < t_total + 1.6)])
     value = float(np.mean(complete)) if complete else None
@@ -261,6 +274,7 @@ def generate_doppler(seed: int, *, site: str | None = None, family: str | None =
         "cm_s_per_px": float(delta_y), "s_per_px": float(s_per_px), "direction": direction, "inverted": inverted,
         "heart_rate_bpm": float(60.0 / rr_in.mean()), "rr_s": rr_in.tolist(), "irregular": irregular,
         "style": style.family, "seed": int(seed), "annotated": bool(traces),
+        "erase_gap_cols": None if gap is None else [gap[0], gap[1]],
     }
     if style.monochrome:
         frame = np.repeat(frame.mean(axis=2, keepdims=True).astype(np.uint8), 3, axis=2)

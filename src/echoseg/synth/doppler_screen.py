@@ -34,7 +34,7 @@ class ScreenLayout:
     strip: tuple[int, int, int, int]          # x0, y0, x1, y1
     scale_right: bool
     font: int
-    thumb: tuple[int, int, int] | None        # apex x, apex y, radius (px)
+    thumb: tuple[int, int, int, float] | None  # apex x, apex y, radius (px), half-angle (rad)
     ecg: str                                  # "below" | "over" | "none"
     ecg_y: int                                # centre row of the ECG trace
     ecg_amp: float                            # px per ECG unit
@@ -66,7 +66,9 @@ def sample_layout(rng: np.random.Generator, image_size: tuple[int, int] | None =
     if rng.random() < 0.5:
         top_h = int(rng.uniform(0.26, 0.4) * h)
         ay = int(rng.uniform(0.01, 0.04) * h)
-        thumb = (int(rng.uniform(0.3, 0.7) * w), ay, top_h - ay - 4)
+        rad, half = top_h - ay - 4, rng.uniform(0.45, 0.75)
+        lo, hi = rad * np.sin(half) + 4, w - rad * np.sin(half) - 4
+        thumb = (int(rng.uniform(max(lo, 0.15 * w), min(hi, 0.85 * w))), ay, rad, float(half))
         y0 = top_h + int(rng.uniform(0.01, 0.04) * h)
     else:
         y0 = int(rng.uniform(0.1, 0.4) * h)
@@ -86,8 +88,7 @@ def _thumbnail(rng: np.random.Generator, canvas: np.ndarray, lay: ScreenLayout, 
                mode: str) -> Region:
     """Grey fan-shaped 2D image with chambers, plus the Doppler cursor drawn into ``ink``."""
     assert lay.thumb is not None
-    ax, ay, rad = lay.thumb
-    half = rng.uniform(0.45, 0.75)
+    ax, ay, rad, half = lay.thumb
     bx0, bx1 = max(0, int(ax - rad * np.sin(half)) - 1), min(lay.width - 1, int(ax + rad * np.sin(half)) + 1)
     by1 = min(lay.height - 1, ay + rad)
     yy, xx = np.mgrid[ay:by1 + 1, bx0:bx1 + 1].astype(np.float32)
@@ -175,9 +176,16 @@ def _texts(rng: np.random.Generator, lay: ScreenLayout, site: str, mode: str, hr
     lh = int(lay.font * rng.uniform(1.15, 1.5))
     n_rows = max(1, (y0 - 2 * lay.font - 10) // lh)
     out = []
-    col_x = [int(rng.integers(4, 20)), int(lay.width * rng.uniform(0.72, 0.85))]
-    if lay.thumb is None and rng.random() < 0.4:
-        col_x.insert(1, int(lay.width * rng.uniform(0.35, 0.5)))
+    col_x = [int(rng.integers(4, 20)), int(lay.width * rng.uniform(0.35, 0.5)), int(lay.width * rng.uniform(0.72, 0.85))]
+    if lay.thumb is None and rng.random() < 0.6:
+        col_x.pop(1)
+    if lay.thumb is not None:  # keep text columns clear of the fan
+        ax, _, rad, half = lay.thumb
+        fan = (ax - rad * np.sin(half) - 4, ax + rad * np.sin(half) + 4)
+        col_w = lay.font * 7
+        col_x = [c for c in col_x if c + col_w < fan[0] or c > fan[1]]
+        if fan[1] + 8 < lay.width - col_w and all(c < fan[1] for c in col_x):
+            col_x.append(int(fan[1] + 8))
     ty = int(rng.integers(3, 12))
     for i, text in enumerate(items):
         c, r = divmod(i, n_rows)
@@ -200,7 +208,8 @@ def _blend_box(frame: np.ndarray, layer: np.ndarray, rgb: tuple[int, int, int]) 
 def draw_screen(rng: np.random.Generator, lay: ScreenLayout, style: Style, strip_img: np.ndarray,
                 cal: SpectralCalibration, *, site: str, mode: str, r_times: np.ndarray,
                 hr_bpm: float, traces: list[tuple[np.ndarray, np.ndarray]] = (),
-                notes: list[tuple[int, int, str]] = ()) -> tuple[np.ndarray, tuple[Region, ...]]:
+                notes: list[tuple[int, int, str]] = (),
+                gap: tuple[int, int] | None = None) -> tuple[np.ndarray, tuple[Region, ...]]:
     """Compose the (H, W, 3) uint8 screen; returns it and the 2D tissue region(s) drawn.
 
     ``traces`` (column, row polylines) and ``notes`` (x, y, text) are a sonographer's measurement
@@ -246,6 +255,8 @@ def draw_screen(rng: np.random.Generator, lay: ScreenLayout, style: Style, strip
                 ink[ty:ty + (5 if major else 2), x:x + (2 if major else 1)] = 1.0
     s_total = cal.region.width * cal.s_per_px
     sweep = int(min((25, 50, 75, 100, 150), key=lambda v: abs(v - cal.region.width * 0.26 / s_total)))
+    if gap is not None:  # the erase bar blanks everything drawn in its columns
+        ink[y0 - 1:y1 + 2, x0 + gap[0]:x0 + gap[1]] = 0.0
     text = overlay.text_layer(canvas.shape, _texts(rng, lay, site, mode, hr_bpm, sweep) + labels, size=lay.font)
     layer = np.maximum(ink, text)
     frame = _blend_box(frame, layer, style.text_rgb)
@@ -255,6 +266,8 @@ def draw_screen(rng: np.random.Generator, lay: ScreenLayout, style: Style, strip
         ecg = np.zeros_like(canvas)
         overlay.draw_polyline(ecg, np.arange(x0, x1 + 1), lay.ecg_y - lay.ecg_amp * trace,
                               width=int(rng.integers(1, 3)))
+        if gap is not None:
+            ecg[:, x0 + gap[0]:x0 + gap[1]] = 0.0
         hue = [(60, 230, 80), (80, 255, 120), (230, 230, 80), (90, 220, 230)][int(rng.integers(4))]
         frame = _blend_box(frame, ecg, style.text_rgb if style.monochrome else hue)
     if traces or notes:
