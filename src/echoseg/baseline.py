@@ -1,13 +1,17 @@
 """Prompted segmentation baselines for the atria: a classical one that always works, and SAM-family models.
 
-``classical-box``: inside a box prompt, the smoothed grey image is thresholded (Otsu) into dark
-blood pool and bright tissue; the dark component containing the box centre (else the largest)
-is kept, holes filled, and the outline smoothed by a morphological open/close.
+``classical-box``: inside a box prompt, the smoothed grey image is split into dark blood pool and
+bright tissue (Otsu's threshold, moved 30 % of the way towards the pool's median level so that
+dim walls count as wall); the dark component containing the box centre (else the nearest) is
+kept, holes filled, the outline smoothed by a morphological open/close, and the result clipped
+to the star-shaped region seen from its innermost point (:func:`star_region`), which closes
+narrow gaps to neighbouring chambers.
 
-``classical-point``: from a point prompt, the dark region around the point is grown on the
-smoothed image with a threshold from the local statistics (Otsu in a window around the point,
-or the seed level + 0.5 SD of the window when the seed is not darker than that), opened to cut thin leaks, and
-bounded to a plausible size (the threshold is lowered until the region fits).
+``classical-point``: from a point prompt, rays are cast to the first pixel brighter than a
+threshold set from the local statistics (35 % of the way from the seed level to the Otsu
+threshold of a window around the point, inside the imaged fan); the ray lengths are
+median-filtered over neighbouring angles (no leaks through narrow gaps), bounded to a plausible
+size, and the outline filled.
 
 Neither needs weights; they are a floor for learned models. :class:`SamBackend` wraps SAM 2 /
 MedSAM2 (``sam2``) or SAM (``segment_anything``) when the optional packages and a checkpoint are
@@ -127,10 +131,40 @@ def _check_point(point: Point, shape: tuple[int, int]) -> tuple[float, float]:
     return x, y
 
 
-def segment_box(image: np.ndarray, box: Box, point: Point | None = None) -> np.ndarray:
+def star_region(wall: np.ndarray, x: float, y: float, r_max: float, *, n_rays: int = 90,
+                smooth_rays: int = 9) -> np.ndarray:
+    """The star-shaped region seen from (x, y) before ``wall`` pixels, as a filled bool mask.
+
+    ``n_rays`` rays stop at their first wall pixel (or the image edge, or ``r_max``); the ray
+    lengths are median-filtered over ``smooth_rays`` neighbouring angles, so a gap in a wall
+    narrower than about half that angle (an open valve, dropout) does not let the region leak.
+    """
+    from scipy import ndimage
+
+    from .prompts import rasterize_polygon
+
+    h, w = wall.shape
+    steps = np.arange(0.0, max(r_max, 1.0), 0.5)
+    ang = np.linspace(0.0, 2 * np.pi, n_rays, endpoint=False)
+    rr = y + np.sin(ang)[:, None] * steps[None, :]
+    cc = x + np.cos(ang)[:, None] * steps[None, :]
+    off = (rr < 0) | (rr > h - 1) | (cc < 0) | (cc > w - 1)
+    hit = ndimage.map_coordinates(wall.astype(np.float32), [rr.clip(0, h - 1), cc.clip(0, w - 1)], order=1) >= 0.5
+    hit |= off
+    hit[:, -1] = True
+    radius = steps[np.argmax(hit, axis=1)]
+    if smooth_rays > 1:
+        radius = ndimage.median_filter(radius, size=smooth_rays, mode="wrap")
+    return rasterize_polygon(np.column_stack([x + radius * np.cos(ang), y + radius * np.sin(ang)]), h, w)
+
+
+def segment_box(image: np.ndarray, box: Box, point: Point | None = None, *, level: float = 0.7,
+                star: bool = True) -> np.ndarray:
     """``classical-box``: the dark blood pool inside ``box`` (x0, y0, x1, y1), as a bool (H, W) mask.
 
     With ``point`` too, the component containing the point is kept instead of the box centre's.
+    ``level`` places the threshold between the pool's median (0) and Otsu's threshold (1);
+    ``star`` clips the result to the star-shaped region seen from its innermost point.
     """
     img = _as_grey(image)
     x0, y0, x1, y1 = _check_box(box, img.shape)
@@ -142,24 +176,52 @@ def segment_box(image: np.ndarray, box: Box, point: Point | None = None) -> np.n
     inner = np.zeros(crop.shape, bool)
     inner[y0 - ys.start:y1 - ys.start + 1, x0 - xs.start:x1 - xs.start + 1] = True
     t = otsu_threshold(crop[inner])
-    dark = (crop <= t) & inner
+    if level != 1.0:
+        dark_level = float(np.median(crop[inner][crop[inner] <= t]))
+        t = dark_level + level * (t - dark_level)
+    dark = (crop <= t) & inner & imaged_area(img)[ys, xs]
     cx, cy = ((x0 + x1) / 2.0, (y0 + y1) / 2.0) if point is None else _check_point(point, img.shape)
     comp = _component_at(dark, cx - xs.start, cy - ys.start)
     comp = _clean(comp, radius=int(max(1, scale // 25))) & inner
     comp = _component_at(comp, cx - xs.start, cy - ys.start) if comp.any() else comp
+    if star and comp.sum() > 16:
+        from .prompts import point_from_mask
+
+        sx, sy = point_from_mask(comp) if point is None else (cx - xs.start, cy - ys.start)
+        comp = star_region(~comp, sx, sy, float(np.hypot(bw, bh))) & inner
+        comp = _component_at(comp, sx, sy) if comp.any() else comp
     out = np.zeros(img.shape, bool)
     out[ys, xs] = comp
     return out
 
 
-def segment_point(image: np.ndarray, point: Point, *, max_area_frac: float = 0.15,
-                  window_frac: float = 0.3) -> np.ndarray:
-    """``classical-point``: the dark region grown from ``point`` (x, y), as a bool (H, W) mask.
+def imaged_area(image: np.ndarray) -> np.ndarray:
+    """Bool mask of the pixels inside the ultrasound fan: above the black background, holes filled.
 
-    The region stays inside a window of ``window_frac`` of the image size around the point and
-    covers at most ``max_area_frac`` of the image; if it would leak beyond that the threshold
-    is lowered step by step; a region that still does not fit is cut to a disk of that area
-    around the point.
+    Dark blood pools enclosed by tissue are inside; the black screen around the fan is not, so
+    region growing cannot leak into it.
+    """
+    from scipy import ndimage
+
+    img = _as_grey(image)
+    lo, hi = float(img.min()), float(np.percentile(img, 99))
+    lit = ndimage.median_filter(img, size=3) > lo + 0.04 * (hi - lo)
+    lit = ndimage.binary_closing(lit, structure=_disk(2))
+    return ndimage.binary_fill_holes(lit)
+
+
+def segment_point(image: np.ndarray, point: Point, *, max_area_frac: float = 0.15,
+                  window_frac: float = 0.3, n_rays: int = 90, smooth_rays: int = 9,
+                  level: float = 0.35) -> np.ndarray:
+    """``classical-point``: the dark region around ``point`` (x, y), as a bool (H, W) mask.
+
+    Otsu's threshold of a window of ``window_frac`` of the image size around the point (inside
+    the imaged fan, :func:`imaged_area`) separates blood from tissue; when the point is not in
+    the darker class, the seed level + 0.5 SD of the window is used instead. The wall threshold
+    lies ``level`` of the way from the seed level to that threshold. :func:`star_region` with
+    ``n_rays``/``smooth_rays`` then gives the region, its radius bounded so that its area stays
+    below ``max_area_frac`` of the image. Star-shaped regions suit an atrium seen from its
+    innermost point (:func:`echoseg.prompts.point_from_mask`).
     """
     img = _as_grey(image)
     h, w = img.shape
@@ -167,28 +229,21 @@ def segment_point(image: np.ndarray, point: Point, *, max_area_frac: float = 0.1
     half_w, half_h = max(8, int(w * window_frac)), max(8, int(h * window_frac))
     ys = slice(max(0, int(y) - half_h), min(h, int(y) + half_h + 1))
     xs = slice(max(0, int(x) - half_w), min(w, int(x) + half_w + 1))
+    inside = imaged_area(img)[ys, xs]
     crop = _smooth(img[ys, xs], sigma=min(h, w) / 120.0)
     px, py = x - xs.start, y - ys.start
     r0, c0 = int(round(py)), int(round(px))
-    seed = crop[max(0, r0 - 2):r0 + 3, max(0, c0 - 2):c0 + 3]
-    seed_level = float(np.median(seed))
-    t = otsu_threshold(crop)
+    seed_level = float(np.median(crop[max(0, r0 - 2):r0 + 3, max(0, c0 - 2):c0 + 3]))
+    t = otsu_threshold(crop[inside]) if inside.sum() > 16 else otsu_threshold(crop)
     if seed_level > t:  # the point is not in the darker class: grow around the seed level instead
         t = seed_level + 0.5 * float(crop.std())
-    radius = int(max(1, min(h, w) // 60))
-    max_area = max_area_frac * h * w
-    lo = seed_level
-    for _ in range(12):
-        comp = _clean(_component_at(crop <= t, px, py), radius)
-        comp = _component_at(comp, px, py) if comp.any() else comp
-        if comp.sum() <= max_area:
-            break
-        t = lo + 0.75 * (t - lo)  # leak: tighten towards the seed level
-    if comp.sum() > max_area:  # still too large (a uniform dark area): keep a disk of the largest plausible size
-        yy, xx = np.ogrid[:crop.shape[0], :crop.shape[1]]
-        comp &= (xx - px) ** 2 + (yy - py) ** 2 <= max_area / np.pi
+    t = seed_level + level * (t - seed_level)
+    wall = np.where(inside, crop, np.inf) > t
+    r_max = float(np.sqrt(max_area_frac * h * w / np.pi)) - 1.0  # the filled outline adds about a pixel
+    comp = star_region(wall, px, py, r_max, n_rays=n_rays, smooth_rays=smooth_rays)
+    comp = _clean(comp, int(max(1, min(h, w) // 120)))
     out = np.zeros(img.shape, bool)
-    out[ys, xs] = comp
+    out[ys, xs] = _component_at(comp, px, py) if comp.any() else comp
     return out
 
 
