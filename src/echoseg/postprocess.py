@@ -263,23 +263,29 @@ def _runs(mask: np.ndarray) -> list[list[int]]:
 
 
 def split_beats(t: np.ndarray, speed: np.ndarray, *, threshold_frac: float = 0.10, bridge_s: float = 0.03,
-                min_dur_s: float = 0.08, min_peak_frac: float = 0.15, edge_frac: float = 0.03,
-                join: bool = False, period_s: float | None = None, join_gap_frac: float = 0.35) -> list[Span]:
+                min_dur_s: float = 0.05, min_peak_frac: float = 0.15, floor_frac: float = 0.03, edge_frac: float = 0.0,
+                join: bool = False, period_s: float | None = None, join_gap_frac: float = 0.35,
+                valid: np.ndarray | None = None) -> list[Span]:
     """Flow periods of an envelope without ECG.
 
     1. Flow = speed above ``threshold_frac`` of the robust peak (98th percentile of speed).
     2. Gaps up to ``bridge_s`` are bridged; periods shorter than ``min_dur_s`` or peaking below
        ``min_peak_frac`` of the robust peak are dropped.
-    3. Each period is extended outwards while the speed keeps falling, so the low-velocity onset and
-       end below the threshold are integrated too (never into a neighbour).
+    3. Each period is extended outwards across samples above ``floor_frac`` of the robust peak,
+       plus the first sample at or below it when lower, so the low-velocity onset, end and
+       diastolic plateau below the threshold are integrated too (never into a neighbour).
     4. ``join`` (mitral inflow): E and A are joined into one beat. The cardiac cycle P comes from
-       ``period_s`` or the autocorrelation of speed; neighbours are joined when their gap is at most
-       ``join_gap_frac``·P (0.25 s without P), is a local minimum of the gap sequence (the E-A gap
-       is shorter than the systolic gaps around it) and the joined beat lasts at most 0.8·P. When
-       pairs are found, a lone wave near the strip edge is marked incomplete (its partner may lie
-       outside the strip).
+       ``period_s`` or the autocorrelation of speed. (a) Biphasic pattern: with >= 3 gaps, when every
+       other gap is shorter than 0.6 x every gap between them (E-A diastasis vs systole), those
+       pairs are joined. (b) Nearly fused waves: a gap of at most min(0.2 s, ``join_gap_frac``·P)
+       that is a local minimum of the gap sequence is joined, repeatedly. A joined beat lasts at
+       most 0.8·P. In atrial fibrillation (no A wave) the gaps are all systolic and similar, so
+       nothing is joined. When pairs were joined, a lone wave within 1.5 x the longest joined gap
+       of the strip edge is marked incomplete (its partner may lie outside the strip).
     5. A period is complete unless it touches the first/last sample with speed there above
-       ``edge_frac`` of the robust peak.
+       ``edge_frac`` of the robust peak (default 0: any flow at the edge sample). ``valid`` (bool per
+       sample, e.g. False under a sweep display's erase bar) marks samples that show nothing: their
+       speed counts 0, and a beat whose flow (above the floor) runs into one is incomplete.
     """
     t = np.asarray(t, dtype=np.float64)
     s = np.abs(np.asarray(speed, dtype=np.float64))
@@ -288,6 +294,10 @@ def split_beats(t: np.ndarray, speed: np.ndarray, *, threshold_frac: float = 0.1
     n = s.size
     if n < 3:
         return []
+    bad = np.zeros(n, dtype=bool) if valid is None else ~np.asarray(valid, dtype=bool)
+    if bad.shape != s.shape:
+        raise ValueError(f"valid must have one flag per sample ({n}), not shape {bad.shape}")
+    s = np.where(bad, 0.0, s)
     peak = float(np.percentile(s, 98))
     if peak <= 0:
         return []
@@ -300,24 +310,31 @@ def split_beats(t: np.ndarray, speed: np.ndarray, *, threshold_frac: float = 0.1
             merged.append([a, e])
     kept = [[a, e] for a, e in merged
             if t[e] - t[a] >= min_dur_s and s[a:e + 1].max() >= min_peak_frac * peak]
-    # extend down the slopes, never past the neighbours
+    # extend down the slopes and across low flow above the floor, never past the neighbours
+    floor = floor_frac * peak
     for i, seg in enumerate(kept):
         lo = kept[i - 1][1] if i > 0 else 0
-        while seg[0] > lo and s[seg[0] - 1] < s[seg[0]]:
+        while seg[0] > lo and s[seg[0]] > floor and (s[seg[0] - 1] > floor or s[seg[0] - 1] < s[seg[0]]):
             seg[0] -= 1
         hi = kept[i + 1][0] if i + 1 < len(kept) else n - 1
-        while seg[1] < hi and s[seg[1] + 1] < s[seg[1]]:
+        while seg[1] < hi and s[seg[1]] > floor and (s[seg[1] + 1] > floor or s[seg[1] + 1] < s[seg[1]]):
             seg[1] += 1
     partial_start = [False] * len(kept)
     partial_end = [False] * len(kept)
     if join and len(kept) > 1:
         kept, partial_start, partial_end = _join_pairs(t, s, kept, period_s, join_gap_frac)
-    floor = edge_frac * peak
     spans: list[Span] = []
     prev_start: float | None = None
     for (a, e), ps, pe in zip(kept, partial_start, partial_end):
-        cs = ps or (a == 0 and s[0] > floor)
-        ce = pe or (e == n - 1 and s[-1] > floor)
+        cs = ps or (a == 0 and s[0] > edge_frac * peak)
+        ce = pe or (e == n - 1 and s[-1] > edge_frac * peak)
+        if bad[max(a - 1, 0):min(e + 2, n)].any():  # flow running into an invalid stretch is cut there
+            k = a + int(np.argmax(s[a:e + 1]))
+            for h in np.nonzero(bad[max(a - 1, 0):min(e + 2, n)])[0] + max(a - 1, 0):
+                # the valid neighbour's speed, extrapolated one sample into the hole, still above the floor
+                nb = [(j, 2 * j - h) for j in (h - 1, h + 1) if a <= j <= e and not bad[j]]
+                if any(s[j] > floor and (not 0 <= j2 < n or 2 * s[j] - s[j2] > floor) for j, j2 in nb):
+                    cs, ce = cs or bool(h <= k), ce or bool(h > k)
         rr = float(t[a] - prev_start) if (prev_start is not None and not cs) else None
         spans.append(Span(a, e, not (cs or ce), rr, bool(cs), bool(ce)))
         prev_start = None if cs else float(t[a])
@@ -328,27 +345,52 @@ def _join_pairs(t: np.ndarray, s: np.ndarray, segs: list[list[int]], period_s: f
                 frac: float) -> tuple[list[list[int]], list[bool], list[bool]]:
     dt = float(np.median(np.diff(t)))
     period = period_s if period_s else estimate_period(s, dt, 0.3, 2.0)
-    max_gap = frac * period if period else 0.25
     max_dur = 0.8 * period if period else np.inf
+    short_gap = min(0.2, frac * period) if period else 0.2
     segs = [list(x) for x in segs]
     joined = [False] * len(segs)
+
+    def gaps() -> list[float]:
+        return [float(t[segs[i + 1][0]] - t[segs[i][1]]) for i in range(len(segs) - 1)]
+
+    def dur(i: int) -> float:
+        return float(t[segs[i + 1][1]] - t[segs[i][0]])
+
+    joined_gaps: list[float] = []
+    g = gaps()
+    # biphasic pattern: every other gap (E -> A) clearly shorter than the gaps between (systole)
+    if len(g) >= 3:
+        for parity in (0, 1):
+            mine, other = g[parity::2], g[1 - parity::2]
+            if mine and other and max(mine) < 0.6 * min(other):
+                for i in range(len(g) - 1 - (len(g) - 1 - parity) % 2, parity - 1, -2):
+                    if dur(i) <= max_dur:
+                        joined_gaps.append(g[i])
+                        segs[i] = [segs[i][0], segs[i + 1][1]]
+                        del segs[i + 1]
+                        joined[i] = True
+                        del joined[i + 1]
+                break
+    # nearly fused waves: join the shortest gap that is a local minimum, repeatedly
     while len(segs) > 1:
-        gaps = [t[segs[i + 1][0]] - t[segs[i][1]] for i in range(len(segs) - 1)]
+        g = gaps()
         best, best_gap = -1, np.inf
-        for i, g in enumerate(gaps):
-            local_min = (i == 0 or g <= gaps[i - 1]) and (i == len(gaps) - 1 or g <= gaps[i + 1])
-            if g <= max_gap and local_min and t[segs[i + 1][1]] - t[segs[i][0]] <= max_dur and g < best_gap:
-                best, best_gap = i, g
+        for i, gi in enumerate(g):
+            local_min = (i == 0 or gi <= g[i - 1]) and (i == len(g) - 1 or gi <= g[i + 1])
+            if gi <= short_gap and local_min and dur(i) <= max_dur and gi < best_gap:
+                best, best_gap = i, gi
         if best < 0:
             break
+        joined_gaps.append(best_gap)
         segs[best] = [segs[best][0], segs[best + 1][1]]
         del segs[best + 1]
         joined[best] = True
         del joined[best + 1]
     ps, pe = [False] * len(segs), [False] * len(segs)
-    if any(joined):
-        if not joined[0] and t[segs[0][0]] - t[0] < max_gap:
+    if joined_gaps:
+        reach = 1.5 * max(joined_gaps) + 2 * dt  # a partner wave could hide this close to the edge
+        if not joined[0] and t[segs[0][0]] - t[0] < reach:
             ps[0] = True
-        if not joined[-1] and t[-1] - t[segs[-1][1]] < max_gap:
+        if not joined[-1] and t[-1] - t[segs[-1][1]] < reach:
             pe[-1] = True
     return segs, ps, pe
