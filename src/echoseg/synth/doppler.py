@@ -15,7 +15,9 @@ complete beats, None when there is none), n_complete, envelope_cm_s (signed, per
 strip [x0, y0, x1, y1] (inclusive), baseline_row, cm_s_per_px (signed PhysicalDeltaY), s_per_px,
 direction (+1 toward / -1 away), inverted (PhysicalDeltaY > 0), heart_rate_bpm, rr_s, irregular,
 style, seed, annotated (a measurement trace or caliper is drawn), erase_gap_cols
-([c0, c1) strip columns blanked by a sweep erase bar, or None; beats across it are incomplete). ``masks[0]`` is 1 between the baseline (exclusive) and the truth envelope in the strip.
+([c0, c1) strip columns blanked by a sweep erase bar, or None; beats across it are incomplete).
+``masks[0]`` is 1 between the baseline (exclusive) and the truth envelope in the strip: in each
+column the rows at 1 .. round(envelope px) from the baseline on the flow's side.
 """
 from __future__ import annotations
 

@@ -176,7 +176,8 @@ def _texts(rng: np.random.Generator, lay: ScreenLayout, site: str, mode: str, hr
     lh = int(lay.font * rng.uniform(1.15, 1.5))
     n_rows = max(1, (y0 - 2 * lay.font - 10) // lh)
     out = []
-    col_x = [int(rng.integers(4, 20)), int(lay.width * rng.uniform(0.35, 0.5)), int(lay.width * rng.uniform(0.72, 0.85))]
+    col_x = [int(rng.integers(4, 20)), int(lay.width * rng.uniform(0.35, 0.5)),
+             int(lay.width * rng.uniform(0.72, 0.85))]
     if lay.thumb is None and rng.random() < 0.6:
         col_x.pop(1)
     if lay.thumb is not None:  # keep text columns clear of the fan
