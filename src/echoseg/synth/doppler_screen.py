@@ -130,7 +130,7 @@ def _scale(rng: np.random.Generator, lay: ScreenLayout, cal: SpectralCalibration
     vr = abs(cal.cm_s_per_px) * (y1 - y0)
     step = next((s for s in (5, 10, 20, 25, 50, 100, 200) if vr / s <= rng.integers(7, 14)), 200)
     m_s = rng.random() < 0.5
-    font = overlay._font(lay.font)
+    font = overlay.font(lay.font)
     tick = int(rng.integers(3, 8))
     ticks, labels = [], []
     v_top, v_bot = row_to_velocity(cal, float(y0)), row_to_velocity(cal, float(y1))

@@ -5,7 +5,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 
-def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+def font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
     try:
         return ImageFont.load_default(size=size)
     except TypeError:  # Pillow < 10.1 has no sized default font
@@ -16,9 +16,9 @@ def draw_texts(frame: np.ndarray, items: list[tuple[int, int, str]], rgb: tuple[
     """Return a copy of an (H, W, 3) uint8 frame with each (x, y, text) drawn in ``rgb``."""
     img = Image.fromarray(frame)
     draw = ImageDraw.Draw(img)
-    font = _font(size)
+    fnt = font(size)
     for x, y, text in items:
-        draw.text((x, y), text, fill=tuple(rgb), font=font)
+        draw.text((x, y), text, fill=tuple(rgb), font=fnt)
     return np.asarray(img)
 
 
@@ -26,9 +26,9 @@ def text_layer(shape: tuple[int, int], items: list[tuple[int, int, str]], size: 
     """(H, W) float mask in [0, 1] of rendered text, to be blended onto many frames cheaply."""
     img = Image.new("L", (shape[1], shape[0]), 0)
     draw = ImageDraw.Draw(img)
-    font = _font(size)
+    fnt = font(size)
     for x, y, text in items:
-        draw.text((x, y), text, fill=255, font=font)
+        draw.text((x, y), text, fill=255, font=fnt)
     return np.asarray(img, dtype=np.float32) / 255.0
 
 
@@ -57,3 +57,6 @@ def draw_polyline(layer: np.ndarray, xs: np.ndarray, ys: np.ndarray, width: int 
     img = Image.fromarray((layer * 255).astype(np.uint8))
     ImageDraw.Draw(img).line(list(zip(np.asarray(xs, float).tolist(), np.asarray(ys, float).tolist())), fill=255, width=width)
     layer[...] = np.asarray(img, dtype=np.float32) / 255.0
+
+
+_font = font  # old private name, kept until every caller uses font()
