@@ -17,7 +17,7 @@ a few tens of milliseconds.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from . import anatomy as an
@@ -25,9 +25,6 @@ from .a4c_render import Renderer
 from .a4c_screen import Screen, overlay_layers, sample_screen
 from .case import SynthCase
 from .styles import sample_style
-
-LA, RA, LV, RV, EXTRA = 1, 2, 3, 4, 5
-
 
 @dataclass(frozen=True)
 class Timing:
@@ -123,7 +120,6 @@ def _fit_in_fan(rng: np.random.Generator, p: an.HeartParams, pl: an.Placement, h
     """Position the heart in the sector: atria (with walls) wholly inside, ventricles at most a little
     outside the sector sides (real A4C views often cut the lateral walls); returns placement and the
     deepest atrial point (cm)."""
-    from dataclasses import replace
     base = pl
     for attempt in range(30):
         ang = pl.angle * (1 - attempt / 10) if attempt < 10 else 0.0

@@ -10,6 +10,8 @@ over time. Truth masks are rasterised from the same polygons at full resolution.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from PIL import Image, ImageDraw
 from scipy import ndimage as ndi
@@ -17,6 +19,9 @@ from scipy import ndimage as ndi
 from . import anatomy as an
 from .a4c_screen import Screen, overlay_layers
 from .styles import Style
+
+if TYPE_CHECKING:
+    from .a4c import Timing
 
 LA, RA, LV, RV, EXTRA = 1, 2, 3, 4, 5
 
@@ -63,13 +68,13 @@ class Renderer:
     """Per-cine rendering state (grids, speckle, gains, extras), drawn from ``rng`` at construction."""
 
     def __init__(self, rng: np.random.Generator, screen: Screen, style: Style, params: an.HeartParams,
-                 placement: an.Placement, timing) -> None:
+                 placement: an.Placement, timing: Timing) -> None:
         u = rng.uniform
         self.screen, self.style, self.p, self.pl, self.timing = screen, style, params, placement, timing
         cm = screen.cm_per_px
         self.box = bx0, by0, bx1, by1 = screen.tissue_box()
         hr, wr = by1 - by0 + 1, bx1 - bx0 + 1
-        f = max(u(1.6, 2.4), hr / 300.0)  # low-res grid at most ~300 rows
+        f = max(u(1.8, 2.5), hr / 250.0)  # low-res grid at most ~250 rows
         self.hl, self.wl = int(np.ceil(hr / f)), int(np.ceil(wr / f))
         self.sx, self.sy = wr / self.wl, hr / self.hl
         cols = bx0 + (np.arange(self.wl) + 0.5) * self.sx - 0.5
@@ -108,21 +113,25 @@ class Renderer:
         self.gain = gain.astype(np.float32)
         # near-field clutter and reverberation arcs
         r_cw = u(1.2, 2.5)
-        clutter = u(0.05, 0.3) * np.exp(-self.r / u(0.8, 2.0))
+        clutter = u(0.02, 0.2) * np.exp(-self.r / u(0.8, 2.0))
         for k in range(1, 4):
             clutter += u(0.0, 0.12) / k * np.exp(-((self.r - k * r_cw) / u(0.1, 0.25)) ** 2)
         self.clutter = clutter.astype(np.float32)
         self.floor = u(0.0, 0.04)
-        self.tex = self._texture(rng, u(0.8, 2.0), u(0.3, 0.8), 0.05, 3.0)
+        self.tex = self._texture(rng, u(0.8, 2.0), u(0.3, 0.8), 0.05, 2.2)
         self.myo_tex = self._texture(rng, u(0.3, 0.8), u(0.1, 0.35), 0.3, 2.0)
+        self.peri_tex = self._texture(rng, u(1.0, 3.0), u(0.1, 0.4), 0.3, 1.5)
         # echogenicity
-        self.lv_blood = u(0.0, 0.05)
-        self.m_level, self.p_level, self.o_level = u(0.4, 0.75), u(0.65, 1.0), u(0.03, 0.2)
+        self.lv_blood = u(0.0, 0.03)
+        self.m_level, self.p_level, self.o_level = u(0.4, 0.75), u(0.65, 1.0), u(0.03, 0.16)
         self.kappa = u(0.3, 0.75)
         self.eff = u(0.3, 1.2) if rng.random() < 0.08 else 0.0
         self.peri_w = u(0.08, 0.2)
-        self.compress = u(3.0, 25.0)
-        self.blur = u(0.4, 0.9)
+        self.compress = u(2.0, 15.0)
+        self.blur = u(0.4, 1.5)
+        self.lat_blur = u(0.8, 2.5) if rng.random() < 0.6 else 0.0
+        self.lat_w = np.clip(self.r / depth, 0, 1).astype(np.float32)
+        self.sharpen = u(0.2, 0.8) if rng.random() < 0.35 else 0.0
         self.leaf_level = u(0.45, 0.8)
         self.resample = Image.Resampling.BILINEAR if rng.random() < 0.6 else Image.Resampling.BICUBIC
         # anatomy extras (canonical frame) and dropout spots
@@ -241,7 +250,7 @@ class Renderer:
                          np.float32)
         wt = walls[near]
         d = d.astype(np.float32)
-        gy, gx = np.gradient(d, self.cy, self.cx)
+        gy, gx = np.gradient(ndi.gaussian_filter(d, 1.5), self.cy, self.cx)
         cosang = np.abs(gx * self.bx + gy * self.by) / (np.hypot(gx, gy) + np.float32(1e-6))
         angf = (1 - self.kappa) + self.kappa * cosang * np.sqrt(cosang)
         e = d - wt
@@ -250,12 +259,15 @@ class Renderer:
         peri = np.exp(-(e / np.float32(self.peri_w)) ** 2)
         outw = 1 / (1 + np.exp(np.minimum(-(e + np.float32(0.02)) / np.float32(0.12), 60)))
         tissue = np.maximum(myo * np.float32(self.m_level) * angf * self.myo_tex,
-                            peri * np.float32(self.p_level) * (0.5 + 0.5 * angf)) * self.dropout
+                            peri * np.float32(self.p_level) * (0.5 + 0.5 * angf) * self.peri_tex) * self.dropout
         tissue = np.maximum(tissue, outw * np.float32(self.o_level) * self.tex)
         bright = np.asarray(self._bright(h, k), np.float32) * self.leaf_level
         inten = np.where(blood, np.float32(self.lv_blood), tissue)
         inten = np.maximum(inten, bright)
         inten = ndi.gaussian_filter(inten.astype(np.float32), self.blur)
+        if self.lat_blur > 0:  # beam widening with depth: lateral smear grows with range
+            wide = ndi.gaussian_filter1d(inten, self.lat_blur, axis=1)
+            inten += self.lat_w * (wide - inten)
         ph, phb = self.w_tissue * t, self.w_blood * t
         z = self.z
         c, sn, cb, sb = (np.float32(v) for v in (np.cos(ph), np.sin(ph), np.cos(phb), np.sin(phb)))
@@ -264,7 +276,12 @@ class Renderer:
         img = inten * s_t ** self.speck_pow
         img = img * self.gain + (self.clutter + self.floor) * s_b
         img = np.log1p(np.float32(self.compress) * np.maximum(img, 0)) * np.float32(1 / np.log1p(self.compress))
-        return self.style.colorize(img), polys
+        if self.sharpen > 0:  # vendor edge enhancement
+            img = img + np.float32(self.sharpen) * (img - ndi.gaussian_filter(img, 1.2))
+        rgb = self.style.colorize(img)
+        if self.style.monochrome:  # equal channels here stay equal through resizing and overlays
+            rgb[:] = rgb.mean(axis=-1, dtype=np.float32, keepdims=True).round().astype(np.uint8)
+        return rgb, polys
 
     def render_all(self) -> tuple[np.ndarray, np.ndarray, list[dict[str, np.ndarray]]]:
         """All frames (T, H, W, 3) uint8, label masks (T, H, W) uint8 and per-frame pixel polygons."""
@@ -273,16 +290,15 @@ class Renderer:
         frames = np.zeros((n, sc.rows, sc.cols, 3), np.uint8)
         masks = np.zeros((n, sc.rows, sc.cols), np.uint8)
         bx0, by0, bx1, by1 = self.box
-        fan = self.fan_full[..., None]
+        fan3 = np.repeat(self.fan_full[..., None].astype(np.uint8), 3, axis=-1)
         all_polys = []
         for k in range(n):
             low, polys = self.frame(k)
             up = np.asarray(Image.fromarray(low).resize((bx1 - bx0 + 1, by1 - by0 + 1), self.resample))
-            frames[k, by0:by1 + 1, bx0:bx1 + 1] = up
+            np.multiply(up, fan3, out=frames[k, by0:by1 + 1, bx0:bx1 + 1])
             for name, val in (("lv", LV), ("rv", RV), ("la", LA), ("ra", RA)):
                 an.rasterize(polys[name], masks.shape[1:], masks[k], val)
             all_polys.append(polys)
-        frames[:, by0:by1 + 1, bx0:bx1 + 1] *= fan
         masks[:, by0:by1 + 1, bx0:bx1 + 1] *= self.fan_full
         masks[:, :by0] = 0
         masks[:, by1 + 1:] = 0
@@ -296,7 +312,4 @@ class Renderer:
             ey0, ey1 = sc.ecg[1], sc.ecg[3]
             for k, cx in enumerate(self.cursor):
                 frames[k, ey0:ey1 + 1, cx:cx + 2] = self.cursor_rgb
-        if self.style.monochrome:
-            grey = frames.mean(axis=-1, dtype=np.float32).round().astype(np.uint8)
-            frames = np.repeat(grey[..., None], 3, axis=-1)
         return frames, masks, all_polys

@@ -85,7 +85,7 @@ def sample_params(rng: np.random.Generator, la_target: float, ra_target: float) 
         lv_wall=u(0.8, 1.2), rv_wall=u(0.35, 0.6), atrial_wall=u(0.2, 0.4),
         d_mv=u(2.6, 3.6), d_tv=u(2.6, 3.8),
         lv_len=lv_len, lv_width=u(4.0, 5.6), lv_k=u(1.8, 3.2), lv_fs=u(0.22, 0.4), lv_tip=u(0.3, 0.8),
-        rv_len=lv_len * u(0.65, 0.85), rv_width=u(2.8, 4.2), rv_k=u(1.4, 2.4), rv_fs=u(0.15, 0.3), rv_tip=u(0.0, 0.35),
+        rv_len=lv_len * u(0.75, 0.92), rv_width=u(3.0, 4.4), rv_k=u(1.5, 2.6), rv_fs=u(0.1, 0.25), rv_tip=u(0.0, 0.25),
         la_len=la_w * la_aspect * 0.9, la_width=la_w, la_k=u(1.8, 3.0), la_tip=u(0.6, 1.1), la_ed=u(0.72, 0.88),
         ra_len=ra_w * ra_aspect * 0.9, ra_width=ra_w, ra_k=u(1.6, 2.8), ra_tip=u(0.6, 1.1), ra_ed=u(0.72, 0.9),
         sep_bow=u(-0.1, 0.4), ias_bow=u(-0.4, 0.6),
