@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ..types import Region
-from .overlay import _font, ecg_trace
+from .overlay import ecg_trace, font
 from .styles import Style
 
 SIZES = ((480, 640), (600, 800), (708, 1016), (768, 1024), (434, 636), (576, 720), (600, 960))
@@ -159,7 +159,7 @@ def overlay_layers(rng: np.random.Generator, screen: Screen, style: Style, times
     lines = [t for t in lines if t and rng.random() < 0.85]
     img = Image.new("L", (cols, rows), 0)
     draw = ImageDraw.Draw(img)
-    font = _font(size)
+    fnt = font(size)
     left_x, right_x = int(cols * rng.uniform(0.01, 0.04)), int(cols * rng.uniform(0.8, 0.88))
     y_l = y_r = int(rows * rng.uniform(0.01, 0.04))
     for text in lines:
@@ -170,7 +170,7 @@ def overlay_layers(rng: np.random.Generator, screen: Screen, style: Style, times
         ys = np.array([y, y, y + size, y + size], float)
         if y + size >= rows or screen.fan_mask(xs, ys, margin_px=4).any() or x + w >= cols:
             continue
-        draw.text((x, y), text, fill=255, font=font)
+        draw.text((x, y), text, fill=255, font=fnt)
         if on_left:
             y_l += int(size * 1.35)
         else:
@@ -188,7 +188,7 @@ def overlay_layers(rng: np.random.Generator, screen: Screen, style: Style, times
         draw.ellipse((x - rad, y - rad, x + rad, y + rad), fill=255)
         if big and 0 <= x + sgn * 6 < cols - 3 * size:
             tx = x + 6 if sgn > 0 else x - 6 - 0.62 * size * len(str(k))
-            draw.text((tx, y - size / 2), str(k), fill=255, font=_font(max(size - 2, 8)))
+            draw.text((tx, y - size / 2), str(k), fill=255, font=font(max(size - 2, 8)))
     # orientation marker near the apex
     mx = screen.ax + sgn * rng.uniform(25, 60)
     my = screen.ay + rng.uniform(2, 12)

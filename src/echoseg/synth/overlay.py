@@ -58,5 +58,3 @@ def draw_polyline(layer: np.ndarray, xs: np.ndarray, ys: np.ndarray, width: int 
     ImageDraw.Draw(img).line(list(zip(np.asarray(xs, float).tolist(), np.asarray(ys, float).tolist())), fill=255, width=width)
     layer[...] = np.asarray(img, dtype=np.float32) / 255.0
 
-
-_font = font  # old private name, kept until every caller uses font()
