@@ -57,7 +57,7 @@ class Screen:
                       delta_x=cm, delta_y=cm, ref_x0=self.ax - x0, ref_y0=self.ay - y0)]
         if self.ecg is not None:
             ex0, ey0, ex1, ey1 = self.ecg
-            out.append(Region(x0=ex0, y0=ey0, x1=ex1, y1=ey1, spatial_format=4, data_type=11,
+            out.append(Region(x0=ex0, y0=ey0, x1=ex1, y1=ey1, spatial_format=4, data_type=10,
                               units_x=0, units_y=0, delta_x=0.0, delta_y=0.0))
         return tuple(out)
 
