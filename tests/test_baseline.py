@@ -159,6 +159,8 @@ def test_real_synthetic_a4c_frames():
             truth = case.masks[f] == label
             box_d.append(dice(segment(grey, box=box_from_mask(truth, margin_px=5)), truth))
             point_d.append(dice(segment(grey, point=point_from_mask(truth)), truth))
-    # measured over seeds 0-39 (80 atria, margin 5 px): see the report of this module's author
+    # Measured on the generator as of this test (seeds 0-39, 80 atria, end-systolic frame): box with a
+    # 5 px margin Dice mean 0.926, median 0.943, min 0.789 (tight box: 0.943/0.951/0.850); point from
+    # point_from_mask mean 0.878, median 0.904, min 0.506. These three seeds: box 0.81-0.96, point 0.86-0.94.
     assert np.median(box_d) > 0.85 and min(box_d) > 0.7
     assert np.median(point_d) > 0.75 and min(point_d) > 0.5
