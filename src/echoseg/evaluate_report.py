@@ -161,7 +161,8 @@ def _html(result: EvalResult, rows: list[dict[str, object]]) -> str:
         if refused:
             items = "".join(f"<li>{esc(p.key)}: {esc(p.status)} – {esc(p.reason)}</li>" for p in refused[:50])
             more = f"<li>… and {len(refused) - 50} more</li>" if len(refused) > 50 else ""
-            parts.append(f"<details><summary>{len(refused)} refused or missing</summary><ul>{items}{more}</ul></details>")
+            parts.append(f"<details><summary>{len(refused)} refused or missing</summary>"
+                         f"<ul>{items}{more}</ul></details>")
     parts.append("</body></html>")
     return "\n".join(parts)
 

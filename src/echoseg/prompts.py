@@ -185,7 +185,8 @@ def point_from_mask(mask: np.ndarray) -> Point:
 
     m = np.asarray(mask, dtype=bool)
     if m.ndim != 2 or not m.any():
-        raise EchosegError(f"point_from_mask needs a non-empty 2-D mask, not shape {m.shape} with {int(m.sum())} pixels")
+        raise EchosegError(
+            f"point_from_mask needs a non-empty 2-D mask, not shape {m.shape} with {int(m.sum())} pixels")
     dist = ndimage.distance_transform_edt(np.pad(m, 1))[1:-1, 1:-1]
     rows, cols = np.nonzero(dist >= dist.max() - 1e-9)
     cy, cx = np.argwhere(m).mean(axis=0)
