@@ -249,6 +249,7 @@ def test_synthetic_doppler_truth_reproduced(site):
     truth flow mask -> envelope_from_flow -> beats gives the strip's value within 3 %. A sweep
     erase bar, when the case has one, is passed as invalid samples."""
     doppler = pytest.importorskip("echoseg.synth.doppler")
+    from echoseg import qc
     for seed in range(6):
         case = doppler.generate_doppler(seed, site=site)
         tr = case.truth
@@ -269,6 +270,11 @@ def test_synthetic_doppler_truth_reproduced(site):
         summary = m.summarise_beats(m.beats_from_spans(fe.t_s, fe.velocity_cm_s, spans))
         if tr["value"] is not None:
             assert summary["value"] == pytest.approx(tr["value"], rel=0.03), seed
+        if not tr["irregular"] and summary["heart_rate_bpm"] is not None:
+            assert summary["heart_rate_bpm"] == pytest.approx(tr["heart_rate_bpm"], rel=0.1)
+        beats = m.beats_from_spans(fe.t_s, fe.velocity_cm_s, spans)
+        res = qc.qc_doppler(beats, summary, fe.confidence, None, cal, site=site, side=fe.side)
+        assert res.passed == (tr["value"] is not None), (seed, res.reasons)
 
 
 def test_split_beats_invalid_stretch_cuts_beat():
@@ -283,3 +289,27 @@ def test_split_beats_invalid_stretch_cuts_beat():
     assert spans[-1].rr_s is None  # its predecessor's start is not a beat start
     whole = pp.split_beats(t, v)  # without the flags the pieces look like (short) beats
     assert all(s.complete for s in whole)
+
+
+def test_synthetic_a4c_truth_reproduced():
+    """Truth label masks of generated A4C cines -> area curve, picked frame, long axis and QC."""
+    a4c = pytest.importorskip("echoseg.synth.a4c")
+    from echoseg import qc
+    from echoseg.calibration import tissue_calibration
+    for seed in (0, 3):
+        case = a4c.generate_a4c(seed)
+        tr = case.truth
+        cal = tissue_calibration(case.regions, case.frames.shape[1:3])
+        for label, key in ((1, "la"), (2, "ra")):
+            probs = (case.masks == label).astype(np.float32)
+            curve = pp.area_curve(probs, cal)
+            assert np.allclose(curve, tr[f"{key}_area_cm2"], rtol=0.02)
+            picks = pp.pick_frames(curve, tr["frame_time_ms"], None)
+            assert all(min(abs(p - e) for e in tr["es_frames"]) <= 1 for p in picks)
+            f = max(picks, key=lambda i: curve[i])
+            assert curve[f] == pytest.approx(tr[f"{key}_area"], rel=0.01)
+            mask = pp.clean_mask(probs[f])
+            annulus = tuple(tuple(p) for p in tr[f"{key}_annulus_px"])
+            assert pp.long_axis(mask, cal, annulus) == pytest.approx(tr[f"{key}_length_cm"], abs=0.15)
+            res = qc.qc_atria(curve, mask, probs[f], f"{key}_area", frame=f, cal=cal)
+            assert res.passed, res.reasons
