@@ -51,6 +51,18 @@ def _cmd_measure(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate
+    from .evaluate_report import write_report
+
+    res = evaluate(args.pred, args.truth, by=args.by, pred_masks=args.pred_masks, truth_masks=args.truth_masks,
+                   n_boot=args.n_boot, seed=args.seed)
+    paths = write_report(res, args.out)
+    print(paths["md"].read_text())
+    print(f"wrote {paths['csv']}, {paths['md']}, {paths['html']}")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -92,6 +104,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=_cmd_measure)
 
+    s = sub.add_parser("evaluate", help="agreement of measurements.csv with a reference truth.csv")
+    s.add_argument("--pred", required=True, type=Path, help="measurements.csv written by echoseg measure")
+    s.add_argument("--truth", required=True, type=Path, help="CSV with file, task, value (+ subgroup columns)")
+    s.add_argument("--out", required=True, type=Path)
+    s.add_argument("--by", nargs="*", default=[], help="truth.csv columns to split on, e.g. style rhythm")
+    s.add_argument("--pred-masks", type=Path, default=None, help="measure --out folder (or its masks/)")
+    s.add_argument("--truth-masks", type=Path, default=None, help="folder of reference <stem>.<task>.png")
+    s.add_argument("--n-boot", type=int, default=1000)
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=_cmd_evaluate)
+
     s = sub.add_parser("demo", help="generate a synthetic study and measure it (the README's main job)")
     s.add_argument("--out", default="out/demo", type=Path)
     s.add_argument("--seed", type=int, default=7)
@@ -100,8 +123,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .errors import EchosegError
+
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except EchosegError as exc:
+        print(f"echoseg {args.command}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
