@@ -289,6 +289,8 @@ def test_split_beats_invalid_stretch_cuts_beat():
     assert spans[-1].rr_s is None  # its predecessor's start is not a beat start
     whole = pp.split_beats(t, v)  # without the flags the pieces look like (short) beats
     assert all(s.complete for s in whole)
+    nan = pp.split_beats(t, np.where(valid, v, np.nan))  # NaN samples count as invalid
+    assert [s.complete for s in nan] == [True, False, False, True]
 
 
 def test_synthetic_a4c_truth_reproduced():

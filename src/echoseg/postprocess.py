@@ -52,7 +52,15 @@ def soft_area_cm2(prob: np.ndarray, cal: TissueCalibration, threshold: float = 0
     (false-positive blobs, the other atrium's spill-over) is not added. Pixels of the component's
     interior (filled holes included) count 1; its border ring and the margin count their probability.
     """
-    prob = np.clip(np.asarray(prob, dtype=np.float64), 0.0, 1.0)
+    prob = np.asarray(prob)
+    fg = prob > threshold
+    rows, cols = np.nonzero(fg.any(axis=1))[0], np.nonzero(fg.any(axis=0))[0]
+    if rows.size == 0:
+        return 0.0
+    pad = margin_px + 1  # everything counted lies within the foreground's bounding box + margin
+    r0, r1 = max(rows[0] - pad, 0), rows[-1] + pad + 1
+    c0, c1 = max(cols[0] - pad, 0), cols[-1] + pad + 1
+    prob = np.clip(np.asarray(prob[r0:r1, c0:c1], dtype=np.float64), 0.0, 1.0)
     core = clean_mask(prob, threshold)
     if not core.any():
         return 0.0
@@ -297,6 +305,7 @@ def split_beats(t: np.ndarray, speed: np.ndarray, *, threshold_frac: float = 0.1
     bad = np.zeros(n, dtype=bool) if valid is None else ~np.asarray(valid, dtype=bool)
     if bad.shape != s.shape:
         raise ValueError(f"valid must have one flag per sample ({n}), not shape {bad.shape}")
+    bad = bad | ~np.isfinite(s)  # NaN/inf samples show nothing either
     s = np.where(bad, 0.0, s)
     peak = float(np.percentile(s, 98))
     if peak <= 0:
