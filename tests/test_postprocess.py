@@ -150,6 +150,28 @@ def test_envelope_from_flow_subpixel(delta, baseline, sign):
     assert (np.abs(envb.velocity_cm_s - truth) / abs(delta)).max() <= 0.5 + 1e-9
 
 
+def test_envelope_from_flow_ignores_background_blobs_and_holes():
+    from scipy import ndimage
+    rng = np.random.default_rng(7)
+    shape, box = (240, 300), (20, 30, 279, 229)
+    cal = manual_spectral_calibration(0.004, -2.0, 180.0, box)
+    cols = np.arange(box[0], box[2] + 1)
+    truth = envelope_truth(cols.size)
+    clean = flow_mask(shape, cal, cols, truth)
+    p = ndimage.gaussian_filter1d(clean, 1.0, axis=0)  # a soft model edge (sigma 1 px)
+    core = ndimage.binary_erosion(clean > 0.99, np.ones((11, 1), bool))  # > 5 px inside the edge
+    holes = core & (rng.random(shape) < 0.15)
+    holes[175:181] |= core[175:181]  # a wall-filter gap at the baseline
+    p[holes] = 0.2  # speckle holes inside the flow
+    p[40:48, 200:240] = np.maximum(p[40:48, 200:240], 0.9)  # spurious blob far beyond the envelope
+    p += rng.uniform(0.0, 0.08, shape) * (p < 0.5)  # low background probability everywhere
+    env = pp.envelope_from_flow(np.clip(p, 0, 1), cal)
+    err_px = np.abs(env.velocity_cm_s - truth) / 2.0
+    assert err_px.max() < 0.5 and np.median(err_px) < 0.2
+    naive = (np.minimum(np.clip(p, 0, 1), 1)[box[1]:181, box[0]:box[2] + 1]).sum(axis=0)  # plain column sum
+    assert np.median(np.abs(naive - truth / 2.0)) > 2.0  # what the outer-extent rule avoids
+
+
 def test_envelope_side_forced_and_headroom():
     cal = manual_spectral_calibration(0.004, -2.0, 100.0, (0, 0, 49, 149))
     cols = np.arange(50)

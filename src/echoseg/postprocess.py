@@ -201,16 +201,23 @@ class FlowEnvelope:
         return np.abs(self.velocity_cm_s)
 
 
-def envelope_from_flow(prob: np.ndarray, cal: SpectralCalibration, side: int | None = None) -> FlowEnvelope:
+def envelope_from_flow(prob: np.ndarray, cal: SpectralCalibration, side: int | None = None,
+                       tail_px: int = 3) -> FlowEnvelope:
     """Sub-pixel outer envelope from a soft flow-region probability (H, W) in the full image grid.
 
-    Per column of the spectral region, the envelope lies ``S`` pixels from the baseline, where
-    ``S`` is the flow probability summed along the column on the flow side (the pixel containing
-    the baseline contributes min(p, the fraction of it on that side)). Velocity = side · S · |ΔY|.
+    Per column of the spectral region, the envelope lies ``S`` pixels from the baseline (velocity =
+    side · S · |ΔY|). The flow region of the column is the run of ``k`` pixels from the baseline
+    that best agrees with the probabilities (k maximises Σ_{d<k} (2 p_d - 1)), so holes inside
+    the flow (deeper than ``tail_px`` + 1 from the edge), a wall-filter gap at the baseline, background probability and blobs beyond the
+    envelope (smaller than their distance from it) do not move it. ``S`` = the region's pixels up to
+    ``tail_px`` before its outer end, counted as filled, plus the soft sum of p from there to
+    ``tail_px`` beyond the end (the sub-pixel edge: exact for a coverage mask, unbiased for an
+    edge blurred by up to ~``tail_px``/2). The pixel containing the baseline
+    always contributes min(p, the fraction of it on the flow side).
     The flow side is the side with more total probability (``side`` = +1/-1 forces the sign of the
-    velocity). Confidence per column = 2 / (2 + f), f = Σ min(p, 1-p) over the flow-side pixels
-    beyond the one expected partial (edge) pixel: 1 for a crisp mask, 0.5 when two pixels' worth of
-    probability is undecided (a blurred edge, holes).
+    velocity). Confidence per column = 2 / (2 + f), f = Σ min(p, 1-p) over undecided flow-side
+    pixels (0.2 < p < 0.8) beyond the one expected partial edge pixel: 1 for a crisp mask, lower
+    for a blurred edge or holes.
     """
     prob = np.asarray(prob)
     if prob.ndim != 2:
@@ -235,9 +242,12 @@ def envelope_from_flow(prob: np.ndarray, cal: SpectralCalibration, side: int | N
     flow = np.minimum(sub, w_flow)
     other = np.minimum(np.maximum(sub - w_flow, 0.0), w_other)  # what the flow side left of the baseline pixel
     sgn = sign_down if use_down else -sign_down
-    s = flow.sum(axis=0)
+    order = np.nonzero(w_flow[:, 0] > 0)[0]
+    if not use_down:
+        order = order[::-1]  # outwards from the baseline
+    s = _outer_extent(sub[order], w_flow[order], tail_px)
     limit = (r.y1 + 0.5 - b) if use_down else (b - r.y0 + 0.5)
-    amb = np.minimum(sub, 1.0 - sub) * (w_flow >= 1.0)
+    amb = np.minimum(sub, 1.0 - sub) * (w_flow >= 1.0) * ((sub > 0.2) & (sub < 0.8))
     fuzzy = amb.sum(axis=0) - amb.max(axis=0)  # one fractional (edge) pixel per column is expected
     conf = 2.0 / (2.0 + fuzzy)
     total = float(flow.sum())
@@ -245,6 +255,23 @@ def envelope_from_flow(prob: np.ndarray, cal: SpectralCalibration, side: int | N
     return FlowEnvelope(cols=cols, t_s=col_to_time(cal, cols), velocity_cm_s=sgn * s * cal.speed_per_px,
                         confidence=conf, headroom_px=limit - s, side=sgn,
                         other_side_fraction=float(other.sum()) / total if total > 0 else 0.0)
+
+
+def _outer_extent(q: np.ndarray, w: np.ndarray, tail: int) -> np.ndarray:
+    """Envelope distance (px) per column from probabilities ``q`` (D, C) ordered outwards from the
+    baseline, ``w`` (D, 1) the fraction of each pixel on the flow side (see envelope_from_flow)."""
+    d_n, c_n = q.shape
+    if d_n == 0:
+        return np.zeros(c_n)
+    # flow = the first k pixels, k maximising  sum_{d<k} (2 q_d - 1): agreement of "inside" with p
+    score = np.concatenate([np.zeros((1, c_n)), np.cumsum(2.0 * q - 1.0, axis=0)])
+    k = np.argmax(score, axis=0)
+    last_high = k - 1
+    d = np.arange(d_n)[:, None]
+    start = np.maximum(last_high - tail, 1)
+    forced = (d >= 1) & (d < start[None, :])
+    window = (d == 0) | ((d >= start[None, :]) & (d <= (last_high + tail)[None, :]))
+    return (np.where(forced, w, 0.0) + np.where(window, np.minimum(q, w), 0.0)).sum(axis=0)
 
 
 # ============================================================================= beat splitting
