@@ -1,0 +1,197 @@
+"""Create, save, load and run echoseg networks.
+
+A model folder holds ``model.safetensors`` (weights) and ``model.json`` (the model card: ``arch``,
+``arch_config``, ``task``, ``input_size``, ``classes``, ``sites``, training command, data and
+metrics), so a folder is enough to rebuild the network. Shipped models live in the package under
+``echoseg/weights/<name>/`` and are loaded by name (``load("atria")``, ``load("doppler")``).
+
+Example::
+
+    >>> import numpy as np
+    >>> net = create("unet", in_ch=1, n_classes=5, base=4, depth=2)
+    >>> infer(net, np.zeros((2, 1, 32, 32), np.float32)).shape
+    (2, 5, 32, 32)
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import ModelError
+from .unet import UNet
+
+ARCHS: dict[str, Callable[..., nn.Module]] = {"unet": UNet}
+SHIPPED = ("atria", "doppler")
+WEIGHTS_FILE, CARD_FILE = "model.safetensors", "model.json"
+
+
+@dataclass(frozen=True, eq=False)
+class LoadedModel:
+    """A network in eval mode and its model card (``config["input_size"]``, ``config["task"]`` ...)."""
+
+    model: nn.Module
+    config: dict[str, Any] = field(default_factory=dict)
+    path: str = ""
+
+
+def create(arch: str, **config: Any) -> nn.Module:
+    """Build an untrained network of a registered architecture (see :data:`ARCHS`)."""
+    if arch not in ARCHS:
+        raise ModelError(f"unknown architecture {arch!r}; registered: {', '.join(sorted(ARCHS))}")
+    try:
+        return ARCHS[arch](**config)
+    except TypeError as exc:
+        raise ModelError(f"architecture {arch!r} does not accept config {config}: {exc}") from exc
+
+
+def n_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return int(sum(p.numel() for p in model.parameters() if p.requires_grad))
+
+
+def _state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+
+
+def save(model: nn.Module, config: dict[str, Any], out_dir: str | Path, card: dict[str, Any] | None = None) -> Path:
+    """Write ``out_dir/model.safetensors`` and ``out_dir/model.json`` (config + card); return out_dir.
+
+    ``config`` must hold ``arch`` and ``arch_config`` (the keyword arguments of :func:`create`) and
+    the inputs' ``input_size``; ``card`` adds free-form provenance (data, command, metrics).
+    """
+    from safetensors.torch import save_file
+
+    for key in ("arch", "arch_config", "input_size"):
+        if key not in config:
+            raise ModelError(f"model config lacks {key!r}; save needs arch, arch_config and input_size")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    meta = {**(card or {}), **config, "n_parameters": n_parameters(model), "format": "echoseg-model/1"}
+    save_file(_state(model), str(out / WEIGHTS_FILE), metadata={"arch": str(config["arch"])})
+    (out / CARD_FILE).write_text(json.dumps(meta, indent=2, default=str) + "\n", encoding="utf-8")
+    return out
+
+
+def shipped_dir(name: str) -> Path:
+    """Folder of a shipped model inside the installed package (it may not exist)."""
+    return Path(str(resources.files("echoseg").joinpath("weights", name)))
+
+
+def _resolve(path_or_name: str | Path) -> Path:
+    p = Path(path_or_name)
+    if p.exists():
+        return p
+    if str(path_or_name) in SHIPPED:
+        d = shipped_dir(str(path_or_name))
+        if (d / WEIGHTS_FILE).exists():
+            return d
+        raise ModelError(
+            f"shipped model {path_or_name!r} is not installed (looked in {d}); train one with "
+            f"`echoseg train` and pass its folder, or reinstall a release that includes the weights")
+    raise ModelError(f"model {str(path_or_name)!r} not found: pass a model folder (with {WEIGHTS_FILE} and "
+                     f"{CARD_FILE}), a .safetensors/.pt file next to a {CARD_FILE}, or one of {', '.join(SHIPPED)}")
+
+
+def _read_weights(path: Path) -> dict[str, torch.Tensor]:
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+        return load_file(str(path))
+    if path.suffix in (".pt", ".pth"):
+        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+            obj = obj["state_dict"]
+        if not isinstance(obj, dict):
+            raise ModelError(f"{path}: expected a state dict of tensors, found {type(obj).__name__}")
+        return obj
+    raise ModelError(f"{path}: weights must be .safetensors, .pt or .pth, not {path.suffix or 'no suffix'}")
+
+
+def load(path_or_name: str | Path) -> LoadedModel:
+    """Load a model folder, a weights file with a ``model.json`` beside it, or a shipped name.
+
+    Raises:
+        ModelError: the folder/name is missing, ``model.json`` is absent or invalid, or the weights
+            do not fit the architecture the card describes.
+    """
+    p = _resolve(path_or_name)
+    folder, weights = (p, p / WEIGHTS_FILE) if p.is_dir() else (p.parent, p)
+    card_path = folder / CARD_FILE
+    if not card_path.exists():
+        raise ModelError(f"{card_path} is missing; a model needs its card (arch, arch_config, input_size)")
+    if not weights.exists():
+        raise ModelError(f"{weights} is missing; the model folder has a card but no weights")
+    try:
+        config = json.loads(card_path.read_text(encoding="utf-8"))
+        arch, arch_config = config["arch"], dict(config["arch_config"])
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ModelError(f"{card_path}: not a valid model card ({exc}); it needs 'arch' and 'arch_config'") from exc
+    model = create(arch, **arch_config)
+    state = _read_weights(weights)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0:3]
+        raise ModelError(f"{weights} does not match {arch} {arch_config} from {card_path}: {' '.join(first)}") from exc
+    model.eval().to(memory_format=torch.channels_last)
+    return LoadedModel(model=model, config=config, path=str(folder))
+
+
+def bf16_supported() -> bool:
+    """True when this CPU runs bf16 convolutions natively (AVX512-BF16/AMX), so autocast pays off."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def _activate(name: str, t: torch.Tensor) -> np.ndarray:
+    t = t.float()
+    if name == "cls":
+        return torch.softmax(t, dim=1).numpy()
+    return (torch.sigmoid(t) if t.shape[1] == 1 else torch.softmax(t, dim=1)).numpy()
+
+
+def infer(model: nn.Module, x: np.ndarray, batch: int = 32, precision: str = "auto") -> Any:
+    """Probabilities for a batch of model inputs (N, C, H, W) float32.
+
+    Returns an array (N, K, H, W) (softmax over K classes, or sigmoid when K = 1), or, for a model
+    with a classification head, a dict {"seg": that array, "cls": (N, n_cls) softmax}. Runs under
+    torch.inference_mode in eval mode with channels_last; ``precision`` "auto" uses bf16 autocast
+    when the CPU supports it ("bf16"/"fp32" force one). Deterministic for a given input.
+    """
+    if precision not in ("auto", "bf16", "fp32"):
+        raise ValueError(f"precision must be 'auto', 'bf16' or 'fp32', not {precision!r}")
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim != 4:
+        raise ValueError(f"infer needs (N, C, H, W) inputs, not shape {x.shape}")
+    use_bf16 = precision == "bf16" or (precision == "auto" and bf16_supported())
+    was_training = model.training
+    model.eval().to(memory_format=torch.channels_last)
+    parts: dict[str, list[np.ndarray]] = {}
+    plain = True
+    try:
+        with torch.inference_mode():
+            for i in range(0, x.shape[0], max(1, batch)):
+                xb = torch.from_numpy(x[i:i + batch]).contiguous(memory_format=torch.channels_last)
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
+                    out = model(xb)
+                if isinstance(out, dict):
+                    plain = False
+                    for k, v in out.items():
+                        parts.setdefault(k, []).append(_activate(k, v))
+                else:
+                    parts.setdefault("seg", []).append(_activate("seg", out))
+    finally:
+        model.train(was_training)
+    if not parts:
+        return np.zeros((0,), np.float32)
+    result = {k: np.ascontiguousarray(np.concatenate(v)) for k, v in parts.items()}
+    return result["seg"] if plain else result

@@ -1,0 +1,158 @@
+"""Training loop: overfitting a fixed set, exact resume, fine-tuning, configs, augmentation geometry."""
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from echoseg.errors import EchosegError, ModelError  # noqa: E402
+from echoseg.models import infer, load  # noqa: E402
+from echoseg.train import (VAL_SEED_BASE, StepData, TrainConfig, augment, load_config,  # noqa: E402
+                           save_config, train)
+
+TINY = {"base": 4, "depth": 2}
+
+
+def _cfg(tmp_path, name: str, **kw) -> TrainConfig:
+    base = dict(task="atria", out_dir=str(tmp_path / name), steps=6, batch_size=3, input_size=48,
+                arch_config=TINY, synth_cases=2, val_cases=1, val_every=100, checkpoint_every=100,
+                warmup_steps=1, lr=3e-3, precision="fp32", cache_dir=str(tmp_path / "cache"))
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def _log(path) -> list[dict[str, str]]:
+    with open(path / "train_log.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _weights(d) -> dict[str, torch.Tensor]:
+    return load(d).model.state_dict()
+
+
+def test_overfits_a_fixed_set_and_writes_a_loadable_model(tmp_path):
+    cfg = _cfg(tmp_path, "fit", steps=25, synth_cases=1, augment=False, val_every=25, lr=3e-2,
+               arch_config={"base": 8, "depth": 2})
+    d = train(cfg, progress=False)
+    log = _log(d)
+    assert len(log) == 25
+    first = np.mean([float(r["loss"]) for r in log[:3]])
+    last = np.mean([float(r["loss"]) for r in log[-3:]])
+    assert last < 0.6 * first
+    card = json.loads((d / "model.json").read_text())
+    assert card["task"] == "atria" and card["input_size"] == 48
+    assert card["data"]["train_seeds"] == [0, 0] and card["data"]["val_seeds"][0] == VAL_SEED_BASE
+    assert "val_dice_la" in card["metrics"] and log[-1]["val_loss"] != ""
+    assert load_config(d / "train_config.json") == cfg  # reproducible from the saved config
+    x = np.zeros((2, 1, 48, 48), np.float32)
+    assert infer(load(d).model, x).shape == (2, 5, 48, 48)
+
+
+def test_resume_continues_exactly(tmp_path):
+    straight = train(_cfg(tmp_path, "straight", checkpoint_every=2), progress=False)
+    cfg = _cfg(tmp_path, "resumed", checkpoint_every=2)
+    train(cfg, progress=False, stop_at=4)
+    assert not (tmp_path / "resumed" / "model.safetensors").exists()
+    assert json.loads((tmp_path / "resumed" / "checkpoint.json").read_text())["step"] == 4
+    resumed = train(cfg, resume=True, progress=False)
+    a, b = _weights(straight), _weights(resumed)
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6)
+    assert [r["step"] for r in _log(resumed)] == [str(i) for i in range(1, 7)]
+    assert [r["loss"] for r in _log(resumed)] == [r["loss"] for r in _log(straight)]
+
+
+def test_fine_tune_starts_from_the_init_model(tmp_path):
+    init = train(_cfg(tmp_path, "init", steps=2), progress=False)
+    ft = train(_cfg(tmp_path, "ft", steps=1, lr=1e-9, warmup_steps=0, input_size=None, arch_config={},
+                    init_from=str(init)), progress=False)
+    a, b = _weights(init), _weights(ft)
+    conv = [k for k in a if k.endswith("weight") and a[k].ndim == 4][0]
+    torch.testing.assert_close(a[conv], b[conv], atol=1e-6, rtol=0)
+    card = json.loads((ft / "model.json").read_text())
+    assert card["arch_config"]["base"] == 4 and card["input_size"] == 48
+    assert card["train_config"]["init_from"] == str(init)
+    with pytest.raises(ModelError, match="input_size"):
+        train(_cfg(tmp_path, "ft2", input_size=64, init_from=str(init)), progress=False)
+    with pytest.raises(ModelError, match="not 'doppler'"):
+        train(_cfg(tmp_path, "ft3", task="doppler", input_size=None, init_from=str(init)), progress=False)
+
+
+def test_doppler_training_gives_a_site_head(tmp_path):
+    cfg = _cfg(tmp_path, "dop", task="doppler", input_size=[32, 64], steps=2, batch_size=2, val_every=2)
+    d = train(cfg, progress=False)
+    card = json.loads((d / "model.json").read_text())
+    assert card["sites"] == ["mv", "av", "lvot", "rvot", "pv"] and card["input_size"] == [32, 64]
+    assert {"val_dice_flow", "val_site_acc"} <= set(card["metrics"])
+    out = infer(load(d).model, np.zeros((1, 2, 32, 64), np.float32))
+    assert out["cls"].shape == (1, 5)
+
+
+def test_config_round_trip_and_errors(tmp_path):
+    cfg = TrainConfig(task="doppler", input_size=(64, 128), arch_config={"base": 8})
+    p = save_config(cfg, tmp_path / "c.json")
+    assert load_config(p) == cfg
+    raw = json.loads(p.read_text())
+    raw["stepz"] = 3
+    p.write_text(json.dumps(raw))
+    with pytest.raises(EchosegError, match="stepz"):
+        load_config(p)
+    with pytest.raises(ValueError, match="below"):
+        TrainConfig(synth_seed=VAL_SEED_BASE - 5, synth_cases=10)
+    with pytest.raises(ValueError, match="task"):
+        TrainConfig(task="lv")
+    with pytest.raises(ValueError, match="num_workers"):
+        replace(cfg, num_workers=4)
+
+
+class _Items:
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int):
+        return np.full((1, 4, 4), i, np.float32), np.zeros((4, 4), np.int64), -1
+
+
+def test_step_data_is_a_pure_function_of_position():
+    ds = StepData(_Items(7), seed=3, do_augment=False, task="atria")
+    epoch0 = [int(ds[p][0][0, 0, 0]) for p in range(7)]
+    assert sorted(epoch0) == list(range(7))  # every item once per epoch
+    epoch1 = [int(ds[p][0][0, 0, 0]) for p in range(7, 14)]
+    assert sorted(epoch1) == list(range(7)) and epoch1 != epoch0
+    again = StepData(_Items(7), seed=3, do_augment=False, task="atria")
+    assert [int(again[p][0][0, 0, 0]) for p in (12, 2, 9)] == [epoch1[5], epoch0[2], epoch1[2]]
+
+
+def test_augment_keeps_image_and_labels_aligned():
+    size = 64
+    yy, xx = np.mgrid[:size, :size]
+    disc = ((yy - 30) ** 2 + (xx - 36) ** 2 <= 12 ** 2)
+    x = np.where(disc, 1.0, 0.1)[None].astype(np.float32)
+    y = disc.astype(np.int64)
+    for s in range(5):
+        xa, ya = augment(x, y, np.random.default_rng(s), "atria")
+        assert xa.shape == x.shape and ya.dtype == np.int64
+        inside, outside = xa[0][ya == 1], xa[0][(ya == 0) & (xa[0] > 0)]
+        assert inside.mean() > outside.mean() + 0.3
+        assert 0.6 < ya.sum() / y.sum() < 1.5
+    # Doppler: the baseline channel is recomputed, zero at the baseline, and the flow still touches it
+    rows, cols = 32, 64
+    vb = 20.0
+    chan = np.repeat(((vb - np.arange(rows)) / rows)[:, None], cols, axis=1)
+    flow = ((np.arange(rows)[:, None] <= vb) & (np.arange(rows)[:, None] >= 10)).astype(np.float32) * np.ones(cols)
+    xd = np.stack([flow, chan]).astype(np.float32)
+    for s in range(5):
+        xa, ya = augment(xd, flow, np.random.default_rng(s), "doppler")
+        col = xa[1, :, 0]
+        zero = np.interp(0.0, col[::-1], np.arange(rows)[::-1])
+        assert zero == pytest.approx(vb, abs=1e-3)  # zoom is about the baseline
+        centre = ya[:, cols // 2]
+        assert centre[int(vb) - 1] > 0.5 and centre[: int(vb) - 14].max() < 0.5
