@@ -12,8 +12,8 @@ torch = pytest.importorskip("torch")
 
 from echoseg.errors import EchosegError, ModelError  # noqa: E402
 from echoseg.models import infer, load  # noqa: E402
-from echoseg.train import (VAL_SEED_BASE, StepData, TrainConfig, augment, load_config,  # noqa: E402
-                           save_config, train)
+from echoseg.train import VAL_SEED_BASE, TrainConfig, load_config, save_config, train  # noqa: E402
+from echoseg.train_data import StepData, augment  # noqa: E402
 
 TINY = {"base": 4, "depth": 2}
 
@@ -156,3 +156,49 @@ def test_augment_keeps_image_and_labels_aligned():
         assert zero == pytest.approx(vb, abs=1e-3)  # zoom is about the baseline
         centre = ya[:, cols // 2]
         assert centre[int(vb) - 1] > 0.5 and centre[: int(vb) - 14].max() < 0.5
+
+
+def test_loader_worker_gives_the_same_batches(tmp_path):
+    a = train(_cfg(tmp_path, "w0", steps=2), progress=False)
+    b = train(_cfg(tmp_path, "w1", steps=2, num_workers=1), progress=False)
+    assert [r["loss"] for r in _log(a)] == [r["loss"] for r in _log(b)]
+
+
+def test_trains_from_a_folder_of_png_masks(tmp_path):
+    from PIL import Image
+
+    root = tmp_path / "data"
+    root.mkdir()
+    yy, xx = np.mgrid[:80, :100]
+    for i in range(4):
+        la = (yy - 50) ** 2 + (xx - 30 - 3 * i) ** 2 <= 15 ** 2
+        ra = (yy - 50) ** 2 + (xx - 70) ** 2 <= 12 ** 2
+        labels = np.where(la, 1, np.where(ra, 2, 0)).astype(np.uint8)
+        img = np.repeat(np.where(labels > 0, 40, 160).astype(np.uint8)[..., None], 3, axis=2)
+        Image.fromarray(img).save(root / f"p{i}.png")
+        Image.fromarray(labels).save(root / f"p{i}_mask.png")
+    cfg = _cfg(tmp_path, "folder", data=str(root), data_format="pngmask", cm_per_px=0.05, steps=2,
+               batch_size=2, val_fraction=0.25, val_every=2)
+    d = train(cfg, progress=False)
+    card = json.loads((d / "model.json").read_text())
+    assert card["data"]["n_train"] == 3 and card["data"]["n_val"] == 1
+    assert 0.0 <= card["metrics"]["val_dice_la"] <= 1.0
+
+
+def test_sample_from_labelled_uses_calibration_and_site():
+    from echoseg.calibration import manual_spectral_calibration
+    from echoseg.data import LabelledSample
+    from echoseg.train_data import sample_from_labelled
+
+    img = np.zeros((60, 90, 3), np.uint8)
+    labels = np.zeros((60, 90), np.uint8)
+    labels[10:30, 20:50] = 1
+    x, y, site = sample_from_labelled(LabelledSample(img, labels, None, "a.png", 0, "a"), "atria", 30)
+    assert x.shape == (1, 30, 30) and y.dtype == np.int64 and site == -1
+    assert (y == 1).sum() * 9 == pytest.approx(600, rel=0.1)  # 90-px side / 30 = 3 px per model px
+    cal = manual_spectral_calibration(0.01, -2.0, 30.0, (0, 0, 89, 59), "PW")
+    s = LabelledSample(img, labels, cal, "d.dcm", 0, "d", meta={"site": "lvot"})
+    x, y, site = sample_from_labelled(s, "doppler", (32, 64))
+    assert x.shape == (2, 32, 64) and y.dtype == np.float32 and site == 2
+    with pytest.raises(EchosegError, match="spectral calibration"):
+        sample_from_labelled(LabelledSample(img, labels, None, "d.png", 0, "d"), "doppler", (32, 64))
