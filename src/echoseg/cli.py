@@ -63,6 +63,21 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from .train import TrainConfig, load_config, train
+
+    cfg = load_config(args.config) if args.config else TrainConfig(task=args.task or "atria")
+    overrides = {k: v for k, v in (("task", args.task), ("out_dir", args.out and str(args.out)),
+                                   ("steps", args.steps), ("data", args.data), ("init_from", args.init_from),
+                                   ("seed", args.seed)) if v is not None}
+    cfg = replace(cfg, **overrides)
+    out = train(cfg, resume=args.resume, progress=not args.quiet)
+    print(f"model written to {out}")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -114,6 +129,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--n-boot", type=int, default=1000)
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=_cmd_evaluate)
+
+    s = sub.add_parser("train", help="train or fine-tune a model (config saved next to the weights)")
+    s.add_argument("--config", type=Path, default=None, help="JSON training config (e.g. configs/atria.json)")
+    s.add_argument("--task", choices=["atria", "doppler"], default=None)
+    s.add_argument("--out", type=Path, default=None, help="model folder to write")
+    s.add_argument("--steps", type=int, default=None)
+    s.add_argument("--data", default=None, help="'synth' or a labelled folder (labelme, PNG masks, CAMUS, EchoNet)")
+    s.add_argument("--init-from", default=None, help="model folder or shipped name to fine-tune from")
+    s.add_argument("--seed", type=int, default=None)
+    s.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(func=_cmd_train)
 
     s = sub.add_parser("demo", help="generate a synthetic study and measure it (the README's main job)")
     s.add_argument("--out", default="out/demo", type=Path)
