@@ -202,3 +202,12 @@ def test_sample_from_labelled_uses_calibration_and_site():
     assert x.shape == (2, 32, 64) and y.dtype == np.float32 and site == 2
     with pytest.raises(EchosegError, match="spectral calibration"):
         sample_from_labelled(LabelledSample(img, labels, None, "d.png", 0, "d"), "doppler", (32, 64))
+
+
+def test_resume_refuses_a_changed_config_and_finishing_twice_keeps_metrics(tmp_path):
+    cfg = _cfg(tmp_path, "r", steps=2, val_every=2)
+    train(cfg, progress=False)
+    with pytest.raises(EchosegError, match="batch_size"):
+        train(replace(cfg, batch_size=2), resume=True, progress=False)
+    d = train(cfg, resume=True, progress=False)  # nothing left to do: same model, metrics kept
+    assert "val_dice_la" in json.loads((d / "model.json").read_text())["metrics"]

@@ -40,7 +40,11 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 VAL_SEED_BASE = 8_500_000  # validation seeds; benchmark cohorts use >= 9_000_000, training < VAL_SEED_BASE
 LOG_COLUMNS = ("step", "epoch", "loss", "lr", "img_per_s", "val_loss", "val_dice_la", "val_dice_ra",
-               "val_area_err_la", "val_dice_flow", "val_site_acc")
+               "val_area_err_la", "val_area_err_ra", "val_dice_flow", "val_site_acc")
+
+# changing these between a checkpoint and its resumption would silently change the run
+RESUME_KEYS = ("task", "batch_size", "seed", "input_size", "arch", "arch_config", "data", "data_format",
+               "synth_cases", "synth_seed", "init_from", "augment", "lr", "weight_decay", "warmup_steps")
 
 __all__ = ["TrainConfig", "VAL_SEED_BASE", "load_config", "save_config", "train"]
 
@@ -146,6 +150,15 @@ def compute_loss(out: Any, y: Any, site: Any, task: str, site_weight: float = 0.
     return loss
 
 
+def _area_errors(prob: np.ndarray, truth_px: np.ndarray) -> list[float]:
+    """Relative errors of the pipeline's soft area (postprocess.soft_area_cm2 in model pixels) vs label pixels."""
+    from .calibration import manual_tissue_calibration
+    from .postprocess import soft_area_cm2
+
+    unit = manual_tissue_calibration(1.0, prob.shape[-2:])
+    return [abs(soft_area_cm2(p, unit) - float(t)) / float(t) for p, t in zip(prob, truth_px) if t > 0]
+
+
 def validate(model: Any, val: list[Sample], task: str, batch: int = 16, precision: str = "auto") -> dict[str, float]:
     """Validation loss and metrics of ``model`` on un-augmented samples (bf16 autocast as in inference)."""
     import torch
@@ -156,7 +169,7 @@ def validate(model: Any, val: list[Sample], task: str, batch: int = 16, precisio
     model.eval()
     losses, stats = [], {"inter_la": 0.0, "sum_la": 0.0, "inter_ra": 0.0, "sum_ra": 0.0, "inter_f": 0.0,
                          "sum_f": 0.0, "hit": 0, "n_site": 0}
-    area_err: list[float] = []
+    area_err: dict[int, list[float]] = {1: [], 2: []}
     with torch.inference_mode():
         for i in range(0, len(val), batch):
             x, y, site = collate(val[i:i + batch])
@@ -169,10 +182,8 @@ def validate(model: Any, val: list[Sample], task: str, batch: int = 16, precisio
                 for k, name in ((1, "la"), (2, "ra")):
                     stats[f"inter_{name}"] += float(((pred == k) & (y == k)).sum())
                     stats[f"sum_{name}"] += float((pred == k).sum() + (y == k).sum())
-                truth = (y == 1).sum(dim=(1, 2)).float()
-                soft = prob[:, 1].sum(dim=(1, 2))
-                ok = truth > 0
-                area_err += (((soft - truth).abs() / truth.clamp(min=1))[ok]).tolist()
+                for k in (1, 2):
+                    area_err[k] += _area_errors(prob[:, k].numpy(), (y == k).sum(dim=(1, 2)).numpy())
             else:
                 pred = torch.sigmoid(out["seg"][:, 0].float()) > 0.5
                 tgt = y > 0.5
@@ -186,7 +197,8 @@ def validate(model: Any, val: list[Sample], task: str, batch: int = 16, precisio
     if task == "atria":
         res["val_dice_la"] = 2 * stats["inter_la"] / max(stats["sum_la"], 1.0)
         res["val_dice_ra"] = 2 * stats["inter_ra"] / max(stats["sum_ra"], 1.0)
-        res["val_area_err_la"] = float(np.mean(area_err)) if area_err else float("nan")
+        for k, name in ((1, "la"), (2, "ra")):
+            res[f"val_area_err_{name}"] = float(np.mean(area_err[k])) if area_err[k] else float("nan")
     else:
         res["val_dice_flow"] = 2 * stats["inter_f"] / max(stats["sum_f"], 1.0)
         res["val_site_acc"] = stats["hit"] / stats["n_site"] if stats["n_site"] else float("nan")
@@ -258,7 +270,7 @@ def _sources(cfg: TrainConfig, size: Any) -> tuple[Any, list[Sample], dict[str, 
     return FolderSource(tr, cfg.task, size), val, desc
 
 
-def _save_checkpoint(out: Path, model: Any, opt: Any, step: int) -> None:
+def _save_checkpoint(out: Path, model: Any, opt: Any, step: int, cfg: TrainConfig) -> None:
     from safetensors.torch import save_file
 
     tensors = {f"model.{k}": v.detach().contiguous() for k, v in model.state_dict().items()}
@@ -272,14 +284,21 @@ def _save_checkpoint(out: Path, model: Any, opt: Any, step: int) -> None:
                 scalars.setdefault(str(pid), {})[key] = val
     save_file(tensors, str(out / "checkpoint.safetensors.tmp"))
     os.replace(out / "checkpoint.safetensors.tmp", out / "checkpoint.safetensors")
-    meta = {"step": step, "param_groups": sd["param_groups"], "scalars": scalars}
+    meta = {"step": step, "param_groups": sd["param_groups"], "scalars": scalars, "config": asdict(cfg)}
     (out / "checkpoint.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
 
 
-def _load_checkpoint(out: Path, model: Any, opt: Any) -> int:
+def _load_checkpoint(out: Path, model: Any, opt: Any, cfg: TrainConfig) -> int:
     from safetensors.torch import load_file
 
     meta = json.loads((out / "checkpoint.json").read_text(encoding="utf-8"))
+    saved = meta.get("config", {})
+    now = json.loads(json.dumps(asdict(cfg)))
+    changed = sorted(k for k in RESUME_KEYS if k in saved and saved[k] != now[k])
+    if changed:
+        raise EchosegError(f"{out / 'checkpoint.json'}: cannot resume, the config changed in "
+                           f"{', '.join(f'{k} ({saved[k]!r} -> {now[k]!r})' for k in changed)}; "
+                           "restore those values or train into a new out_dir")
     tensors = load_file(str(out / "checkpoint.safetensors"))
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     state: dict[int, dict[str, Any]] = {}
@@ -321,7 +340,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_at
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     start = 0
     if resume and (out / "checkpoint.json").exists():
-        start = _load_checkpoint(out, model, opt)
+        start = _load_checkpoint(out, model, opt, cfg)
     use_bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and bf16_supported())
     train_src, val, data_desc = _sources(cfg, mcfg["input_size"])
     end = min(cfg.steps, stop_at) if stop_at is not None else cfg.steps
@@ -361,11 +380,13 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_at
         bar.update(1)
         bar.set_postfix({"loss": f"{loss_v:.4f}", **{k: f"{v:.3f}" for k, v in metrics.items()}})
         if step % cfg.checkpoint_every == 0 or step == end:
-            _save_checkpoint(out, model, opt, step)
+            _save_checkpoint(out, model, opt, step, cfg)
             _write_log(log_path, rows)
     bar.close()
     _write_log(log_path, rows)
     if step >= cfg.steps:
+        if not metrics and val:  # resumed after the last step: validate the final weights again
+            metrics = validate(model, val, cfg.task, precision=cfg.precision)
         card = {"data": data_desc, "metrics": metrics, "train_config": asdict(cfg),
                 "command": f"echoseg train --config {out / 'train_config.json'}", "steps": step,
                 "train_img_per_s": round(n_img / t_train, 1) if t_train else None, "bf16": use_bf16,
