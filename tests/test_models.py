@@ -124,3 +124,19 @@ def test_shipped_name_missing_or_loadable():
     else:
         with pytest.raises(ModelError, match="not installed"):
             load("atria")
+
+
+def test_half_precision_weights_halve_the_file_and_load_as_float32(tmp_path):
+    torch.manual_seed(2)
+    cfg = {"in_ch": 1, "n_classes": 5, "base": 8, "depth": 2}
+    net = create("unet", **cfg).eval()
+    config = {"arch": "unet", "arch_config": cfg, "input_size": 32}
+    full, half = save(net, config, tmp_path / "f"), save(net, config, tmp_path / "h", half=True)
+    size_f, size_h = (full / "model.safetensors").stat().st_size, (half / "model.safetensors").stat().st_size
+    assert size_h < 0.55 * size_f
+    loaded = load(half)
+    assert all(p.dtype == torch.float32 for p in loaded.model.parameters())
+    assert json.loads((half / "model.json").read_text())["weights_dtype"] == "float16"
+    x = np.random.default_rng(0).normal(size=(2, 1, 32, 32)).astype(np.float32)
+    a, b = infer(net, x, precision="fp32"), infer(loaded.model, x, precision="fp32")
+    assert np.abs(a - b).max() < 0.01

@@ -59,6 +59,7 @@ class TrainConfig:
     init_from: model folder or shipped name to fine-tune from (its arch and input size are kept).
     cache_dir: where synthetic samples are cached on disk (None: out_dir/cache; "": memory only).
     precision: "auto" (bf16 autocast when the CPU supports it), "bf16" or "fp32".
+    half_weights: store the final weights as float16 (half the size, for shipping).
     """
 
     task: str = "atria"
@@ -87,6 +88,7 @@ class TrainConfig:
     augment: bool = True
     precision: str = "auto"
     site_weight: float = 0.5
+    half_weights: bool = False
 
     def __post_init__(self) -> None:
         if self.task not in TASK_DEFAULTS:
@@ -391,7 +393,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_at
                 "command": f"echoseg train --config {out / 'train_config.json'}", "steps": step,
                 "train_img_per_s": round(n_img / t_train, 1) if t_train else None, "bf16": use_bf16,
                 "torch": torch.__version__, "created": time.strftime("%Y-%m-%d %H:%M:%S")}
-        save(model, mcfg, out, card)
+        save(model, mcfg, out, card, half=cfg.half_weights)
     return out
 
 

@@ -61,11 +61,13 @@ def _state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
 
 
-def save(model: nn.Module, config: dict[str, Any], out_dir: str | Path, card: dict[str, Any] | None = None) -> Path:
+def save(model: nn.Module, config: dict[str, Any], out_dir: str | Path, card: dict[str, Any] | None = None,
+         half: bool = False) -> Path:
     """Write ``out_dir/model.safetensors`` and ``out_dir/model.json`` (config + card); return out_dir.
 
     ``config`` must hold ``arch`` and ``arch_config`` (the keyword arguments of :func:`create`) and
     the inputs' ``input_size``; ``card`` adds free-form provenance (data, command, metrics).
+    ``half=True`` stores floating tensors as float16 (half the size; :func:`load` restores float32).
     """
     from safetensors.torch import save_file
 
@@ -74,8 +76,12 @@ def save(model: nn.Module, config: dict[str, Any], out_dir: str | Path, card: di
             raise ModelError(f"model config lacks {key!r}; save needs arch, arch_config and input_size")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    meta = {**(card or {}), **config, "n_parameters": n_parameters(model), "format": "echoseg-model/1"}
-    save_file(_state(model), str(out / WEIGHTS_FILE), metadata={"arch": str(config["arch"])})
+    state = _state(model)
+    if half:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    meta = {**(card or {}), **config, "n_parameters": n_parameters(model), "weights_dtype":
+            "float16" if half else "float32", "format": "echoseg-model/1"}
+    save_file(state, str(out / WEIGHTS_FILE), metadata={"arch": str(config["arch"])})
     (out / CARD_FILE).write_text(json.dumps(meta, indent=2, default=str) + "\n", encoding="utf-8")
     return out
 
