@@ -78,7 +78,7 @@ class OracleModels(Models):
                         onehot[:, k] = mask_input(masks == k, geom)
                     onehot[:, 0] = 1 - onehot[:, 1] - onehot[:, 2]
                     onehot[:, 3:] = 0
-                for xt, lt in zip(x, onehot):
+                for xt, lt in zip(x, onehot, strict=True):
                     atria[_key(xt)] = {"seg": 12.0 * lt}
             else:
                 x, geom = doppler_input(img.frames[0], spectral_calibration(img.regions, img.shape), DOPPLER_SIZE)
@@ -196,7 +196,8 @@ def test_bad_uploads_show_the_reason_and_the_server_keeps_running(study):
         bad_zip = io.BytesIO()
         with zipfile.ZipFile(bad_zip, "w") as zf:
             zf.writestr("readme.md", "nothing to measure")
-        r = client.post(f"/api/sessions/{sid}/upload", files=[("files", ("empty.zip", bad_zip.getvalue(), "application/zip"))])
+        r = client.post(f"/api/sessions/{sid}/upload",
+                        files=[("files", ("empty.zip", bad_zip.getvalue(), "application/zip"))])
         assert r.status_code == 422 and "no DICOM" in r.json()["detail"]
 
 
@@ -222,7 +223,8 @@ def test_zipped_study_is_measured_under_its_names_and_deleted(study, oracle):
         zf.writestr("s1/notes.txt", "ignored: not an input")
     with TestClient(web.create_app(oracle)) as client:
         sid = client.post("/api/sessions").json()["id"]
-        r = client.post(f"/api/sessions/{sid}/upload", files=[("files", ("study.zip", buf.getvalue(), "application/zip"))])
+        r = client.post(f"/api/sessions/{sid}/upload",
+                        files=[("files", ("study.zip", buf.getvalue(), "application/zip"))])
         assert r.status_code == 200, r.text
         files = {f["name"]: f for f in r.json()["files"]}
         assert sorted(files) == ["study.zip/s1/av.dcm", "study.zip/s1/lvot.dcm"]
@@ -319,7 +321,8 @@ def test_excluding_a_beat_recomputes_the_mean_of_the_others(measured):
     t = _task(r.json()["file"], "lvot_vti")
     assert t["value"] == pytest.approx(np.mean([b["vti_cm"] for b in complete[1:]]))
     assert t["n"] == len(keep) and t["edited"] and "beats 1" in t["edit"]
-    assert [b["included"] for b in r.json()["file"]["beats"]["lvot_vti"] if b["complete"]] == [False] + [True] * len(keep)
+    flags = [b["included"] for b in r.json()["file"]["beats"]["lvot_vti"] if b["complete"]]
+    assert flags == [False] + [True] * len(keep)
     beats_csv = _rows(client.get(f"/api/sessions/{sid}/download/beats.csv").text)
     mine = [b for b in beats_csv if b["file"].endswith("_lvot.dcm")]
     assert [b["included"] for b in mine if b["complete"] == "True"] == ["no"] + ["yes"] * len(keep)
@@ -333,6 +336,20 @@ def test_excluding_a_beat_recomputes_the_mean_of_the_others(measured):
     assert t["value"] is None and t["qc"] == "fail" and "every complete beat is excluded" in t["reason"]
     r = client.post(f"/api/sessions/{sid}/files/{lvot['id']}/reset")
     assert _task(r.json()["file"], "lvot_vti") == _task(lvot, "lvot_vti")
+
+
+def test_beat_recomputation_with_every_beat_reproduces_the_pipeline(measured):
+    client, sid, app = measured
+    for name, f in _files(client, sid).items():
+        if f["kind"] != "doppler":
+            continue
+        entry = app.state.store.get(sid).entries[f["id"]]
+        m = entry.original.measurements[0]
+        all_complete = {b.index for b in entry.original.beats[m.task] if b.complete}
+        again = web.doppler_with_beats(m, entry.original.beats[m.task], all_complete, entry.context,
+                                       entry.original.route_confidence)
+        assert (again.value, again.qc, again.reason, again.n) == (m.value, m.qc, m.reason, m.n), name
+        assert again.extra["warnings"] == m.extra["warnings"] and again.confidence == pytest.approx(m.confidence)
 
 
 def test_beat_edit_names_unknown_beats(measured):

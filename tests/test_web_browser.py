@@ -101,6 +101,7 @@ def test_upload_edit_and_download_in_the_browser(study, tmp_path):
     errors: list[str] = []
     with running(models) as url, browser_page() as page:
         page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
         page.goto(url)
         assert "Research use only; not a medical device" in page.inner_text("#disclaimer")
         upload(page, [a4c, lvot])
@@ -144,7 +145,8 @@ def test_displayed_values_equal_echoseg_measure_with_shipped_weights(study):
 
     missing = [n for n in ("atria", "doppler") if not (shipped_dir(n) / WEIGHTS_FILE).exists()]
     if missing:
-        pytest.skip(f"shipped weights not installed yet ({', '.join(missing)} missing under {shipped_dir('atria').parent})")
+        pytest.skip(f"shipped weights not installed yet ({', '.join(missing)} missing under "
+                    f"{shipped_dir('atria').parent})")
     files = [study / f"study{SEED * 1000:06d}_{k}.dcm" for k in ("a4c", "mv", "lvot")]
     models = Models()
     expected = {f.name: measure_file(f, models) for f in files}

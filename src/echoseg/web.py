@@ -15,9 +15,9 @@ server binds 127.0.0.1 unless told otherwise.
 
 Example::
 
-    >>> from echoseg.web import create_app
-    >>> app = create_app()                  # doctest: +SKIP
-    >>> serve(port=8000)                    # doctest: +SKIP
+    >>> from echoseg.web import create_app, serve
+    >>> app = create_app()                  # an ASGI app for any server  # doctest: +SKIP
+    >>> serve(port=8000)                    # or run it here with uvicorn  # doctest: +SKIP
 """
 from __future__ import annotations
 
@@ -37,9 +37,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
-from fastapi.responses import FileResponse, JSONResponse, Response
-from fastapi.staticfiles import StaticFiles
+
+try:
+    from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
+    from fastapi.responses import FileResponse, JSONResponse, Response
+    from fastapi.staticfiles import StaticFiles
+except ImportError as exc:  # pragma: no cover - depends on the install
+    raise ImportError(f"the web demo needs fastapi, uvicorn and python-multipart ({exc}); "
+                      "install them with: pip install 'echoseg[web]'") from exc
 
 from .pipeline import ATRIUM_LABEL, Models, Options, measure_file, study_rows
 from .report import BEAT_COLUMNS, MEASUREMENT_COLUMNS, beat_rows, html_report, measurement_rows, overlay_image
@@ -114,7 +119,8 @@ def doppler_context(path: Path, result: FileResult) -> DopplerContext:
     return DopplerContext(cal=cal, side=m.extra.get("side", side), envelope_conf=conf)
 
 
-def atrium_at_frame(ctx: AtriaContext, curve: np.ndarray, task: str, frame: int) -> tuple[float, np.ndarray, Any, dict[str, Any]]:
+def atrium_at_frame(ctx: AtriaContext, curve: np.ndarray, task: str,
+                    frame: int) -> tuple[float, np.ndarray, Any, dict[str, Any]]:
     """(area cm², full-size mask, QCResult, extras) of ``task`` on ``frame``, as the pipeline measures it."""
     from .measure import area_length_volume_ml
     from .postprocess import clean_mask, long_axis, soft_area_cm2
@@ -342,7 +348,8 @@ def download(session: Session, name: str) -> tuple[str, str]:
 
 
 # ============================================================================= uploads
-def safe_extract_zip(archive: Path, dest: Path, max_files: int = MAX_FILES, max_bytes: int = MAX_UPLOAD_BYTES) -> list[Path]:
+def safe_extract_zip(archive: Path, dest: Path, max_files: int = MAX_FILES,
+                     max_bytes: int = MAX_UPLOAD_BYTES) -> list[Path]:
     """Extract the regular files of a zip under ``dest``; refuse path escapes, too many or too large members."""
     with zipfile.ZipFile(archive) as zf:
         members = [i for i in zf.infolist() if not i.is_dir()]
@@ -545,7 +552,8 @@ def create_app(models: Models | None = None, max_sessions: int = MAX_SESSIONS) -
         s, e = _entry(store, sid, fid)
         task, frame = str(body.get("task")), body.get("frame")
         if not isinstance(e.context, AtriaContext) or task not in e.frames:
-            raise ValueError(f"task must be one of {sorted(e.frames)} for a frame edit of {e.original.file}, not {task!r}")
+            raise ValueError(f"task must be one of {sorted(e.frames)} for a frame edit of {e.original.file}, "
+                             f"not {task!r}")
         if not isinstance(frame, int) or not 0 <= frame < len(e.context.frames_jpeg):
             raise ValueError(f"frame must be an integer from 0 to {len(e.context.frames_jpeg) - 1}, not {frame!r}")
         with s.lock:
@@ -557,7 +565,8 @@ def create_app(models: Models | None = None, max_sessions: int = MAX_SESSIONS) -
         s, e = _entry(store, sid, fid)
         task, inc = str(body.get("task")), body.get("included")
         if not isinstance(e.context, DopplerContext) or task not in e.included:
-            raise ValueError(f"task must be one of {sorted(e.included)} for a beat edit of {e.original.file}, not {task!r}")
+            raise ValueError(f"task must be one of {sorted(e.included)} for a beat edit of {e.original.file}, "
+                             f"not {task!r}")
         if not isinstance(inc, list) or not all(isinstance(i, int) for i in inc):
             raise ValueError(f"included must be a list of beat indices, not {inc!r}")
         beats = {b.index: b for b in e.original.beats[task]}

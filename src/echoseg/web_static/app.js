@@ -88,7 +88,7 @@ function renderStudies(rows, error) {
   const cols = STUDY_COLS.filter(([k]) => rows.some((r) => r[k] !== null && r[k] !== undefined));
   if (!rows.length || !cols.length) { $("studies").replaceChildren(h("p", { class: "hint" }, "No passing values yet.")); return; }
   const head = h("tr", {}, h("th", {}, "study"), cols.map(([, label, unit]) => h("th", {}, unit ? `${label} (${unit})` : label)));
-  const body = rows.map((r) => h("tr", {}, h("td", { title: r.study_uid }, String(r.study_uid).slice(-12)),
+  const body = rows.map((r) => h("tr", {}, h("td", { title: r.study_uid }, String(r.study_uid || "").slice(-12) || "(no study UID)"),
     cols.map(([k, , , cls]) => h("td", { class: "num", "data-key": k },
       r[k] === null || r[k] === undefined ? "–" : fmt(r[k]), cls && r[cls] ? h("div", { class: "hint" }, r[cls]) : null))));
   $("studies").replaceChildren(h("table", { id: "study-table" }, head, body));
