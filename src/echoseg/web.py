@@ -359,7 +359,7 @@ def safe_extract_zip(archive: Path, dest: Path, max_files: int = MAX_FILES,
         if total > max_bytes:
             raise ValueError(f"{archive.name}: {total / 2**20:.0f} MiB uncompressed; at most "
                              f"{max_bytes / 2**20:.0f} MiB are accepted")
-        out = []
+        out, written = [], 0
         root = dest.resolve()
         for info in members:
             target = (dest / info.filename).resolve()
@@ -367,7 +367,11 @@ def safe_extract_zip(archive: Path, dest: Path, max_files: int = MAX_FILES,
                 raise ValueError(f"{archive.name}: member {info.filename!r} would be written outside the folder")
             target.parent.mkdir(parents=True, exist_ok=True)
             with zf.open(info) as src, open(target, "wb") as dst:
-                shutil.copyfileobj(src, dst)
+                while chunk := src.read(1 << 20):  # counted as written, whatever the zip declares
+                    written += len(chunk)
+                    if written > max_bytes:
+                        raise ValueError(f"{archive.name}: more than {max_bytes / 2**20:.0f} MiB uncompressed")
+                    dst.write(chunk)
             out.append(target)
     return out
 
