@@ -84,6 +84,18 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(Path(args.out), seed=args.seed)
 
 
+def _cmd_app(args: argparse.Namespace) -> int:
+    from .pipeline import Models
+
+    try:
+        from .web import serve
+    except ImportError as exc:
+        print(f"echoseg app: {exc}; install the web extra: pip install 'echoseg[web]'", file=sys.stderr)
+        return 2
+    serve(host=args.host, port=args.port, models=Models(atria_path=args.atria_model, doppler_path=args.doppler_model))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="echoseg", description="Atrial areas and Doppler VTI from echo DICOMs. "
                                 "Research use only: not a medical device, not clinically validated.")
@@ -146,6 +158,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default="out/demo", type=Path)
     s.add_argument("--seed", type=int, default=7)
     s.set_defaults(func=_cmd_demo)
+
+    s = sub.add_parser("app", help="start the web demo on http://127.0.0.1:8000 (research use only)")
+    s.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: this computer only)")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--atria-model", default="atria", help="model folder (default: shipped weights)")
+    s.add_argument("--doppler-model", default="doppler", help="model folder (default: shipped weights)")
+    s.set_defaults(func=_cmd_app)
     return p
 
 

@@ -153,7 +153,8 @@ def _measure_doppler(img: EchoImage, task: str, models: Models, opts: Options) -
     value = summary["value"]
     extra = {k: summary.get(k) for k in ("sd", "n_total", "heart_rate_bpm", "vmax_cm_s", "vmean_cm_s",
                                           "peak_gradient_mmhg", "mean_gradient_mmhg")}
-    extra |= {"warnings": list(check.warnings), "raw_value": value, "site_probabilities":
+    extra |= {"warnings": list(check.warnings), "raw_value": value, "envelope_confidence": float(np.mean(conf)),
+              "side": env.side, "site_probabilities":
               {s: round(float(p), 4) for s, p in zip(SITES, site_p)}, "mode": cal.mode,
               "irregular": summary.get("irregular")}
     row = Measurement(file=img.path, task=task, value=value if check.passed else None, unit="cm",

@@ -22,7 +22,7 @@ from .types import FileResult
 
 MEASUREMENT_COLUMNS = ["file", "task", "value", "unit", "n", "frame", "qc", "reason", "confidence", "warnings",
                        "kind", "route", "study_uid", "sd", "n_total", "length_cm", "volume_ml", "heart_rate_bpm",
-                       "vmax_cm_s", "vmean_cm_s", "peak_gradient_mmhg", "mean_gradient_mmhg"]
+                       "vmax_cm_s", "vmean_cm_s", "peak_gradient_mmhg", "mean_gradient_mmhg", "edited"]
 BEAT_COLUMNS = ["file", "task", "beat", "start_s", "end_s", "vti_cm", "vmax_cm_s", "vmean_cm_s",
                 "peak_gradient_mmhg", "mean_gradient_mmhg", "duration_s", "rr_s", "complete"]
 COLOURS = {"la_area": (255, 80, 80), "ra_area": (80, 170, 255), "doppler": (255, 220, 0)}
@@ -165,10 +165,12 @@ def html_report(results: Sequence[FileResult], studies: list[dict[str, object]] 
     """One self-contained HTML page: summary table, per-file overlay and plot."""
     esc = html.escape
     rows = measurement_rows(results)
-    head = "".join(f"<th>{c}</th>" for c in ("file", "task", "value", "unit", "n", "frame", "qc", "reason"))
+    shown = ["file", "task", "value", "unit", "n", "frame", "qc", "reason"]
+    if any(r.get("edited") for r in rows):
+        shown.append("edited")
+    head = "".join(f"<th>{c}</th>" for c in shown)
     body = "".join("<tr class='{}'>{}</tr>".format(
-        "ok" if r["qc"] == "pass" else "bad",
-        "".join(f"<td>{esc(str(r[c]))}</td>" for c in ("file", "task", "value", "unit", "n", "frame", "qc", "reason")))
+        "ok" if r["qc"] == "pass" else "bad", "".join(f"<td>{esc(str(r.get(c, '')))}</td>" for c in shown))
         for r in rows)
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>echoseg report</title><style>"
              "body{font-family:sans-serif;margin:1.5em;max-width:1100px}table{border-collapse:collapse}"
