@@ -53,32 +53,6 @@ def _unit(task: str) -> str:
     return "cm2" if task in TASKS_ATRIA else "cm" if task in TASKS_DOPPLER else ""
 
 
-def route(img: EchoImage, task: str = "auto") -> tuple[str, str]:
-    """Decide from the DICOM regions whether ``img`` is an A4C cine ("a4c") or spectral Doppler ("doppler").
-
-    Returns (kind, how). The Doppler site is decided later by the Doppler model's site head.
-    Raises EchosegError when the file has neither region kind or contradicts ``task``.
-    """
-    from .errors import CalibrationError
-
-    spectral = any(r.is_spectral for r in img.regions)
-    tissue = any(r.spatial_format == 1 for r in img.regions)
-    if task in TASKS_DOPPLER:
-        if not spectral:
-            raise CalibrationError(f"{img.path}: --task {task} needs a spectral Doppler region, and this file has none")
-        return "doppler", "task given"
-    if task in TASKS_ATRIA:
-        if not tissue:
-            raise CalibrationError(f"{img.path}: --task {task} needs a calibrated 2D region, and this file has none")
-        return "a4c", "task given"
-    if spectral:
-        return "doppler", "spectral region in (0018,6011)"
-    if tissue:
-        return "a4c", "2D tissue region in (0018,6011)"
-    raise CalibrationError(f"{img.path}: no 2D or spectral ultrasound region with calibration; "
-                           "echoseg refuses to guess the scale (pass --cm-per-px for a 2D image)")
-
-
 def _measure_a4c(img: EchoImage, tasks: Sequence[str], models: Models, opts: Options) -> FileResult:
     from .calibration import scaled_tissue_calibration, tissue_calibration
     from .measure import area_length_volume_ml
@@ -129,21 +103,24 @@ def _measure_doppler(img: EchoImage, task: str, models: Models, opts: Options) -
     from .postprocess import envelope_from_flow, split_beats
     from .preprocess import doppler_input, to_image
     from .qc import qc_doppler
+    from .route import site_posterior
 
     cal = spectral_calibration(img.regions, img.shape, img.path)
     loaded = models.get("doppler")
     x, geom = doppler_input(img.frames[0], cal, size=tuple(loaded.config["input_size"]))
     out = infer(loaded.model, x[None])
-    seg, site_p = out["seg"][0, 0], out["cls"][0]
+    seg, wave_p = out["seg"][0, 0], out["cls"][0]
+    prob = to_image(seg, geom)
+    env = envelope_from_flow(prob, cal)
+    site_p = site_posterior(wave_p, cal.mode, env.side)
     if task == "auto":
         k = int(np.argmax(site_p))
-        site, site_conf, how = SITES[k], float(site_p[k]), f"site {SITES[k]} by waveform ({site_p[k]:.2f})"
+        site, site_conf = SITES[k], float(site_p[k])
+        how = f"site {site} ({site_conf:.2f}) from waveform, {cal.mode} and flow direction"
         task = f"{site}_vti"
     else:
         site = task.removesuffix("_vti")
         site_conf, how = None, "site given"
-    prob = to_image(seg, geom)
-    env = envelope_from_flow(prob, cal)
     spans = split_beats(env.t_s, env.speed_cm_s, join=site == "mv")
     beats = beats_from_spans(env.t_s, env.velocity_cm_s, spans)
     summary = summarise_beats(beats)
@@ -176,6 +153,7 @@ def _measure_doppler(img: EchoImage, task: str, models: Models, opts: Options) -
 def measure_file(path: str | os.PathLike[str], models: Models | None = None, opts: Options = Options()) -> FileResult:
     """Measure one file; every failure becomes a result with qc=fail and a reason."""
     from .io import read
+    from .route import route_kind
 
     models = models or Models()
     file = str(path)
@@ -184,7 +162,7 @@ def measure_file(path: str | os.PathLike[str], models: Models | None = None, opt
         if opts.task not in ("auto", *TASKS):
             raise ValueError(f"task must be auto or one of {', '.join(TASKS)}, not {opts.task!r}")
         img = read(path, cm_per_px=opts.cm_per_px)
-        kind, _how = route(img, opts.task)
+        kind, _how = route_kind(img, opts.task)
         if kind == "a4c":
             return _measure_a4c(img, requested or list(TASKS_ATRIA), models, opts)
         return _measure_doppler(img, opts.task, models, opts)

@@ -1,0 +1,53 @@
+"""Which task(s) a file serves: A4C cine (LA/RA) or spectral Doppler, and for Doppler which site.
+
+The DICOM regions decide the kind (a calibrated 2D region vs a spectral region). The Doppler site
+combines the Doppler network's waveform classifier with what the file states and the physics of
+the standard views: CW vs PW from RegionDataType, and the flow direction (mitral inflow runs toward
+the transducer from the apical window; outflow and pulmonary flow run away from it).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import CalibrationError
+from .types import SITES, TASKS_ATRIA, TASKS_DOPPLER, EchoImage
+
+# Likelihood weights of each site (order of types.SITES: mv, av, lvot, rvot, pv) given the region's
+# Doppler mode: PW is rare through the aortic valve, CW rare in the outflow tracts (sample volume).
+_MODE_WEIGHT = {"PW": np.array([1.0, 0.05, 1.0, 1.0, 1.0]), "CW": np.array([1.0, 1.0, 0.05, 0.05, 1.0]),
+                "unknown": np.ones(len(SITES))}
+# Given the flow side (+1 toward the transducer, -1 away).
+_SIDE_WEIGHT = {1: np.array([1.0, 0.1, 0.1, 0.1, 0.1]), -1: np.array([0.1, 1.0, 1.0, 1.0, 1.0])}
+
+
+def route_kind(img: EchoImage, task: str = "auto") -> tuple[str, str]:
+    """("a4c" | "doppler", how) from the file's ultrasound regions; raises CalibrationError when neither fits."""
+    spectral = any(r.is_spectral for r in img.regions)
+    tissue = any(r.spatial_format == 1 for r in img.regions)
+    if task in TASKS_DOPPLER:
+        if not spectral:
+            raise CalibrationError(f"{img.path}: --task {task} needs a spectral Doppler region, and this file has none")
+        return "doppler", "task given"
+    if task in TASKS_ATRIA:
+        if not tissue:
+            raise CalibrationError(f"{img.path}: --task {task} needs a calibrated 2D region, and this file has none")
+        return "a4c", "task given"
+    if spectral:
+        return "doppler", "spectral region in (0018,6011)"
+    if tissue:
+        return "a4c", "2D tissue region in (0018,6011)"
+    raise CalibrationError(f"{img.path}: no 2D or spectral ultrasound region with calibration; "
+                           "echoseg refuses to guess the scale (pass --cm-per-px for a 2D image)")
+
+
+def site_posterior(waveform_p: np.ndarray, mode: str, side: int | None) -> np.ndarray:
+    """Site probabilities (order of types.SITES) from the network's waveform probabilities, the
+    region's Doppler mode ("PW" | "CW" | "unknown") and the flow side (+1 toward, -1 away, None)."""
+    p = np.asarray(waveform_p, dtype=np.float64)
+    if p.shape != (len(SITES),):
+        raise ValueError(f"waveform_p must have {len(SITES)} entries (one per site), not shape {p.shape}")
+    p = p * _MODE_WEIGHT.get(mode, _MODE_WEIGHT["unknown"])
+    if side in _SIDE_WEIGHT:
+        p = p * _SIDE_WEIGHT[side]
+    total = p.sum()
+    return p / total if total > 0 else np.full(len(SITES), 1.0 / len(SITES))
