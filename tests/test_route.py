@@ -50,3 +50,11 @@ def test_confident_waveform_survives_priors():
 def test_bad_probability_vector():
     with pytest.raises(ValueError, match="5 entries"):
         site_posterior(np.ones(3), "PW", 1)
+
+
+@pytest.mark.parametrize("text,site", [("LVOT PW", "lvot"), ("AV CW", "av"), ("MV Inflow PW", "mv"),
+                                       ("pulmonic valve", "pv"), ("RVOT", "rvot"), ("Pulmonary vein", None),
+                                       ("LVOT and AV", None), ("Doppler PW", None), ("", None)])
+def test_site_from_labels(text, site):
+    from echoseg.route import site_from_labels
+    assert site_from_labels(text) == site

@@ -169,6 +169,9 @@ def _read_dicom(p: Path, cm_per_px: float | None, spectral: SpectralCalibration 
         source = "manual"
     ts = _transfer_syntax(ds)
     extra: dict[str, Any] = {"calibration_source": source, "format": "dicom"}
+    # Free-text acquisition labels (no patient data): vendors sometimes name the view or Doppler site here.
+    labels = [str(ds.get(k, "") or "") for k in ("SeriesDescription", "ProtocolName", "ImageComments")]
+    extra["labels"] = " | ".join(x for x in labels if x.strip())
     if warnings:
         extra["warnings"] = warnings
     return EchoImage(

@@ -103,7 +103,7 @@ def _measure_doppler(img: EchoImage, task: str, models: Models, opts: Options) -
     from .postprocess import envelope_from_flow, split_beats
     from .preprocess import doppler_input, to_image
     from .qc import qc_doppler
-    from .route import site_posterior
+    from .route import site_from_labels, site_posterior
 
     cal = spectral_calibration(img.regions, img.shape, img.path)
     loaded = models.get("doppler")
@@ -113,7 +113,11 @@ def _measure_doppler(img: EchoImage, task: str, models: Models, opts: Options) -
     prob = to_image(seg, geom)
     env = envelope_from_flow(prob, cal)
     site_p = site_posterior(wave_p, cal.mode, env.side)
-    if task == "auto":
+    named = site_from_labels(img.extra.get("labels", ""))
+    if task == "auto" and named:
+        site, site_conf, how = named, 1.0, f"site {named} named in the file's labels"
+        task = f"{named}_vti"
+    elif task == "auto":
         k = int(np.argmax(site_p))
         site, site_conf = SITES[k], float(site_p[k])
         how = f"site {site} ({site_conf:.2f}) from waveform, {cal.mode} and flow direction"

@@ -7,6 +7,8 @@ the transducer from the apical window; outflow and pulmonary flow run away from 
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from .errors import CalibrationError
@@ -51,3 +53,19 @@ def site_posterior(waveform_p: np.ndarray, mode: str, side: int | None) -> np.nd
         p = p * _SIDE_WEIGHT[side]
     total = p.sum()
     return p / total if total > 0 else np.full(len(SITES), 1.0 / len(SITES))
+
+
+# Words vendors and sonographers use for each site in series descriptions and protocol names.
+_SITE_WORDS = {
+    "lvot": r"\blvot\b|left ventricular outflow", "rvot": r"\brvot\b|right ventricular outflow",
+    "pv": r"\bpv\b|\bpulm(onic|onary)?\b(?! ?vein)|\bpa\b", "av": r"\bav\b|\baortic valve\b|\bao\b",
+    "mv": r"\bmv\b|\bmitral\b|\bmv inflow\b",
+}
+
+
+def site_from_labels(text: str) -> str | None:
+    """The one Doppler site named in a file's free-text labels (SeriesDescription, ProtocolName,
+    ImageComments), or None when none or several are named."""
+    low = text.lower()
+    found = [site for site, pattern in _SITE_WORDS.items() if re.search(pattern, low)]
+    return found[0] if len(found) == 1 else None

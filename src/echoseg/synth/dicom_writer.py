@@ -66,7 +66,11 @@ def to_dataset(case: SynthCase, *, compression: str = "none", study_uid: str | N
     ds.PatientName = "SYNTHETIC^ECHO"
     ds.PatientID = f"SYN{case.seed:08d}"
     ds.StudyDescription = "Synthetic echocardiogram (not a patient)"
-    ds.SeriesDescription = case.kind.upper() if case.kind == "a4c" else f"{case.truth.get('site', '').upper()} {case.truth.get('mode', '')}"
+    if case.kind == "a4c":
+        ds.SeriesDescription = "A4C"
+    else:  # half the Doppler files name their site, as some vendors' protocols do; the rest say only the mode
+        site = str(case.truth.get("site", "")).upper() if case.seed % 2 == 0 else "Doppler"
+        ds.SeriesDescription = f"{site} {case.truth.get('mode', '')}".strip()
     ds.InstanceNumber = 1
     ds.Rows, ds.Columns = rows, cols
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
