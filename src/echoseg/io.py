@@ -84,7 +84,7 @@ def read(path: str | os.PathLike[str], *, cm_per_px: float | None = None,
             raise CalibrationError(
                 f"{p}: a {suffix} file carries no calibration; pass --cm-per-px (2D, cm per pixel) "
                 "or a spectral calibration (Doppler) to measure it")
-        frames, frame_time = _read_video(p, max_frames) if suffix in VIDEO_SUFFIXES else _read_still(p)
+        frames, frame_time = read_movie(p, max_frames) if suffix in VIDEO_SUFFIXES else read_still(p)
         regions = _manual_regions((), frames.shape[1:3], cm_per_px, spectral, p)
         return EchoImage(path=str(p), frames=frames, regions=regions, frame_time_ms=frame_time,
                          extra={"calibration_source": "manual", "format": suffix.lstrip(".")})
@@ -368,7 +368,8 @@ def _ybr_full_to_rgb(arr: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------ movies and stills
-def _read_video(p: Path, max_frames: int | None) -> tuple[np.ndarray, float | None]:
+def read_movie(p: Path, max_frames: int | None) -> tuple[np.ndarray, float | None]:
+    """(T, H, W, 3) uint8 RGB frames of an AVI/MP4 (OpenCV) and the frame time in ms; no calibration."""
     try:
         import cv2
     except ImportError:
@@ -392,7 +393,8 @@ def _read_video(p: Path, max_frames: int | None) -> tuple[np.ndarray, float | No
     return np.stack(frames), (1000.0 / fps if fps > 0 else None)
 
 
-def _read_still(p: Path) -> tuple[np.ndarray, None]:
+def read_still(p: Path) -> tuple[np.ndarray, None]:
+    """(1, H, W, 3) uint8 RGB of a PNG/JPEG (Pillow); no calibration."""
     from PIL import Image, UnidentifiedImageError
 
     try:

@@ -10,13 +10,13 @@ import csv
 import html
 import io
 import json
-import os
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+from .atomic import atomic_write
 
 from .types import FileResult
 
@@ -27,20 +27,6 @@ BEAT_COLUMNS = ["file", "task", "beat", "start_s", "end_s", "vti_cm", "vmax_cm_s
                 "peak_gradient_mmhg", "mean_gradient_mmhg", "duration_s", "rr_s", "complete"]
 COLOURS = {"la_area": (255, 80, 80), "ra_area": (80, 170, 255), "doppler": (255, 220, 0)}
 DISCLAIMER = "Research use only. Not a medical device; values are not clinically validated."
-
-
-def atomic_write(path: Path, write: Callable[[str], None]) -> Path:
-    """Call ``write(tmp_path)`` then rename to ``path``; nothing half-written is ever left behind."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def _fmt(v: object) -> object:
@@ -172,7 +158,7 @@ def html_report(results: Sequence[FileResult], studies: list[dict[str, object]] 
     body = "".join("<tr class='{}'>{}</tr>".format(
         "ok" if r["qc"] == "pass" else "bad", "".join(f"<td>{esc(str(r.get(c, '')))}</td>" for c in shown))
         for r in rows)
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>echoseg report</title><style>"
+    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>echoseg report</title><style>"
              "body{font-family:sans-serif;margin:1.5em;max-width:1100px}table{border-collapse:collapse}"
              "td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px}tr.bad td{color:#a00}"
              ".card{margin:1em 0;padding:.5em;border:1px solid #ddd}img{max-width:100%}</style></head><body>",

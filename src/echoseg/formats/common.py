@@ -291,29 +291,11 @@ class FrameReader:
 
             img = read(path, cm_per_px=opts.cm_per_px, spectral=opts.spectral, max_frames=frame + 1)
             return img.frames, img.regions
-        if path.suffix.lower() in VIDEO_SUFFIXES:
-            cv2 = _cv2(path)
-            cap = cv2.VideoCapture(str(path))
-            frames = []
-            try:
-                while len(frames) <= frame:
-                    ok, bgr = cap.read()
-                    if not ok:
-                        break
-                    frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-            finally:
-                cap.release()
-            if not frames:
-                raise UnsupportedInputError(f"{path}: the movie has no decodable frames; re-encode it as MJPG AVI")
-            return np.stack(frames), ()
-        from PIL import Image, UnidentifiedImageError
+        from ..io import read_movie, read_still
 
-        try:
-            with Image.open(path) as im:
-                rgb = np.asarray(im.convert("RGB"))
-        except (UnidentifiedImageError, OSError, ValueError) as exc:
-            raise UnsupportedInputError(f"{path}: the image cannot be decoded ({exc})") from None
-        return rgb[None].copy(), ()
+        if path.suffix.lower() in VIDEO_SUFFIXES:
+            return read_movie(path, frame + 1)[0], ()
+        return read_still(path)[0], ()
 
 
 def calibrate(regions: tuple[Region, ...], shape: tuple[int, int], task: str, opts: Options,

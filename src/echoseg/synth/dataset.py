@@ -6,12 +6,12 @@ truth.csv has the columns ``echoseg evaluate`` reads (file, task, value) plus su
 from __future__ import annotations
 
 import csv
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_write
 from ..types import SITES
 from .case import SynthCase
 
@@ -74,11 +74,11 @@ def write_dataset(out_dir: str | Path, kind: str, n: int, seed: int, *, heldout:
         compression = "jpeg" if rng.random() < jpeg_fraction and not case.monochrome else "none"
         write_case(case, out, stem, compression=compression, study_uid=study_uid)
         rows.extend(truth_rows(stem, case, study_uid))
-    path = out / "truth.csv"
-    tmp = path.with_name(".truth.csv.tmp")
-    with open(tmp, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
+    def _write(tmp: str) -> None:
+        with open(tmp, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+
+    path = atomic_write(out / "truth.csv", _write)
     return path

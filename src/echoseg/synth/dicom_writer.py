@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +19,7 @@ from pydicom.encaps import encapsulate
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, JPEGBaseline8Bit, generate_uid
 
+from ..atomic import atomic_write
 from ..calibration import region_to_item
 from .case import SynthCase
 
@@ -102,18 +101,6 @@ def to_dataset(case: SynthCase, *, compression: str = "none", study_uid: str | N
     return ds
 
 
-def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_case(case: SynthCase, out_dir: str | Path, stem: str, *, compression: str = "none",
                study_uid: str | None = None, save_masks: bool = True) -> dict[str, Path]:
     """Write ``<stem>.dcm``, ``<stem>.truth.json`` and (optionally) ``<stem>.masks.npz``; returns the paths.
@@ -123,14 +110,14 @@ def write_case(case: SynthCase, out_dir: str | Path, stem: str, *, compression: 
     out = Path(out_dir)
     ds = to_dataset(case, compression=compression, study_uid=study_uid)
     paths = {"dicom": out / f"{stem}.dcm", "truth": out / f"{stem}.truth.json"}
-    _atomic_write(paths["dicom"], lambda p: ds.save_as(p, enforce_file_format=True))
+    atomic_write(paths["dicom"], lambda p: ds.save_as(p, enforce_file_format=True))
     truth = {"file": paths["dicom"].name, "kind": case.kind, "tasks": list(case.tasks), "style": case.style,
              "seed": case.seed, "compression": compression, "study_uid": str(ds.StudyInstanceUID), **case.truth}
-    _atomic_write(paths["truth"], lambda p: Path(p).write_text(json.dumps(truth, indent=1, default=float)))
+    atomic_write(paths["truth"], lambda p: Path(p).write_text(json.dumps(truth, indent=1, default=float)))
     if save_masks and case.masks is not None:
         paths["masks"] = out / f"{stem}.masks.npz"
         def _save(p: str) -> None:
             with open(p, "wb") as fh:
                 np.savez_compressed(fh, masks=case.masks)
-        _atomic_write(paths["masks"], _save)
+        atomic_write(paths["masks"], _save)
     return paths
