@@ -398,7 +398,7 @@ def baseline_table(cases: Sequence[BaselineCase]) -> list[dict[str, Any]]:
 def write_benchmark_md(result: BenchmarkResult, path: str | Path, command: str) -> Path:
     """Write docs/benchmark.md (:func:`echoseg.benchmark_report.benchmark_markdown`) to ``path``; return it."""
     from .benchmark_report import benchmark_markdown
-    from .report import atomic_write
+    from .atomic import atomic_write
 
     text = benchmark_markdown(result, command)
     return atomic_write(Path(path), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))

@@ -16,6 +16,7 @@ from .benchmark import DESCRIPTION, SUBGROUPS, BenchmarkResult, baseline_table, 
 from .evaluate import EvalResult
 from .types import TASKS, TASKS_ATRIA
 
+
 def _f(v: float, digits: int = 3, signed: bool = False) -> str:
     if not isinstance(v, (int, float)) or not math.isfinite(v):
         return "–"
@@ -47,7 +48,7 @@ def parameter_table(result: BenchmarkResult) -> list[str]:
 
 
 def subgroup_table(pooled: EvalResult) -> list[str]:
-    """Markdown lines: one row per subgroup value, ``R² / MAE (n)`` per parameter, all cohorts pooled."""
+    """Markdown lines: one row per subgroup value, ``R² / MAE (measured/cases)`` per parameter, all cohorts pooled."""
     stats = {(g.task, g.by, g.group): g for g in pooled.groups}
     rows = []
     for by in SUBGROUPS:
