@@ -7,4 +7,4 @@ if [ ! -x .venv/bin/python ]; then
 fi
 # torch first, pinned to the local CPU wheel, so nothing later pulls a CUDA build.
 .venv/bin/python -m pip install -q torch==2.13.0
-.venv/bin/python -m pip install -q -e ".[ml,video,plots,test]"
+.venv/bin/python -m pip install -q -e ".[ml,video,plots,web,test]"

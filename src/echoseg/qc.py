@@ -144,7 +144,7 @@ def scale_limit_cm_s(cal: SpectralCalibration, side: int) -> float:
 def qc_doppler(beats: Sequence[Beat], summary: Mapping[str, Any], envelope_conf: float | np.ndarray | None,
                site_confidence: float | None, cal: SpectralCalibration | None, *, site: str,
                side: int | None = None, clip_px: float = 2.0, max_cv: float = 0.25,
-               min_envelope_conf: float = 0.6, min_site_conf: float = 0.5) -> QCResult:
+               min_envelope_conf: float = 0.2, min_site_conf: float = 0.5) -> QCResult:
     """Rules for one Doppler VTI measurement.
 
     Fails on: no complete beat; beat-to-beat VTI CV above ``max_cv`` in regular rhythm (a warning
