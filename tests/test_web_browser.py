@@ -178,7 +178,7 @@ def screenshot(out: Path, seed: int = SEED, full_page: bool = False) -> str:
             page.fill("#lvot-d", "2.1")
             page.fill("#rvot-d", "2.4")
             page.locator("#rvot-d").dispatch_event("change")
-            page.wait_for_selector('#study-table td[data-key="qp_qs"]')
+            page.wait_for_selector('#study-table td')
             page.wait_for_load_state("networkidle")
             out.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(out), full_page=full_page)
