@@ -78,6 +78,23 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_benchmark(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from .benchmark import run_benchmark, write_benchmark_md
+    from .pipeline import Models
+
+    cmd = f"echoseg benchmark --n-a4c {args.n_a4c} --n-doppler {args.n_doppler}" + \
+        (" --no-baselines" if args.no_baselines else "")
+    with tempfile.TemporaryDirectory() as tmp:
+        result = run_benchmark(args.work or tmp, n_a4c=args.n_a4c, n_doppler=args.n_doppler,
+                               models=Models(args.atria_model, args.doppler_model), seed=args.seed,
+                               baselines=not args.no_baselines, progress=not args.quiet, log=print)
+    path = write_benchmark_md(result, args.out, cmd)
+    print(f"wrote {path}")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -153,6 +170,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=_cmd_train)
+
+    s = sub.add_parser("benchmark", help="regenerate the synthetic cohorts, measure, evaluate -> docs/benchmark.md")
+    s.add_argument("--out", type=Path, default=Path("docs/benchmark.md"))
+    s.add_argument("--n-a4c", type=int, default=30)
+    s.add_argument("--n-doppler", type=int, default=100)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--no-baselines", action="store_true", help="skip the classical prompted baselines")
+    s.add_argument("--work", type=Path, default=None, help="keep the cohorts' DICOMs and outputs here")
+    s.add_argument("--atria-model", default="atria")
+    s.add_argument("--doppler-model", default="doppler")
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(func=_cmd_benchmark)
 
     s = sub.add_parser("demo", help="generate a synthetic study and measure it (the README's main job)")
     s.add_argument("--out", default="out/demo", type=Path)
