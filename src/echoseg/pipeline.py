@@ -156,16 +156,7 @@ def _measure_doppler(img: EchoImage, task: str, models: Models, opts: Options) -
 
 def measure_file(path: str | os.PathLike[str], models: Models | None = None, opts: Options = Options()) -> FileResult:
     """Measure one file; every failure becomes a result with qc=fail and a reason."""
-    from threadpoolctl import threadpool_limits
-
     models = models or Models()
-    # numpy's BLAS only serves small resampling products here; its threads spin-wait against torch's
-    # and any other load (measured: 32 ms vs 2.3 ms for one 160x400x550 product on a busy 2-core CPU).
-    with threadpool_limits(limits=1, user_api="blas"):
-        return _measure_file(path, models, opts)
-
-
-def _measure_file(path: str | os.PathLike[str], models: Models, opts: Options) -> FileResult:
     from .io import read
     from .route import route_kind
 
