@@ -91,3 +91,17 @@ def test_contract_outputs(study, tmp_path):
     from echoseg.io import read
     assert arr.shape == read(out / "a4c.dcm").shape and set(np.unique(arr)) == {0, 255}
     assert (tmp_path / "report.html").read_text().count("<img") >= 11
+
+
+def test_study_keeps_the_surer_of_two_files_claiming_one_parameter():
+    from echoseg.types import FileResult, Measurement
+
+    def res(name: str, value: float, site_conf: float) -> FileResult:
+        m = Measurement(file=name, task="lvot_vti", value=value, unit="cm", n=3, frame=0, qc="pass",
+                        confidence=0.4, extra={"site_confidence": site_conf})
+        return FileResult(file=name, kind="doppler", measurements=(m,), study_uid="s1")
+
+    (row,) = study_rows([res("a.dcm", 20.0, 1.0), res("b.dcm", 15.0, 0.6)], lvot_diameter_cm=2.0)
+    assert row["lvot_vti"] == 20.0 and "a.dcm and b.dcm" in row["conflicts"]
+    (row,) = study_rows([res("b.dcm", 15.0, 0.6), res("a.dcm", 20.0, 1.0)])
+    assert row["lvot_vti"] == 20.0

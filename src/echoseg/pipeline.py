@@ -135,6 +135,7 @@ def _measure_doppler(img: EchoImage, task: str, models: Models, opts: Options) -
     extra = {k: summary.get(k) for k in ("sd", "n_total", "heart_rate_bpm", "vmax_cm_s", "vmean_cm_s",
                                           "peak_gradient_mmhg", "mean_gradient_mmhg")}
     extra |= {"warnings": list(check.warnings), "raw_value": value, "envelope_confidence": float(np.mean(conf)),
+              "site_confidence": 1.0 if site_conf is None else site_conf,
               "side": env.side, "site_probabilities":
               {s: round(float(p), 4) for s, p in zip(SITES, site_p)}, "mode": cal.mode,
               "irregular": summary.get("irregular")}
@@ -207,16 +208,27 @@ def study_rows(results: Sequence[FileResult], lvot_diameter_cm: float | None = N
     from . import measure as m
 
     studies: dict[str, dict[str, Any]] = {}
+    best: dict[tuple[str, str], Measurement] = {}
     for r in results:
         key = r.study_uid or Path(r.file).parent.name
-        row = studies.setdefault(key, {"study_uid": key, "files": 0})
+        row = studies.setdefault(key, {"study_uid": key, "files": 0, "conflicts": ""})
         row["files"] += 1
         for meas in r.measurements:
-            if meas.qc == "pass" and meas.value is not None and meas.task in TASKS:
-                row[meas.task] = meas.value
-                hr = meas.extra.get("heart_rate_bpm")
-                if meas.task == "lvot_vti" and hr:
-                    row["heart_rate_bpm"] = hr
+            if meas.qc != "pass" or meas.value is None or meas.task not in TASKS:
+                continue
+            prev = best.get((key, meas.task))
+            if prev is not None:  # two files claim one parameter: keep the more confident, say so
+                row["conflicts"] = "; ".join(filter(None, [row["conflicts"], f"{meas.task} from "
+                                             f"{Path(prev.file).name} and {Path(meas.file).name}"]))
+                def sure(m: Measurement) -> float:
+                    return float(m.extra.get("site_confidence", m.confidence or 0.0))
+                if sure(prev) >= sure(meas):
+                    continue
+            best[(key, meas.task)] = meas
+            row[meas.task] = meas.value
+            hr = meas.extra.get("heart_rate_bpm")
+            if meas.task == "lvot_vti" and hr:
+                row["heart_rate_bpm"] = hr
     out = []
     for row in studies.values():
         lv, av, rv = row.get("lvot_vti"), row.get("av_vti"), row.get("rvot_vti")
