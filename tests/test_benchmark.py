@@ -12,17 +12,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from echoseg import benchmark as bm
 from echoseg import benchmark_report as bmr
 from echoseg import pipeline
-from echoseg.models.registry import LoadedModel, create
 from echoseg.synth.a4c_screen import SIZES as A4C_SIZES
 from echoseg.synth.doppler_screen import _SIZES as DOPPLER_SIZES
 from echoseg.synth.styles import HELDOUT_FAMILY, TRAIN_FAMILIES
 from echoseg.train import VAL_SEED_BASE
-from echoseg.types import SITES, TASKS, FileResult, Measurement
+from echoseg.types import TASKS, FileResult, Measurement
+
+try:
+    from tiny_models import TinyModels
+except ImportError:  # run from the repository root
+    from tests.tiny_models import TinyModels
 
 N_A4C, N_DOPPLER = 2, 2
 
@@ -191,20 +194,6 @@ def test_baseline_is_scored_on_the_frame_echoseg_measured(result):
 
 
 # ----------------------------------------------------------------------------- real pipeline
-class TinyModels(pipeline.Models):
-    """Small untrained networks of the shipped architectures: the pipeline runs, QC refuses."""
-
-    def get(self, name: str) -> LoadedModel:
-        if name not in self._cache:
-            torch.manual_seed(0)
-            if name == "atria":
-                net, size = create("unet", in_ch=1, n_classes=5, base=4, depth=2), 64
-            else:
-                net, size = create("unet", in_ch=2, n_classes=1, base=4, depth=2, n_cls=len(SITES)), [64, 128]
-            self._cache[name] = LoadedModel(net.eval(), {"input_size": size}, "tiny")
-        return self._cache[name]
-
-
 def test_real_pipeline_run_counts_every_case(tmp_path):
     res = bm.run_benchmark(tmp_path, n_a4c=1, n_doppler=1, models=TinyModels("tiny", "tiny"), cohorts=["external"],
                            baselines=False, n_boot=0)

@@ -28,11 +28,16 @@ from echoseg import web  # noqa: E402
 from echoseg.calibration import spectral_calibration, tissue_calibration  # noqa: E402
 from echoseg.io import read  # noqa: E402
 from echoseg.measure import continuity_ava_cm2, dimensionless_index, stroke_volume_ml  # noqa: E402
-from echoseg.models.registry import LoadedModel, create  # noqa: E402
+from echoseg.models.registry import LoadedModel  # noqa: E402
 from echoseg.pipeline import Models, measure_file  # noqa: E402
 from echoseg.preprocess import atria_input, doppler_input, mask_input  # noqa: E402
 from echoseg.synth.dataset import write_dataset  # noqa: E402
 from echoseg.types import SITES  # noqa: E402
+
+try:
+    from tiny_models import TinyModels
+except ImportError:  # run from the repository root
+    from tests.tiny_models import TinyModels
 
 ATRIA_SIZE, DOPPLER_SIZE = 96, (384, 1024)
 SEED = 7
@@ -89,20 +94,6 @@ class OracleModels(Models):
         self._cache["doppler"] = LoadedModel(_Lookup(doppler), {"input_size": list(DOPPLER_SIZE)}, "oracle")
 
 
-class RandomModels(Models):
-    """Small untrained networks of the shipped architectures (values are refused by QC)."""
-
-    def get(self, name: str) -> LoadedModel:
-        if name not in self._cache:
-            torch.manual_seed(0)
-            if name == "atria":
-                net, size = create("unet", in_ch=1, n_classes=5, base=4, depth=2), 64
-            else:
-                net, size = create("unet", in_ch=2, n_classes=1, base=4, depth=2, n_cls=len(SITES)), [64, 128]
-            self._cache[name] = LoadedModel(net.eval(), {"input_size": size}, "random")
-        return self._cache[name]
-
-
 # ----------------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
 def study(tmp_path_factory) -> Path:
@@ -141,7 +132,7 @@ def _rows(text: str) -> list[dict[str, str]]:
 
 # ----------------------------------------------------------------------------- page and sessions
 def test_page_and_static_files_are_served_with_the_disclaimer():
-    with TestClient(web.create_app(RandomModels())) as client:
+    with TestClient(web.create_app(TinyModels())) as client:
         page = client.get("/")
         assert page.status_code == 200 and "Research use only; not a medical device" in page.text
         assert "script-src" not in page.headers["content-security-policy"]  # default-src 'self' covers it
@@ -152,7 +143,7 @@ def test_page_and_static_files_are_served_with_the_disclaimer():
 
 
 def test_unknown_session_is_a_readable_404():
-    with TestClient(web.create_app(RandomModels())) as client:
+    with TestClient(web.create_app(TinyModels())) as client:
         r = client.get("/api/sessions/nope")
         assert r.status_code == 404 and "reload the page" in r.json()["detail"]
 
@@ -179,7 +170,7 @@ def test_bad_uploads_show_the_reason_and_the_server_keeps_running(study):
     del ds.SequenceOfUltrasoundRegions
     no_cal = io.BytesIO()
     ds.save_as(no_cal)
-    with TestClient(web.create_app(RandomModels())) as client:
+    with TestClient(web.create_app(TinyModels())) as client:
         sid = client.post("/api/sessions").json()["id"]
         r = client.post(f"/api/sessions/{sid}/upload", files=[
             ("files", ("notes.txt", b"hello", "text/plain")),

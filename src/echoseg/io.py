@@ -88,14 +88,15 @@ def read(path: str | os.PathLike[str], *, cm_per_px: float | None = None,
         regions = _manual_regions((), frames.shape[1:3], cm_per_px, spectral, p)
         return EchoImage(path=str(p), frames=frames, regions=regions, frame_time_ms=frame_time,
                          extra={"calibration_source": "manual", "format": suffix.lstrip(".")})
-    if suffix in DICOM_SUFFIXES or suffix == "" or _has_dicm_preamble(p):
+    if suffix in DICOM_SUFFIXES or suffix == "" or has_dicm_preamble(p):
         return _read_dicom(p, cm_per_px, spectral, max_frames)
     raise UnsupportedInputError(
         f"{p}: unsupported file type {suffix!r}; echoseg reads DICOM (.dcm, .dicom or no extension), "
         f"{', '.join(VIDEO_SUFFIXES)} and {', '.join(IMAGE_SUFFIXES)}")
 
 
-def _has_dicm_preamble(p: Path) -> bool:
+def has_dicm_preamble(p: Path) -> bool:
+    """True when ``p`` starts with the 128-byte DICOM preamble and the "DICM" prefix."""
     try:
         with p.open("rb") as fh:
             head = fh.read(132)
@@ -422,7 +423,7 @@ def find_inputs(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
                 if any(part.startswith(".") for part in f.relative_to(p).parts) or not f.is_file():
                     continue
                 suffix = f.suffix.lower()
-                if suffix in wanted or (suffix == "" and _has_dicm_preamble(f)):
+                if suffix in wanted or (suffix == "" and has_dicm_preamble(f)):
                     found.add(f)
         else:
             found.add(p)  # explicit file (read() reports it if missing or unsupported)

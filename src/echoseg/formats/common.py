@@ -192,12 +192,9 @@ def is_dicom(path: Path) -> bool:
         return True
     if path.suffix:
         return False
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(132)
-    except OSError:
-        return False
-    return len(head) == 132 and head[128:132] == b"DICM"
+    from ..io import has_dicm_preamble
+
+    return has_dicm_preamble(path)
 
 
 def probe(path: Path) -> tuple[int, str | None]:
