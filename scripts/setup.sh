@@ -8,3 +8,5 @@ fi
 # torch first, pinned to the local CPU wheel, so nothing later pulls a CUDA build.
 .venv/bin/python -m pip install -q torch==2.13.0
 .venv/bin/python -m pip install -q -e ".[ml,video,plots,web,test]"
+# Tesseract OCR reads site labels printed on Doppler screens; without it routing uses the waveform alone.
+./scripts/apt_install.sh tesseract tesseract-ocr "Doppler sites printed on screens will not be read"

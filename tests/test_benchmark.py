@@ -143,19 +143,23 @@ def test_parameter_table_has_seven_rows_and_four_columns_per_cohort(result):
         assert (n, refused, r2, mae) == (str(N_A4C), "0", "1.000", "0.00")
 
 
-def test_routing_counts_waveform_routed_files_separately(tmp_path):
+def test_routing_counts_unlabelled_and_waveform_alone_separately(tmp_path):
     files = [str((tmp_path / f"d{i}.dcm").resolve()) for i in range(3)]
     truth = [{"file": files[0], "task": "mv_vti"}, {"file": files[1], "task": "av_vti"},
              {"file": files[2], "task": "pv_vti"}, {"file": "x", "task": "la_area"}]
 
-    def res(f: str, task: str, route: str) -> FileResult:
-        return FileResult(f, "doppler", (Measurement(f, task, 1.0, "cm", 1, 0, "pass"),), route=route)
+    def res(f: str, task: str, route: str, wave: str) -> FileResult:
+        probs = {s: (0.8 if s == wave else 0.05) for s in ("mv", "av", "lvot", "rvot", "pv")}
+        m = Measurement(f, task, 1.0, "cm", 1, 0, "pass", extra={"waveform_site_probabilities": probs})
+        return FileResult(f, "doppler", (m,), route=route)
 
-    results = [res(files[0], "mv_vti", "site mv named in the file's labels"),
-               res(files[1], "lvot_vti", "site lvot (0.6) from waveform"),
-               res(files[2], "pv_vti", "site pv (0.9) from waveform")]
-    assert bm.routing(results, truth) == (2, 3, 1, 2)
-    assert bmr.routing_text((2, 3, 1, 2)) == "66.7 % of 3 (from the waveform: 50.0 % of 2)"
+    results = [res(files[0], "mv_vti", "site mv named in the file's labels", "mv"),
+               res(files[1], "lvot_vti", "site lvot (0.6) from waveform", "lvot"),
+               # the screen text routed this one right although the waveform alone says rvot
+               res(files[2], "pv_vti", "site pv (0.9) from 'PV' printed on the screen, waveform", "rvot")]
+    assert bm.routing(results, truth) == (2, 3, 1, 2, 0)
+    assert bmr.routing_text((2, 3, 1, 2, 0)) == "66.7 % of 3 (no DICOM label: 50.0 % of 2; waveform alone: 0.0 %)"
+    assert bmr.routing_text((2, 3, 1, 2)) == "66.7 % of 3 (no DICOM label: 50.0 % of 2)"
 
 
 def test_markdown_sections_and_command(result, tmp_path):

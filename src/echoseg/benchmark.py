@@ -75,7 +75,7 @@ class CohortResult:
     truth_csv: Path
     measurements_csv: Path
     evaluation: EvalResult
-    routing: tuple[int, int, int, int]  # see :func:`routing`
+    routing: tuple[int, int, int, int, int]  # see :func:`routing`
 
 
 @dataclass(frozen=True)
@@ -244,13 +244,17 @@ def _write_truth_masks(results: Sequence[FileResult], out: Path) -> None:
             mask_png(out / f"{Path(r.file).stem}.{task}.png", masks[frame] == ATRIUM_LABEL[task])
 
 
-def routing(results: Sequence[FileResult], truth: Sequence[dict[str, str]]) -> tuple[int, int, int, int]:
-    """Doppler files measured as their truth site: (right, all, right among waveform-routed, waveform-routed).
+def routing(results: Sequence[FileResult], truth: Sequence[dict[str, str]]) -> tuple[int, int, int, int, int]:
+    """Doppler files measured as their truth site: (right, all, right among unlabelled, unlabelled,
+    right among unlabelled by the waveform alone).
 
-    Waveform-routed files are those whose labels did not name the site (the route does not say "named").
+    Unlabelled files are those whose DICOM labels did not name the site (the route does not say
+    "named"): the pipeline routes them by the screen text it reads and the waveform. "By the
+    waveform alone" is the arg-max of the pipeline's posterior without the screen text
+    (``waveform_site_probabilities``).
     """
     by_file = {str(Path(r.file).resolve()): r for r in results}
-    right = n = right_w = n_w = 0
+    right = n = right_u = n_u = right_w = 0
     for t in truth:
         if t["task"] not in TASKS_DOPPLER:
             continue
@@ -258,8 +262,10 @@ def routing(results: Sequence[FileResult], truth: Sequence[dict[str, str]]) -> t
         ok = r is not None and any(m.task == t["task"] for m in r.measurements)
         right, n = right + ok, n + 1
         if r is None or "named" not in r.route:
-            right_w, n_w = right_w + ok, n_w + 1
-    return right, n, right_w, n_w
+            right_u, n_u = right_u + ok, n_u + 1
+            probs = r.measurements[0].extra.get("waveform_site_probabilities") if r and r.measurements else None
+            right_w += bool(probs) and max(probs, key=probs.get) == t["task"].removesuffix("_vti")
+    return right, n, right_u, n_u, right_w
 
 
 def measure_cohort(spec: CohortSpec, folder: Path, truth: list[dict[str, str]], models: Models, *,

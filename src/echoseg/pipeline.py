@@ -6,6 +6,7 @@ be read or measured still yields a result with qc=fail and the reason; nothing s
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,7 @@ class Options:
     task: str = "auto"
     cm_per_px: float | None = None  # calibration for AVI/PNG inputs without DICOM regions
     keep_image: bool = True
+    read_screen_text: bool = True  # read a site label printed on Doppler screens (needs Tesseract)
 
 
 def _fail_rows(file: str, tasks: Sequence[str], reason: str) -> tuple[Measurement, ...]:
@@ -103,6 +105,7 @@ def _measure_doppler(img: EchoImage, task: str, models: Models, opts: Options) -
     from .postprocess import envelope_from_flow, split_beats
     from .preprocess import doppler_input, to_image
     from .qc import qc_doppler
+    from . import screen_text
     from .route import site_from_labels, site_posterior
 
     cal = spectral_calibration(img.regions, img.shape, img.path)
@@ -112,15 +115,23 @@ def _measure_doppler(img: EchoImage, task: str, models: Models, opts: Options) -
     seg, wave_p = out["seg"][0, 0], out["cls"][0]
     prob = to_image(seg, geom)
     env = envelope_from_flow(prob, cal)
-    site_p = site_posterior(wave_p, cal.mode, env.side)
     named = site_from_labels(img.extra.get("labels", ""))
+    printed, notes = None, []
+    if task == "auto" and not named and opts.read_screen_text and screen_text.available():
+        try:
+            printed, _words = screen_text.screen_site(img.frames[0], img.regions)
+        except (OSError, RuntimeError, subprocess.TimeoutExpired) as exc:  # OCR is a cue, not a need
+            notes.append(f"screen text not read: {exc}")
+    site_p_wave = site_posterior(wave_p, cal.mode, env.side)
+    site_p = site_posterior(wave_p, cal.mode, env.side, printed) if printed else site_p_wave
     if task == "auto" and named:
         site, site_conf, how = named, 1.0, f"site {named} named in the file's labels"
         task = f"{named}_vti"
     elif task == "auto":
         k = int(np.argmax(site_p))
         site, site_conf = SITES[k], float(site_p[k])
-        how = f"site {site} ({site_conf:.2f}) from waveform, {cal.mode} and flow direction"
+        cues = (f"'{printed.upper()}' printed on the screen, " if printed else "") + "waveform"
+        how = f"site {site} ({site_conf:.2f}) from {cues}, {cal.mode} and flow direction"
         task = f"{site}_vti"
     else:
         site = task.removesuffix("_vti")
@@ -134,10 +145,11 @@ def _measure_doppler(img: EchoImage, task: str, models: Models, opts: Options) -
     value = summary["value"]
     extra = {k: summary.get(k) for k in ("sd", "n_total", "heart_rate_bpm", "vmax_cm_s", "vmean_cm_s",
                                           "peak_gradient_mmhg", "mean_gradient_mmhg")}
-    extra |= {"warnings": list(check.warnings), "raw_value": value, "envelope_confidence": float(np.mean(conf)),
+    extra |= {"warnings": list(check.warnings) + notes, "raw_value": value, "screen_site": printed, "envelope_confidence": float(np.mean(conf)),
               "site_confidence": 1.0 if site_conf is None else site_conf,
               "side": env.side, "site_probabilities":
-              {s: round(float(p), 4) for s, p in zip(SITES, site_p)}, "mode": cal.mode,
+              {s: round(float(p), 4) for s, p in zip(SITES, site_p)}, "waveform_site_probabilities":
+              {s: round(float(p), 4) for s, p in zip(SITES, site_p_wave)}, "mode": cal.mode,
               "irregular": summary.get("irregular")}
     row = Measurement(file=img.path, task=task, value=value if check.passed else None, unit="cm",
                       n=int(summary["n"]), frame=0, qc=check.qc, reason=check.reason,

@@ -20,6 +20,9 @@ _MODE_WEIGHT = {"PW": np.array([1.0, 0.05, 1.0, 1.0, 1.0]), "CW": np.array([1.0,
                 "unknown": np.ones(len(SITES))}
 # Given the flow side (+1 toward the transducer, -1 away).
 _SIDE_WEIGHT = {1: np.array([1.0, 0.1, 0.1, 0.1, 0.1]), -1: np.array([0.1, 1.0, 1.0, 1.0, 1.0])}
+# Likelihood of a site other than the one printed on the screen: OCR and sonographers err, so a
+# waveform (with mode and direction) that rules the printed site out can still overrule it.
+SCREEN_OTHER_WEIGHT = 0.02
 
 
 def route_kind(img: EchoImage, task: str = "auto") -> tuple[str, str]:
@@ -42,15 +45,20 @@ def route_kind(img: EchoImage, task: str = "auto") -> tuple[str, str]:
                            "echoseg refuses to guess the scale (pass --cm-per-px for a 2D image)")
 
 
-def site_posterior(waveform_p: np.ndarray, mode: str, side: int | None) -> np.ndarray:
+def site_posterior(waveform_p: np.ndarray, mode: str, side: int | None, screen_site: str | None = None) -> np.ndarray:
     """Site probabilities (order of types.SITES) from the network's waveform probabilities, the
-    region's Doppler mode ("PW" | "CW" | "unknown") and the flow side (+1 toward, -1 away, None)."""
+    region's Doppler mode ("PW" | "CW" | "unknown"), the flow side (+1 toward, -1 away, None) and
+    the site printed on the screen (:mod:`echoseg.screen_text`; None when none was read)."""
     p = np.asarray(waveform_p, dtype=np.float64)
     if p.shape != (len(SITES),):
         raise ValueError(f"waveform_p must have {len(SITES)} entries (one per site), not shape {p.shape}")
     p = p * _MODE_WEIGHT.get(mode, _MODE_WEIGHT["unknown"])
     if side in _SIDE_WEIGHT:
         p = p * _SIDE_WEIGHT[side]
+    if screen_site is not None:
+        if screen_site not in SITES:
+            raise ValueError(f"screen_site must be one of {', '.join(SITES)} or None, not {screen_site!r}")
+        p = p * np.where(np.array(SITES) == screen_site, 1.0, SCREEN_OTHER_WEIGHT)
     total = p.sum()
     return p / total if total > 0 else np.full(len(SITES), 1.0 / len(SITES))
 

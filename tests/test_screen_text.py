@@ -1,0 +1,95 @@
+import numpy as np
+import pytest
+
+from echoseg import screen_text as st
+from echoseg.route import SCREEN_OTHER_WEIGHT, site_posterior
+from echoseg.synth import overlay
+from echoseg.types import Region
+
+needs_tesseract = pytest.mark.skipif(not st.available(), reason="Tesseract OCR is not installed")
+
+
+def _words(*texts: str, conf: float = 90.0) -> list[st.Word]:
+    return [st.Word(t, conf, (0, 0, 10, 10)) for t in texts]
+
+
+@pytest.mark.parametrize("texts, site", [
+    (("LVOT", "PW"), "lvot"), (("LVOTVTI",), "lvot"), (("RVOT", "VTI"), "rvot"), (("MVE/A",), "mv"),
+    (("Mitral",), "mv"), (("AoV", "CW"), "av"), (("AVVmax",), "av"), (("PVPW",), "pv"), (("PA",), "pv"),
+    (("Pulmonary",), "pv"), (("left", "ventricular", "outflow"), "lvot"), (("MV",), "mv"),
+])
+def test_site_from_words_reads_scanner_labels(texts, site):
+    assert st.site_from_words(_words(*texts, "2.5", "MHz", "Gain", "-8", "dB")) == site
+
+
+@pytest.mark.parametrize("texts", [
+    ("Pa", "PRF", "5.9", "kHz"),  # OCR noise in mixed case is not an abbreviation
+    ("MV", "LVOT"),  # two sites named: refuse rather than guess
+    ("AVI", "4V1", "MI", "0.8", "MHz", "Adult", "Echo"),  # look-alikes of site words
+    ("Pulmonary", "vein"), (),
+])
+def test_site_from_words_refuses_noise_and_ambiguity(texts):
+    assert st.site_from_words(_words(*texts)) is None
+
+
+def test_site_from_words_drops_low_confidence_words():
+    assert st.site_from_words(_words("LVOT", conf=10.0)) is None
+    assert st.site_from_words(_words("LVOT", conf=10.0), min_conf=5.0) == "lvot"
+
+
+def test_parse_tsv_scales_boxes_and_skips_empty_words():
+    tsv = ("level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\tleft\ttop\twidth\theight\tconf\ttext\n"
+           "1\t1\t0\t0\t0\t0\t0\t0\t200\t100\t-1\t\n"
+           "5\t1\t1\t1\t1\t1\t20\t40\t60\t22\t91.5\tLVOT\n")
+    assert st.parse_tsv(tsv, scale=2) == [st.Word("LVOT", 91.5, (10, 20, 30, 11))]
+
+
+def test_text_image_blanks_regions_to_background_and_inverts_text():
+    frame = np.full((60, 100, 3), 10, np.uint8)
+    frame[5:10, 5:30] = 240  # text
+    frame[30:60, 0:100] = np.random.default_rng(0).integers(0, 255, (30, 100, 3), dtype=np.uint8)  # spectrum
+    region = Region(0, 30, 99, 59, 3, 3, 4, 7, 0.01, 1.0, 0, 10, 0)
+    img = st.text_image(frame, (region,))
+    assert img.dtype == np.uint8 and img.shape == (60, 100)
+    assert (img[30:] == 255).all() and (img[20:25] == 255).all()  # data region and background white
+    assert (img[5:10, 5:30] == 0).all()  # brightest text black
+
+
+def test_screen_label_multiplies_into_the_site_posterior():
+    flat = np.full(5, 0.2)
+    post = site_posterior(flat, "PW", -1, "pv")
+    # PW and away: mv x 0.1 (direction), av x 0.05 (mode); the others x SCREEN_OTHER_WEIGHT
+    assert post.argmax() == 4 and post[4] == pytest.approx(1 / (1 + (2 + 0.1 + 0.05) * SCREEN_OTHER_WEIGHT))
+    # a waveform that rules the printed site out overrules a misread label
+    sure_mv = np.array([0.999, 0.00025, 0.00025, 0.00025, 0.00025])
+    assert site_posterior(sure_mv, "PW", +1, "av").argmax() == 0
+    with pytest.raises(ValueError, match="screen_site"):
+        site_posterior(flat, "PW", -1, "tv")
+
+
+def test_available_is_off_when_disabled(monkeypatch):
+    monkeypatch.setenv(st.ENV_DISABLE, "1")
+    assert not st.available()
+
+
+def _screen(label: str | None, seed: int = 0) -> tuple[np.ndarray, tuple[Region, ...]]:
+    rng = np.random.default_rng(seed)
+    frame = np.zeros((300, 500, 3), np.uint8)
+    frame[:, :, 2] = 25  # a dark blue-black background
+    texts = [(10, 10, "2.5 MHz"), (10, 30, "Gain 4 dB"), (10, 50, "WF 100 Hz"), (300, 10, "HR 72 bpm")]
+    if label:
+        texts.append((10, 70, label))
+    ink = overlay.text_layer(frame.shape[:2], texts, size=14)
+    frame = np.maximum(frame, (255 * ink[..., None] * np.array([0.9, 0.85, 1.0])).astype(np.uint8))
+    frame[120:290, 20:480] = rng.integers(0, 256, (170, 460, 3), dtype=np.uint8)  # speckled spectrum
+    return frame, (Region(20, 120, 479, 289, 3, 3, 4, 7, 0.004, 1.0, 0, 85, 0),)
+
+
+@needs_tesseract
+@pytest.mark.parametrize("label, site", [("LVOT PW", "lvot"), ("RVOT VTI", "rvot"), ("PV", "pv"),
+                                         ("MV E/A", "mv"), ("AoV CW", "av"), (None, None)])
+def test_screen_site_reads_a_rendered_label(label, site):
+    frame, regions = _screen(label)
+    found, words = st.screen_site(frame, regions)
+    assert found == site
+    assert any(w.text.startswith("MHz") for w in words)  # the other text was read too
