@@ -253,6 +253,24 @@ def test_split_beats_mitral_joins_e_and_a():
         [(s.start, s.end) for s in spans]
 
 
+def test_split_beats_mitral_joins_a_long_diastasis_pair_among_fused_beats():
+    dt = 0.004
+    t = np.arange(0, 4.2, dt)
+    cycles = [0.2, 1.2, 2.2, 3.2]
+    gaps = [0.15, 0.26, 0.15, 0.15]  # cycle 1: diastasis too long for the short-gap rule
+    beats = []
+    for c, g in zip(cycles, gaps):
+        beats += [(c, 0.3, 80.0), (c + 0.3 + g, 0.12, 55.0)]
+    v = half_sine_train(t, beats)
+    spans = pp.split_beats(t, v, join=True)
+    assert len(spans) == 4 and all(s.complete for s in spans)
+    for sp, c, g in zip(spans, cycles, gaps):
+        assert abs(t[sp.start] - c) <= dt and abs(t[sp.end] - (c + 0.42 + g)) <= 2 * dt
+    # atrial fibrillation: E waves only, similar durations: nothing is joined
+    af = half_sine_train(t, [(c, 0.3, 80.0) for c in (0.2, 0.9, 1.8, 2.4, 3.3)])
+    assert len(pp.split_beats(t, af, join=True)) == 5
+
+
 def test_split_beats_mitral_lone_wave_at_edge_is_incomplete():
     dt = 0.004
     t = np.arange(0, 3.0, dt)
@@ -337,3 +355,33 @@ def test_synthetic_a4c_truth_reproduced():
             assert pp.long_axis(mask, cal, annulus) == pytest.approx(tr[f"{key}_length_cm"], abs=0.15)
             res = qc.qc_atria(curve, mask, probs[f], f"{key}_area", frame=f, cal=cal)
             assert res.passed, res.reasons
+
+
+def test_erase_bar_columns_match_the_generators_erase_bars():
+    from echoseg.synth.doppler import generate_doppler
+
+    n_gaps = 0
+    for seed in range(9005000, 9005040):
+        case = generate_doppler(seed)
+        x0, y0, x1, y1 = case.truth["strip"]
+        found = pp.erase_bar_columns(case.frames[0][y0:y1 + 1, x0:x1 + 1])
+        gap = case.truth["erase_gap_cols"]
+        if gap is None:
+            assert not found.any(), seed
+        else:
+            n_gaps += 1
+            assert found[gap[0]:gap[1]].all(), seed
+            assert found.sum() - (gap[1] - gap[0]) <= 2, seed  # one blurred edge column each side
+    assert n_gaps >= 3
+
+
+def test_erase_bar_columns_ignore_wide_flat_stretches_and_edges():
+    rng = np.random.default_rng(3)
+    strip = rng.integers(0, 200, (100, 400)).astype(np.uint8)
+    strip[:, 100:106] = 0  # narrow blank run inside: an erase bar
+    strip[:, 200:300] = 0  # a clean display's empty diastole: too wide
+    strip[:, :5] = 0  # at the strip's edge: not bounded
+    found = pp.erase_bar_columns(strip)
+    assert found[99:107].all() and found.sum() == 8
+    with pytest.raises(ValueError, match="strip must be"):
+        pp.erase_bar_columns(np.zeros(5))

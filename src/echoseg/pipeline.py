@@ -102,7 +102,7 @@ def _measure_doppler(img: EchoImage, task: str, models: Models, opts: Options) -
     from .calibration import spectral_calibration, velocity_to_row
     from .measure import beats_from_spans, summarise_beats
     from .models.registry import infer
-    from .postprocess import envelope_from_flow, split_beats
+    from .postprocess import envelope_from_flow, erase_bar_columns, split_beats
     from .preprocess import doppler_input, to_image
     from .qc import qc_doppler
     from . import screen_text
@@ -136,7 +136,11 @@ def _measure_doppler(img: EchoImage, task: str, models: Models, opts: Options) -
     else:
         site = task.removesuffix("_vti")
         site_conf, how = None, "site given"
-    spans = split_beats(env.t_s, env.speed_cm_s, join=site == "mv")
+    r = cal.region
+    erased = erase_bar_columns(img.frames[0][r.y0:r.y1 + 1, r.x0:r.x1 + 1])
+    spans = split_beats(env.t_s, env.speed_cm_s, join=site == "mv", valid=~erased[env.cols - r.x0])
+    if erased.any():
+        notes.append(f"sweep erase bar: {int(erased.sum())} blank strip columns; beats across it are incomplete")
     beats = beats_from_spans(env.t_s, env.velocity_cm_s, spans)
     summary = summarise_beats(beats)
     flow_cols = env.speed_cm_s > 0.1 * max(float(env.speed_cm_s.max()), 1e-9)
@@ -155,12 +159,10 @@ def _measure_doppler(img: EchoImage, task: str, models: Models, opts: Options) -
                       n=int(summary["n"]), frame=0, qc=check.qc, reason=check.reason,
                       confidence=check.confidence, extra=extra)
     env_rows = velocity_to_row(cal, env.velocity_cm_s)
-    labels = tuple((float(env.cols[(s.start + s.end) // 2]) - 4, float(cal.baseline_row) + 3, str(i + 1))
-                   for i, s in enumerate(spans))
-    region = cal.region
+    labels = tuple((float(env.cols[(sp.start + sp.end) // 2]) - 4, float(cal.baseline_row) + 3, str(i + 1))
+                   for i, sp in enumerate(spans))
     mask = np.zeros(img.shape, dtype=bool)
-    mask[region.y0:region.y1 + 1, region.x0:region.x1 + 1] = prob[region.y0:region.y1 + 1,
-                                                                  region.x0:region.x1 + 1] > 0.5
+    mask[r.y0:r.y1 + 1, r.x0:r.x1 + 1] = prob[r.y0:r.y1 + 1, r.x0:r.x1 + 1] > 0.5
     return FileResult(file=img.path, kind="doppler", measurements=(row,), route=how,
                       route_confidence=site_conf, beats={task: tuple(beats)}, masks={task: mask},
                       envelope=(env.cols, env_rows), image=img.frames[0] if opts.keep_image else None,

@@ -277,6 +277,35 @@ def _outer_extent(q: np.ndarray, w: np.ndarray, tail: int) -> np.ndarray:
 
 
 # ============================================================================= beat splitting
+def erase_bar_columns(strip: np.ndarray, flat_frac: float = 0.15, max_width_frac: float = 0.05) -> np.ndarray:
+    """Columns of a spectral strip blanked by a sweep display's erase bar (bool per column).
+
+    ``strip``: the spectral region's pixels, (rows, cols) grey or (rows, cols, 3). A column is flat
+    when its standard deviation over rows is below ``flat_frac`` of the strip's median column
+    deviation (speckle, spectrum and noise everywhere else). An erase bar is a run of flat columns
+    no wider than ``max_width_frac`` of the strip with textured columns on both sides, widened by
+    one column each way for the blurred edges of compressed images. Wide flat stretches (a clean
+    display between beats) and runs at the strip's edges are not erase bars.
+    """
+    g = np.asarray(strip, dtype=np.float32)
+    if g.ndim == 3:
+        g = g.max(axis=2)
+    if g.ndim != 2:
+        raise ValueError(f"strip must be (rows, cols) or (rows, cols, 3), not shape {np.shape(strip)}")
+    n = g.shape[1]
+    out = np.zeros(n, dtype=bool)
+    if n < 10 or g.shape[0] < 2:
+        return out
+    sd = g.std(axis=0)
+    typical = float(np.median(sd))
+    if typical <= 0:
+        return out
+    for a, e in _runs(sd < flat_frac * typical):
+        if a > 0 and e < n - 1 and e - a + 1 <= max_width_frac * n:
+            out[max(a - 1, 0):e + 2] = True
+    return out
+
+
 @dataclass(frozen=True)
 class Span:
     """One flow period: samples ``start..end`` (inclusive) of the envelope.
@@ -317,7 +346,9 @@ def split_beats(t: np.ndarray, speed: np.ndarray, *, threshold_frac: float = 0.1
        pairs are joined. (b) Nearly fused waves: a gap of at most min(0.2 s, ``join_gap_frac``·P)
        that is a local minimum of the gap sequence is joined, repeatedly. A joined beat lasts at
        most 0.8·P. In atrial fibrillation (no A wave) the gaps are all systolic and similar, so
-       nothing is joined. When pairs were joined, a lone wave within 1.5 x the longest joined gap
+       nothing is joined. (c) Once some beats are joined, two adjacent unjoined waves, each shorter
+       than 0.75 x the joined beats' median duration D and with a gap that is a local minimum, are
+       joined when together they span at most 1.25 x D (an E-A pair whose diastasis was too long for (b)). When pairs were joined, a lone wave within 1.5 x the longest joined gap
        of the strip edge is marked incomplete (its partner may lie outside the strip).
     5. A period is complete unless it touches the first/last sample with speed there above
        ``edge_frac`` of the robust peak (default 0: any flow at the edge sample). ``valid`` (bool per
@@ -416,6 +447,24 @@ def _join_pairs(t: np.ndarray, s: np.ndarray, segs: list[list[int]], period_s: f
         for i, gi in enumerate(g):
             local_min = (i == 0 or gi <= g[i - 1]) and (i == len(g) - 1 or gi <= g[i + 1])
             if gi <= short_gap and local_min and dur(i) <= max_dur and gi < best_gap:
+                best, best_gap = i, gi
+        if best < 0:
+            break
+        joined_gaps.append(best_gap)
+        segs[best] = [segs[best][0], segs[best + 1][1]]
+        del segs[best + 1]
+        joined[best] = True
+        del joined[best + 1]
+    # a pair left apart among joined beats: two short waves that together span like a joined beat
+    while any(joined) and len(segs) >= 3:
+        d_beat = float(np.median([float(t[b] - t[a]) for (a, b), j in zip(segs, joined) if j]))
+        g = gaps()
+        best, best_gap = -1, np.inf
+        for i, gi in enumerate(g):
+            local_min = (i == 0 or gi <= g[i - 1]) and (i == len(g) - 1 or gi <= g[i + 1])
+            alone = max(float(t[segs[k][1]] - t[segs[k][0]]) for k in (i, i + 1))
+            if (not (joined[i] or joined[i + 1]) and local_min and alone < 0.75 * d_beat
+                    and dur(i) <= min(1.25 * d_beat, max_dur) and gi < best_gap):
                 best, best_gap = i, gi
         if best < 0:
             break
