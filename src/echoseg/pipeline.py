@@ -149,7 +149,8 @@ def _measure_doppler(img: EchoImage, task: str, models: Models, opts: Options) -
     value = summary["value"]
     extra = {k: summary.get(k) for k in ("sd", "n_total", "heart_rate_bpm", "vmax_cm_s", "vmean_cm_s",
                                           "peak_gradient_mmhg", "mean_gradient_mmhg")}
-    extra |= {"warnings": list(check.warnings) + notes, "raw_value": value, "screen_site": printed, "envelope_confidence": float(np.mean(conf)),
+    extra |= {"warnings": list(check.warnings) + notes, "raw_value": value, "screen_site": printed,
+              "notes": notes, "envelope_confidence": float(np.mean(conf)),
               "site_confidence": 1.0 if site_conf is None else site_conf,
               "side": env.side, "site_probabilities":
               {s: round(float(p), 4) for s, p in zip(SITES, site_p)}, "waveform_site_probabilities":

@@ -158,7 +158,8 @@ def doppler_with_beats(m: Measurement, beats: tuple[Beat, ...], included: set[in
     excluded = sorted(b.index for b in beats if b.complete and b.index not in included)
     extra = dict(m.extra) | {k: summary.get(k) for k in ("sd", "n_total", "heart_rate_bpm", "vmax_cm_s", "vmean_cm_s",
                                                            "peak_gradient_mmhg", "mean_gradient_mmhg")}
-    extra |= {"warnings": list(check.warnings), "raw_value": summary["value"], "edited": True,
+    extra |= {"warnings": list(check.warnings) + list(m.extra.get("notes") or []), "raw_value": summary["value"],
+              "edited": True,
               "edit": f"beats {', '.join(str(i + 1) for i in excluded)} excluded by the user"}
     reason = check.reason if summary["n"] or not excluded else "every complete beat is excluded; include at least one"
     return replace(m, value=summary["value"] if check.passed else None, n=int(summary["n"]), qc=check.qc,
