@@ -85,6 +85,26 @@ def test_infer_probabilities_and_precisions():
         infer(seg, x, precision="fp16")
 
 
+@pytest.mark.parametrize("precision", ["bf16", "fp32"])
+def test_for_inference_copy_gives_identical_outputs_and_leaves_the_original(precision):
+    from echoseg.models.registry import for_inference
+
+    torch.manual_seed(2)
+    head = create("unet", in_ch=2, n_classes=1, n_cls=5, base=4, depth=2)
+    x = np.random.default_rng(1).normal(size=(3, 2, 32, 64)).astype(np.float32)
+    ref = infer(head, x, precision=precision)
+    ready = for_inference(head, precision)
+    got = infer(ready, x)
+    for k in ("seg", "cls"):
+        np.testing.assert_array_equal(got[k], ref[k])
+    conv_dtypes = {m.weight.dtype for m in ready.modules() if isinstance(m, torch.nn.Conv2d)}
+    assert conv_dtypes == {torch.bfloat16 if precision == "bf16" else torch.float32}
+    assert all(p.dtype == torch.float32 for p in head.parameters())  # the original still trains
+    other = "fp32" if precision == "bf16" else "bf16"
+    with pytest.raises(ValueError, match=f"prepared for {precision}"):
+        infer(ready, x, precision=other)
+
+
 def test_load_errors_name_the_problem(tmp_path):
     with pytest.raises(ModelError, match="not found"):
         load(tmp_path / "nowhere")

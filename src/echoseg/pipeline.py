@@ -31,8 +31,11 @@ class Models:
 
     def get(self, name: str) -> Any:
         if name not in self._cache:
-            from .models.registry import load
-            self._cache[name] = load(self.atria_path if name == "atria" else self.doppler_path)
+            from dataclasses import replace
+
+            from .models.registry import for_inference, load
+            loaded = load(self.atria_path if name == "atria" else self.doppler_path)
+            self._cache[name] = replace(loaded, model=for_inference(loaded.model))
         return self._cache[name]
 
 

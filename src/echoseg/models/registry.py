@@ -165,22 +165,51 @@ def _activate(name: str, t: torch.Tensor) -> np.ndarray:
     return (torch.sigmoid(t) if t.shape[1] == 1 else torch.softmax(t, dim=1)).numpy()
 
 
+def for_inference(model: nn.Module, precision: str = "auto") -> nn.Module:
+    """A copy of ``model`` ready for :func:`infer`: eval mode, channels_last, and with bf16 (as
+    :func:`infer` would choose it) its convolution and linear weights cast to bf16 once, which
+    autocast would otherwise redo on every call. Outputs are identical to :func:`infer` on the
+    original; the copy is for inference only (never train it)."""
+    import copy
+
+    if precision not in ("auto", "bf16", "fp32"):
+        raise ValueError(f"precision must be 'auto', 'bf16' or 'fp32', not {precision!r}")
+    use_bf16 = precision == "bf16" or (precision == "auto" and bf16_supported())
+    ready = copy.deepcopy(model).eval().to(memory_format=torch.channels_last)
+    if use_bf16:
+        for mod in ready.modules():
+            if isinstance(mod, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+                mod.to(torch.bfloat16)
+    ready.requires_grad_(False)
+    ready._echoseg_precision = "bf16" if use_bf16 else "fp32"  # type: ignore[assignment]
+    return ready
+
+
 def infer(model: nn.Module, x: np.ndarray, batch: int = 32, precision: str = "auto") -> Any:
     """Probabilities for a batch of model inputs (N, C, H, W) float32.
 
     Returns an array (N, K, H, W) (softmax over K classes, or sigmoid when K = 1), or, for a model
     with a classification head, a dict {"seg": that array, "cls": (N, n_cls) softmax}. Runs under
     torch.inference_mode in eval mode with channels_last; ``precision`` "auto" uses bf16 autocast
-    when the CPU supports it ("bf16"/"fp32" force one). Deterministic for a given input.
+    when the CPU supports it ("bf16"/"fp32" force one), or the precision :func:`for_inference`
+    prepared the model for. Deterministic for a given input.
     """
     if precision not in ("auto", "bf16", "fp32"):
         raise ValueError(f"precision must be 'auto', 'bf16' or 'fp32', not {precision!r}")
     x = np.asarray(x, dtype=np.float32)
     if x.ndim != 4:
         raise ValueError(f"infer needs (N, C, H, W) inputs, not shape {x.shape}")
-    use_bf16 = precision == "bf16" or (precision == "auto" and bf16_supported())
+    prepared = getattr(model, "_echoseg_precision", None)  # set by for_inference
+    if prepared is not None and precision in ("auto", prepared):
+        use_bf16 = prepared == "bf16"
+    else:
+        if prepared is not None:
+            raise ValueError(f"this model was prepared for {prepared} inference; precision {precision!r} needs "
+                             "for_inference on the original model")
+        use_bf16 = precision == "bf16" or (precision == "auto" and bf16_supported())
     was_training = model.training
-    model.eval().to(memory_format=torch.channels_last)
+    if prepared is None:
+        model.eval().to(memory_format=torch.channels_last)
     parts: dict[str, list[np.ndarray]] = {}
     plain = True
     try:
