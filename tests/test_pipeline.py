@@ -105,3 +105,24 @@ def test_study_keeps_the_surer_of_two_files_claiming_one_parameter():
     assert row["lvot_vti"] == 20.0 and "a.dcm and b.dcm" in row["conflicts"]
     (row,) = study_rows([res("b.dcm", 15.0, 0.6), res("a.dcm", 20.0, 1.0)])
     assert row["lvot_vti"] == 20.0
+
+
+@pytest.mark.skipif(not __import__("echoseg.screen_text").screen_text.available(), reason="Tesseract OCR is not installed")
+def test_site_printed_on_the_screen_routes_unlabelled_files(tmp_path):
+    from echoseg.pipeline import Options, measure_file
+
+    models, checked = Models(), 0
+    always = Options(screen_text_below=1.01, keep_image=False)  # read the screen even when the waveform is sure
+    never = Options(read_screen_text=False, keep_image=False)
+    for i, site in enumerate(("rvot", "pv", "lvot", "rvot", "pv", "lvot")):
+        case = generate_doppler(9_100_201 + 2 * i, site=site)  # odd seeds: no site in the DICOM labels
+        path = write_case(case, tmp_path, f"{site}{i}")["dicom"]
+        read = measure_file(path, models, always)
+        if "printed on the screen" not in read.route:
+            continue  # the generator prints no label on about one screen in five
+        checked += 1
+        assert read.measurements[0].task == f"{site}_vti", read.route
+        assert read.measurements[0].extra["screen_site"] == site
+        alone = measure_file(path, models, never)
+        assert "printed" not in alone.route and alone.measurements[0].extra["screen_site"] is None
+    assert checked >= 3

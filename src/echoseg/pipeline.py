@@ -46,7 +46,8 @@ class Options:
     task: str = "auto"
     cm_per_px: float | None = None  # calibration for AVI/PNG inputs without DICOM regions
     keep_image: bool = True
-    read_screen_text: bool = True  # read a site label printed on Doppler screens (needs Tesseract)
+    read_screen_text: bool = True  # read a site label printed on Doppler screens (needs Tesseract) ...
+    screen_text_below: float = 0.95  # ... when the waveform's site posterior leaves this much doubt
 
 
 def _fail_rows(file: str, tasks: Sequence[str], reason: str) -> tuple[Measurement, ...]:
@@ -120,12 +121,13 @@ def _measure_doppler(img: EchoImage, task: str, models: Models, opts: Options) -
     env = envelope_from_flow(prob, cal)
     named = site_from_labels(img.extra.get("labels", ""))
     printed, notes = None, []
-    if task == "auto" and not named and opts.read_screen_text and screen_text.available():
+    site_p_wave = site_posterior(wave_p, cal.mode, env.side)
+    doubt = float(site_p_wave.max()) < opts.screen_text_below
+    if task == "auto" and not named and doubt and opts.read_screen_text and screen_text.available():
         try:
             printed, _words = screen_text.screen_site(img.frames[0], img.regions)
         except (OSError, RuntimeError, subprocess.TimeoutExpired) as exc:  # OCR is a cue, not a need
             notes.append(f"screen text not read: {exc}")
-    site_p_wave = site_posterior(wave_p, cal.mode, env.side)
     site_p = site_posterior(wave_p, cal.mode, env.side, printed) if printed else site_p_wave
     if task == "auto" and named:
         site, site_conf, how = named, 1.0, f"site {named} named in the file's labels"
