@@ -13,6 +13,8 @@ through calibration.py. Conventions:
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -426,6 +428,34 @@ def _join_pairs(t: np.ndarray, s: np.ndarray, segs: list[list[int]], period_s: f
         return float(t[segs[i + 1][1]] - t[segs[i][0]])
 
     joined_gaps: list[float] = []
+
+    def join_at(i: int, gap: float) -> None:
+        joined_gaps.append(gap)
+        segs[i] = [segs[i][0], segs[i + 1][1]]
+        del segs[i + 1]
+        joined[i] = True
+        del joined[i + 1]
+
+    def join_local_minima(accept: Callable[[int, float], bool]) -> None:
+        """Join the smallest gap that is a local minimum of the gaps and that ``accept`` admits, repeatedly."""
+        while len(segs) > 1:
+            g = gaps()
+            best, best_gap = -1, np.inf
+            for i, gi in enumerate(g):
+                local_min = (i == 0 or gi <= g[i - 1]) and (i == len(g) - 1 or gi <= g[i + 1])
+                if local_min and gi < best_gap and accept(i, gi):
+                    best, best_gap = i, gi
+            if best < 0:
+                return
+            join_at(best, best_gap)
+
+    def like_joined_beats(i: int, _gap: float) -> bool:
+        if not any(joined) or len(segs) < 3 or joined[i] or joined[i + 1]:
+            return False
+        d_beat = float(np.median([float(t[b] - t[a]) for (a, b), j in zip(segs, joined) if j]))
+        alone = max(float(t[segs[k][1]] - t[segs[k][0]]) for k in (i, i + 1))
+        return alone < 0.75 * d_beat and dur(i) <= min(1.25 * d_beat, max_dur)
+
     g = gaps()
     # biphasic pattern: every other gap (E -> A) clearly shorter than the gaps between (systole)
     if len(g) >= 3:
@@ -434,45 +464,12 @@ def _join_pairs(t: np.ndarray, s: np.ndarray, segs: list[list[int]], period_s: f
             if mine and other and max(mine) < 0.6 * min(other):
                 for i in range(len(g) - 1 - (len(g) - 1 - parity) % 2, parity - 1, -2):
                     if dur(i) <= max_dur:
-                        joined_gaps.append(g[i])
-                        segs[i] = [segs[i][0], segs[i + 1][1]]
-                        del segs[i + 1]
-                        joined[i] = True
-                        del joined[i + 1]
+                        join_at(i, g[i])
                 break
-    # nearly fused waves: join the shortest gap that is a local minimum, repeatedly
-    while len(segs) > 1:
-        g = gaps()
-        best, best_gap = -1, np.inf
-        for i, gi in enumerate(g):
-            local_min = (i == 0 or gi <= g[i - 1]) and (i == len(g) - 1 or gi <= g[i + 1])
-            if gi <= short_gap and local_min and dur(i) <= max_dur and gi < best_gap:
-                best, best_gap = i, gi
-        if best < 0:
-            break
-        joined_gaps.append(best_gap)
-        segs[best] = [segs[best][0], segs[best + 1][1]]
-        del segs[best + 1]
-        joined[best] = True
-        del joined[best + 1]
+    # nearly fused waves
+    join_local_minima(lambda i, gi: gi <= short_gap and dur(i) <= max_dur)
     # a pair left apart among joined beats: two short waves that together span like a joined beat
-    while any(joined) and len(segs) >= 3:
-        d_beat = float(np.median([float(t[b] - t[a]) for (a, b), j in zip(segs, joined) if j]))
-        g = gaps()
-        best, best_gap = -1, np.inf
-        for i, gi in enumerate(g):
-            local_min = (i == 0 or gi <= g[i - 1]) and (i == len(g) - 1 or gi <= g[i + 1])
-            alone = max(float(t[segs[k][1]] - t[segs[k][0]]) for k in (i, i + 1))
-            if (not (joined[i] or joined[i + 1]) and local_min and alone < 0.75 * d_beat
-                    and dur(i) <= min(1.25 * d_beat, max_dur) and gi < best_gap):
-                best, best_gap = i, gi
-        if best < 0:
-            break
-        joined_gaps.append(best_gap)
-        segs[best] = [segs[best][0], segs[best + 1][1]]
-        del segs[best + 1]
-        joined[best] = True
-        del joined[best + 1]
+    join_local_minima(like_joined_beats)
     ps, pe = [False] * len(segs), [False] * len(segs)
     if joined_gaps:
         reach = 1.5 * max(joined_gaps) + 2 * dt  # a partner wave could hide this close to the edge
