@@ -14,7 +14,6 @@ through calibration.py. Conventions:
 from __future__ import annotations
 
 from collections.abc import Callable
-
 from dataclasses import dataclass
 
 import numpy as np
