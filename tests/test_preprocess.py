@@ -116,6 +116,25 @@ def test_doppler_baseline_channel_and_round_trip():
     assert x[0][mask_input(flow, geom) > 0.9].mean() > 0.8
 
 
+def test_doppler_input_paints_out_a_green_ecg_beyond_the_flow():
+    shape, box, base = (300, 400), (30, 60, 369, 259), 80.0
+    cal = manual_spectral_calibration(0.01, 2.0, base, box, "PW")  # flow drawn downwards
+    rng = np.random.default_rng(0)
+    frame = np.repeat(rng.gamma(2.0, 10.0, shape)[..., None], 3, axis=2)
+    cols = np.arange(box[0], box[2] + 1)
+    env = base + 90 * np.abs(np.sin((cols - box[0]) / 50.0))
+    for c, e in zip(cols, env):
+        n = max(int(e) - int(base) - 1, 0)
+        frame[int(base) + 1:int(base) + 1 + n, c] = 150 + 60 * rng.random((n, 1))
+    clean = np.clip(frame, 0, 255).astype(np.uint8)
+    ecg = clean.copy()
+    ecg[182:184, box[0]:box[2] + 1] = (0, 220, 0)  # a green trace just beyond the peaks (row 170)
+    x_clean = doppler_input(clean, cal, size=(64, 128))[0][0]
+    x_painted = doppler_input(ecg, cal, size=(64, 128))[0][0]
+    x_raw = doppler_input(ecg, cal, size=(64, 128), paint_overlays=False)[0][0]
+    assert np.abs(x_raw - x_clean).max() > 0.3  # the trace shows in the network's input ...
+    assert np.abs(x_painted - x_clean).max() < 0.15  # ... unless painted out (speckle differs a little)
+
 def test_labels_input_majority_and_padding():
     shape = (200, 100)
     labels = np.zeros(shape, np.uint8)

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from .off_map import off_map_pixels, paint_out
 from .types import SpectralCalibration, TissueCalibration
 
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -236,10 +237,12 @@ def doppler_geometry(image_shape: tuple[int, int], box: tuple[int, int, int, int
 
 
 def doppler_input(frame_rgb: np.ndarray, cal: SpectralCalibration,
-                  size: tuple[int, int] = (128, 256)) -> tuple[np.ndarray, Geometry]:
+                  size: tuple[int, int] = (128, 256), paint_overlays: bool = True) -> tuple[np.ndarray, Geometry]:
     """(H, W, 3) uint8 spectral screen and its calibration -> ((2, rows, cols) float32, Geometry).
 
-    Channel 0: normalised luminance of the strip. Channel 1: ``(v - v_baseline) / rows`` times the
+    Channel 0: normalised luminance of the strip, with overlays drawn off the spectrum's colour map
+    (a green ECG trace, yellow labels) painted out first (``paint_overlays``; see
+    :mod:`echoseg.off_map`). Channel 1: ``(v - v_baseline) / rows`` times the
     sign of PhysicalDeltaY, i.e. positive where velocity is positive, whichever way the screen is drawn.
     A (1, H, W, 3) array is accepted.
     """
@@ -250,7 +253,15 @@ def doppler_input(frame_rgb: np.ndarray, cal: SpectralCalibration,
         raise ValueError(f"doppler_input needs one (H, W, 3) RGB frame, not shape {frame.shape}")
     r = cal.region
     geom = doppler_geometry(frame.shape[:2], (r.x0, r.y0, r.x1, r.y1), size)
-    img = normalise(_grey_model(frame[None], geom))[0]
+    x0, y0, x1, y1 = geom.box
+    strip = frame[y0:y1 + 1, x0:x1 + 1]
+    lum = grey(strip)
+    if paint_overlays:
+        off = off_map_pixels(strip)
+        if off.any():
+            lum = paint_out(lum, off)
+    with _one_blas_thread():
+        img = normalise(_resample_crop(lum, geom)[None])[0]
     _, vb = geom.image_to_model(0.0, cal.baseline_row)
     rows = geom.out_shape[0]
     sign = 1.0 if cal.cm_s_per_px > 0 else -1.0
