@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import numpy as np
 
-LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+from .preprocess import LUMA
+
 MAX_SAMPLES = 40_000  # pixels (an even subsample) the colour map is fitted on
 OFF_MAP = 48.0  # chroma distance (0..255 scale) from the map beyond which a pixel is an overlay
 MAX_FRACTION = 0.15  # more flagged pixels than this: the display is not one colour map; flag none

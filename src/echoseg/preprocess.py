@@ -31,7 +31,6 @@ from typing import Any
 
 import numpy as np
 
-from .off_map import off_map_pixels, paint_out
 from .types import SpectralCalibration, TissueCalibration
 
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -257,6 +256,8 @@ def doppler_input(frame_rgb: np.ndarray, cal: SpectralCalibration,
     strip = frame[y0:y1 + 1, x0:x1 + 1]
     lum = grey(strip)
     if paint_overlays:
+        from .off_map import off_map_pixels, paint_out  # off_map reads LUMA from here
+
         off = off_map_pixels(strip)
         if off.any():
             lum = paint_out(lum, off)
