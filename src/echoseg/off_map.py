@@ -27,7 +27,7 @@ import numpy as np
 
 from .preprocess import LUMA
 
-MAX_SAMPLES = 40_000  # pixels (an even subsample) the colour map is fitted on
+MAX_SAMPLES = 20_000  # pixels (an even subsample) the colour map is fitted on
 OFF_MAP = 48.0  # chroma distance (0..255 scale) from the map beyond which a pixel is an overlay
 MAX_FRACTION = 0.15  # more flagged pixels than this: the display is not one colour map; flag none
 
@@ -73,30 +73,50 @@ def paint_out(grey: np.ndarray, mask: np.ndarray) -> np.ndarray:
     m = np.asarray(mask, dtype=bool)
     if g.shape != m.shape or g.ndim != 2:
         raise ValueError(f"grey and mask must be the same (H, W) shape, not {g.shape} and {m.shape}")
-    rows = np.arange(g.shape[0])
-    for c in np.nonzero(m.any(axis=0))[0]:
-        bad = m[:, c]
-        if bad.all():
-            g[:, c] = float(np.median(g[~m])) if (~m).any() else 0.0
-            continue
-        g[bad, c] = np.interp(rows[bad], rows[~bad], g[~bad, c])
-    return g
+    if not m.any():
+        return g
+    h = g.shape[0]
+    rows = np.arange(h)[:, None]
+    above = np.maximum.accumulate(np.where(m, -1, rows), axis=0)  # nearest unmasked row above (or -1)
+    below = np.minimum.accumulate(np.where(m, h, rows)[::-1], axis=0)[::-1]  # ... below (or h)
+    cols = np.broadcast_to(np.arange(g.shape[1]), g.shape)
+    va = g[np.clip(above, 0, h - 1), cols]
+    vb = g[np.clip(below, 0, h - 1), cols]
+    frac = (rows - above) / np.maximum(below - above, 1)
+    filled = np.where(above < 0, vb, np.where(below >= h, va, va + (vb - va) * frac))
+    whole = m.all(axis=0)
+    if whole.any():
+        filled[:, whole] = float(np.median(g[~m])) if (~m).any() else 0.0
+    return np.where(m, filled, g).astype(np.float32)
 
 
 def _map_chroma(y: np.ndarray, cb: np.ndarray, cr: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
     """The colour map's (B - Y, R - Y) at each pixel's luminance: trimmed quadratic fits in Y."""
     step = max(1, y.size // MAX_SAMPLES)
     ys, bs, rs = (v.ravel()[::step].astype(np.float64) for v in (y, cb, cr))
-    design = np.stack([np.ones_like(ys), ys / 255.0, (ys / 255.0) ** 2], axis=1)
+    yn = ys / 255.0
+    design = np.stack([np.ones_like(yn), yn, yn * yn], axis=1)
+    target = np.stack([bs, rs], axis=1)
+
+    def fit(cols: slice, keep: np.ndarray) -> np.ndarray:  # least squares by the normal equations
+        d = design[keep][:, cols]
+        coef = np.linalg.lstsq(d.T @ d, d.T @ target[keep], rcond=None)[0]
+        full = np.zeros((3, 2))
+        full[cols] = coef
+        return full
+
+    def near(coef: np.ndarray) -> np.ndarray:
+        res = target - design @ coef
+        return np.hypot(res[:, 0], res[:, 1]) <= threshold
+
     # first a tint (chroma proportional to luminance): too stiff to bend towards an overlay
-    tint = design[:, 1:2]
-    keep = np.hypot(bs - tint @ np.linalg.lstsq(tint, bs, rcond=None)[0],
-                    rs - tint @ np.linalg.lstsq(tint, rs, rcond=None)[0]) <= threshold
+    keep = near(fit(slice(1, 2), np.ones(yn.size, dtype=bool)))
+    coef = np.zeros((3, 2))
     for _ in range(3):
-        cb_c = np.linalg.lstsq(design[keep], bs[keep], rcond=None)[0]
-        cr_c = np.linalg.lstsq(design[keep], rs[keep], rcond=None)[0]
-        keep = np.hypot(bs - design @ cb_c, rs - design @ cr_c) <= threshold
         if keep.sum() < 3:
             break
-    yn = y.astype(np.float64) / 255.0
-    return (cb_c[0] + cb_c[1] * yn + cb_c[2] * yn ** 2, cr_c[0] + cr_c[1] * yn + cr_c[2] * yn ** 2)
+        coef = fit(slice(0, 3), keep)
+        keep = near(coef)
+    yf = (y / 255.0).astype(np.float32)
+    c = coef.astype(np.float32)
+    return c[0, 0] + yf * (c[1, 0] + yf * c[2, 0]), c[0, 1] + yf * (c[1, 1] + yf * c[2, 1])
