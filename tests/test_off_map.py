@@ -4,17 +4,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from echoseg.calibration import spectral_calibration
 from echoseg.off_map import off_map_pixels, paint_out
 from echoseg.synth.doppler import generate_doppler
 from echoseg.synth.styles import FAMILIES
-from echoseg.calibration import spectral_calibration
 
 SHAPE = (120, 300)
 
 
-def _strip(seed: int, colour_map) -> tuple[np.ndarray, np.ndarray]:
-    """Speckled background with triangular 'beats' through ``colour_map`` (luminance 0..1 -> RGB);
-    returns (rgb uint8, luminance 0..1)."""
+def _strip(seed: int, colour_map) -> np.ndarray:
+    """(H, W, 3) uint8: speckled background with half-sine 'beats', through ``colour_map``
+    (luminance 0..1 -> RGB)."""
     rng = np.random.default_rng(seed)
     lum = rng.gamma(2.0, 0.04, SHAPE)
     rows, cols = np.mgrid[:SHAPE[0], :SHAPE[1]]
@@ -22,7 +22,7 @@ def _strip(seed: int, colour_map) -> tuple[np.ndarray, np.ndarray]:
     depth = np.where(phase < 0.4, 90 * np.sin(np.pi * phase / 0.4), 0)
     lum = np.where(rows < depth, 0.5 + 0.4 * rng.random(SHAPE), lum)
     lum = np.clip(lum, 0, 1)
-    return np.clip(colour_map(lum) * 255, 0, 255).astype(np.uint8), lum
+    return np.clip(colour_map(lum) * 255, 0, 255).astype(np.uint8)
 
 
 def grey_map(v):
@@ -49,14 +49,14 @@ def _ecg(rgb: np.ndarray, colour, row: int = 95) -> np.ndarray:
 
 @pytest.mark.parametrize("cmap", [grey_map, violet_map, bronze_map])
 def test_a_colour_map_alone_is_not_flagged(cmap):
-    rgb, _ = _strip(1, cmap)
+    rgb = _strip(1, cmap)
     assert off_map_pixels(rgb).mean() < 0.002
 
 
 @pytest.mark.parametrize("cmap,colour", [(grey_map, (0, 220, 0)), (violet_map, (230, 230, 0)),
                                          (bronze_map, (80, 255, 120)), (grey_map, (0, 200, 255))])
 def test_a_coloured_ecg_over_a_colour_map_is_flagged(cmap, colour):
-    rgb, _ = _strip(2, cmap)
+    rgb = _strip(2, cmap)
     drawn = _ecg(rgb, colour)
     flags = off_map_pixels(rgb)
     assert flags[drawn].mean() > 0.99
@@ -64,7 +64,7 @@ def test_a_coloured_ecg_over_a_colour_map_is_flagged(cmap, colour):
 
 
 def test_an_ecg_in_the_maps_own_colour_cannot_be_told_apart():
-    rgb, _ = _strip(3, grey_map)
+    rgb = _strip(3, grey_map)
     _ecg(rgb, (235, 235, 235))
     assert not off_map_pixels(rgb).any()
 

@@ -135,6 +135,7 @@ def test_doppler_input_paints_out_a_green_ecg_beyond_the_flow():
     assert np.abs(x_raw - x_clean).max() > 0.3  # the trace shows in the network's input ...
     assert np.abs(x_painted - x_clean).max() < 0.15  # ... unless painted out (speckle differs a little)
 
+
 def test_labels_input_majority_and_padding():
     shape = (200, 100)
     labels = np.zeros(shape, np.uint8)

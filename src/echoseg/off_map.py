@@ -4,8 +4,8 @@ A spectral display maps power to colour through one monotonic colour map (grey, 
 so at any luminance the spectrum and its speckle share one chroma. Scanners draw the ECG trace,
 scale labels and cursors over the strip in other colours (green, yellow, cyan). A pixel whose chroma
 lies far from the map's chroma at its own luminance is such an overlay: :func:`off_map_pixels`
-finds them (the map is learned from the strip itself, per luminance bin, so no colour map is
-assumed), and :func:`paint_out` replaces them by interpolating each column from the pixels above
+finds them (the map is learned from the strip itself, as chroma against luminance, so no colour
+map is assumed), and :func:`paint_out` replaces them by interpolating each column from the pixels above
 and below, so that an ECG trace crossing a spectral peak no longer looks like flow to the model.
 Overlays in the map's own colour (a white ECG over a grey spectrum) cannot be told apart by
 colour and are left as they are.
@@ -40,9 +40,9 @@ def off_map_pixels(rgb: np.ndarray, threshold: float = OFF_MAP, max_fraction: fl
     The map's chroma (B - Y, R - Y) is a quadratic in the luminance Y, fitted by least squares
     to the image's pixels that lie within ``threshold`` of a first, stiffer fit (chroma
     proportional to luminance, a tint), then refitted twice without those beyond ``threshold``
-    (overlays are a minority of a speckled strip); a pixel is flagged when its chroma differs by more than ``threshold`` from the
-    map at its luminance, then the flags are widened by one pixel (compressed images blur the
-    edges of thin coloured lines). Nothing is flagged for a grey image, nor when more than
+    (overlays are a minority of a speckled strip). A pixel is flagged when its chroma differs by
+    more than ``threshold`` from the map at its luminance; the flags are then widened by one pixel
+    (compressed images blur the edges of thin coloured lines). Nothing is flagged for a grey image, nor when more than
     ``max_fraction`` of the pixels would be (then colour is not one map and the test does not hold).
     """
     a = np.asarray(rgb)
