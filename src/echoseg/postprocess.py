@@ -20,6 +20,7 @@ import numpy as np
 from scipy import ndimage
 
 from .calibration import col_to_time, mask_area_cm2
+from .peaks import find_peaks
 from .types import SpectralCalibration, TissueCalibration
 
 
@@ -98,8 +99,7 @@ def estimate_period(x: np.ndarray, dt: float, min_s: float = 0.3, max_s: float =
     if hi - lo < 2:
         return None
     seg = ac[lo - 1:hi + 1]
-    from scipy.signal import find_peaks  # scipy.signal costs ~1 s to import: only when needed
-    peaks, _ = find_peaks(seg)
+    peaks = find_peaks(seg)
     peaks = peaks[(peaks > 0) & (peaks < seg.size - 1)]
     if peaks.size == 0:
         return None
@@ -136,8 +136,7 @@ def pick_frames(curve: np.ndarray, frame_time_ms: float, heart_rate_bpm: float |
         return [best]
     dist = max(1, int(round(0.6 * period / dt)))
     padded = np.concatenate([[c.min() - span], c, [c.min() - span]])
-    from scipy.signal import find_peaks
-    peaks, _ = find_peaks(padded, distance=dist, prominence=0.2 * span)
+    peaks = find_peaks(padded, distance=dist, prominence=0.2 * span)
     peaks = peaks - 1
     interior = [int(p) for p in peaks if 0 < p < c.size - 1]
     edges = [int(p) for p in peaks if p in (0, c.size - 1)]
