@@ -4,12 +4,13 @@ Measured in one run on this machine:
 
 1. our atria and Doppler networks as shipped (``registry.load``; random weights with train.py's
    default architecture when no shipped weights exist yet) at their input sizes: per-image latency
-   (batch 1) and throughput (batch 32, a 30-frame cine's batch), in fp32 eager and through ``registry.infer``
-   (channels_last + bf16 autocast where the CPU supports it), and ``registry.infer`` on 1 thread;
+   (batch 1) and throughput (batch 32, a 30-frame cine's batch), in torch fp32 eager, through
+   ``registry.infer`` (channels_last + bf16 autocast where the CPU supports it), and through ONNX
+   Runtime as the pipeline runs them (``echoseg.models.ort``), each also on 1 thread;
 2. the reference architecture, a plain-torch DeepLabV3-ResNet50 (benchmarks/reference_deeplab.py,
    random weights), at the reference input sizes 640x480 (atria) and 256x256 (Doppler crops), in
    fp32 eager and channels_last + bf16, and the speed-up ratios;
-3. ONNX Runtime (fp32) for our networks when ``onnxruntime`` is importable;
+3. which backend the pipeline uses (``echoseg.models.inference``: ONNX Runtime when installed);
 4. a whole study (a 30-frame A4C cine plus five Doppler images from the synthetic generator)
    through ``echoseg measure`` as a fresh subprocess, three times: wall time including Python
    start-up, and peak RSS; then one run on 1 thread and one under cProfile, split into stages.
@@ -35,7 +36,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -59,7 +59,10 @@ SHARED_CORES = 0.25  # other processes' CPU use (cores) above which the report w
 INFER = "registry.infer: channels_last + bf16 autocast" if registry.bf16_supported() else \
     "registry.infer: channels_last, fp32 (no CPU bf16)"
 REF_FAST = "channels_last + bf16 autocast" if registry.bf16_supported() else "channels_last, fp32 (no CPU bf16)"
-FP32, ORT = "fp32 eager (NCHW)", "ONNX Runtime fp32 (logits)"
+FP32, ORT = "fp32 eager (NCHW)", "ONNX Runtime: echoseg.models.ort, fp32"
+
+
+FLOOR_CODE = {ORT: "import onnxruntime, echoseg.pipeline", INFER: "import torch, echoseg.pipeline"}
 
 
 # ----------------------------------------------------------------------------------- measuring
@@ -181,34 +184,32 @@ def bench_ours(m: dict[str, Any], reps: int, budget: float) -> list[dict[str, An
     return rows
 
 
-def bench_onnx(m: dict[str, Any], reps: int, budget: float, tmp: Path) -> tuple[list[dict[str, Any]], str]:
-    """ONNX Runtime (fp32, CPU) rows at batch 1 and 32, and a note on where onnxruntime came from."""
+def bench_onnx(m: dict[str, Any], reps: int, budget: float) -> tuple[list[dict[str, Any]], str]:
+    """ONNX Runtime rows at batch 1 and 32 through echoseg.models.ort (the pipeline's backend), and a note."""
     try:
-        import onnxruntime as ort
+        import onnxruntime as onnx_rt
+
+        from echoseg.models import ort
     except ImportError:
         return [], "onnxruntime is not importable here, so there are no ONNX Runtime rows."
     c, h, w = m["shape"]
-    eager = copy.deepcopy(m["model"]).eval().to(memory_format=torch.contiguous_format)
-    path = tmp / f"{id(m)}.onnx"
-    outputs = ["seg", "cls"] if m["config"]["arch_config"].get("n_cls", 0) else ["seg"]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(eager, (torch.zeros(1, c, h, w),), str(path), dynamo=False, input_names=["x"],
-                          output_names=outputs, dynamic_axes={"x": {0: "n"}, **{k: {0: "n"} for k in outputs}},
-                          opset_version=17)
+    state = {k: v.numpy() for k, v in m["model"].state_dict().items()}
     rows = []
     for threads, tag in _modes(torch.get_num_threads()):
-        so = ort.SessionOptions()
-        so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        net = ort.from_state(m["config"]["arch_config"], state, threads=threads)
         for batch in (1, 32):
             x = np.random.default_rng(batch).random((batch, c, h, w), np.float32)
             n, low, b = _plan(batch, reps, budget)
-            rows.append(_row(ORT + tag, batch, _timeit(lambda x=x: sess.run(None, {"x": x}), n, b, min_reps=low)))
-    where = Path(ort.__file__).parent.parent
-    return rows, (f"ONNX Runtime {ort.__version__} imported from {where} (a measurement-only install, not a project "
-                  "dependency); model exported by torch.onnx.export (TorchScript exporter, opset 17).")
+            rows.append(_row(ORT + tag, batch, _timeit(lambda x=x: net.infer(x), n, b, min_reps=low)))
+    return rows, (f"ONNX Runtime {onnx_rt.__version__}; the graph is built from the weights by "
+                  "`echoseg.models.onnx_unet` (batch norm folded, activations included), as the pipeline loads it.")
+
+
+def pipeline_mode() -> str:
+    """The row label of the backend ``echoseg measure`` uses here (see echoseg.models.inference)."""
+    from echoseg.models.inference import backend_choice
+    from echoseg.models.ort import available
+    return ORT if backend_choice() != "torch" and available() else INFER
 
 
 # ----------------------------------------------------------------------------------- reference
@@ -281,11 +282,11 @@ def _measure_cmd(study: Path, out: Path, model_args: list[str]) -> list[str]:
 
 STAGES = (  # (label, module path suffix, function): cumulative times, nested stages overlap
     ("all imports (importlib)", "<frozen importlib._bootstrap>", "_find_and_load"),
-    ("model load (registry.load)", "echoseg/models/registry.py", "load"),
+    ("model load (inference.load_for_inference)", "echoseg/models/inference.py", "load_for_inference"),
     ("DICOM read + decode (io.read)", "echoseg/io.py", "read"),
     ("A4C preprocess (atria_input)", "echoseg/preprocess.py", "atria_input"),
     ("Doppler preprocess (doppler_input)", "echoseg/preprocess.py", "doppler_input"),
-    ("networks (registry.infer)", "echoseg/models/registry.py", "infer"),
+    ("networks (inference.infer)", "echoseg/models/inference.py", "infer"),
     ("A4C file after reading (_measure_a4c)", "echoseg/pipeline.py", "_measure_a4c"),
     ("Doppler files after reading (_measure_doppler)", "echoseg/pipeline.py", "_measure_doppler"),
     ("reports (report.write_all)", "echoseg/report.py", "write_all"),
@@ -333,7 +334,7 @@ def bench_study(args: argparse.Namespace, ours: dict[str, Any], tmp: Path) -> tu
     res["others"] = cs.others
     res["one_thread"] = _time_cmd(_measure_cmd(study_dir, tmp / "run1t", model_args),
                                   env={**os.environ, "OMP_NUM_THREADS": "1"})
-    res["floor"] = _time_cmd([sys.executable, "-c", "import torch, echoseg.pipeline"])
+    res["floor"] = _time_cmd([sys.executable, "-c", FLOOR_CODE[pipeline_mode()]])
     if not args.no_profile:
         res["profile"] = profile_study(_measure_cmd(study_dir, tmp / "profiled", model_args), tmp / "measure.prof")
     return res, note
@@ -391,9 +392,12 @@ def report(args: argparse.Namespace, ours: dict[str, Any], res: dict[str, Any], 
               "descheduled, which can multiply a small network's latency; the 1-thread rows are the reliable ones.",
               ""]
     L += ["Each cell: one untimed warm-up run, then timed runs; median and best (least disturbed) per image. "
-          "`registry.infer` is what the pipeline calls, on the copy `registry.for_inference` prepares once at load "
-          "(eval, channels_last, convolution weights cast to bf16 when the CPU supports it): numpy in, bf16 autocast, softmax/sigmoid, numpy out. fp32 eager is `model(x)` under `torch.inference_mode()` on NCHW "
-          "tensors. ONNX Runtime rows time `session.run` to fp32 logits (no activation) with the same thread count.",
+          "`registry.infer` is torch's inference path (the pipeline's when ONNX Runtime is absent), on the copy "
+          "`registry.for_inference` prepares once at load (eval, channels_last, convolution weights cast to bf16 "
+          "when the CPU supports it): numpy in, bf16 autocast, softmax/sigmoid, numpy out. fp32 eager is `model(x)` "
+          "under `torch.inference_mode()` on NCHW "
+          "tensors. ONNX Runtime rows time `OrtNet.infer` (numpy in, probabilities out) with the same thread count. "
+          f"The pipeline (`echoseg measure`) runs its networks here with: **{pipeline_mode()}**.",
           ""]
     for name, m in ours.items():
         r = res[name]
@@ -409,8 +413,9 @@ def report(args: argparse.Namespace, ours: dict[str, Any], res: dict[str, Any], 
 
     L += ["## Speed-up over the reference architecture", "",
           "Per image, each network at its own task's input size; best run first, medians in brackets. "
-          "*Pipeline*: reference fp32 eager at batch 1 against ours through `registry.infer` at the batch the "
-          "pipeline uses (atria: 32, as a 30-frame cine is one batch; Doppler: 1). *Batch 1*: both at batch 1. "
+          f"*Pipeline*: reference fp32 eager at batch 1 against ours as the pipeline runs it ({pipeline_mode()}) at "
+          "the batch the pipeline uses (atria: 32, as a 30-frame cine is one batch; Doppler: 1). *Batch 1*: both "
+          "at batch 1, ours as the pipeline runs it. "
           "*fp32 vs fp32* and *bf16+CL vs infer*: the same execution mode on both sides, batch 1. The 1-thread rows "
           "compare both networks on one core, which other processes disturb far less than two threads that wait "
           "for each other.", "",
@@ -423,12 +428,13 @@ def report(args: argparse.Namespace, ours: dict[str, Any], res: dict[str, Any], 
             rows, ref = res[name]["rows"], res[name]["ref"]
             ref_fp, ref_cl = _find(ref, FP32 + tag, 1), _find(ref, REF_FAST + tag, 1)
             o_fp, o_inf = _find(rows, FP32 + tag, 1), _find(rows, INFER + tag, 1)
-            o_pipe = _find(rows, INFER + tag, PIPELINE_BATCH[name])
+            o_pipe = _find(rows, pipeline_mode() + tag, PIPELINE_BATCH[name])
+            o_pipe1 = _find(rows, pipeline_mode() + tag, 1)
             ok = ref_fp["best_img"] / o_pipe["best_img"] >= TARGET_SPEEDUP
             met[tag] = met.get(tag, True) and ok
             L.append(f"| {name} | {threads} | {ref_fp['best_img']:.0f} ({ref_fp['ms_img']:.0f}) | "
                      f"{o_pipe['best_img']:.2f} ({o_pipe['ms_img']:.2f}) | {_x(ref_fp, o_pipe)} | "
-                     f"{_x(ref_fp, o_inf)} | {_x(ref_fp, o_fp)} | {_x(ref_cl, o_inf)} | {'met' if ok else 'NOT met'} |")
+                     f"{_x(ref_fp, o_pipe1)} | {_x(ref_fp, o_fp)} | {_x(ref_cl, o_inf)} | {'met' if ok else 'NOT met'} |")
             for o in (r for r in rows if r["mode"] == ORT + tag):
                 t, e = _find(rows, INFER + tag, o["batch"]), _find(rows, FP32 + tag, 1)
                 vs_eager = f", torch fp32 eager {e['best_img']:.2f}" if o["batch"] == 1 else ""
@@ -437,7 +443,7 @@ def report(args: argparse.Namespace, ours: dict[str, Any], res: dict[str, Any], 
                                  f"{'ORT' if o['best_img'] < t['best_img'] else 'torch'} |")
     L.append("")
     if ort_lines:
-        L += ["ONNX Runtime (fp32) against the pipeline's torch path (`registry.infer`), ms per image, best (median):",
+        L += ["ONNX Runtime (fp32) against torch's inference path (`registry.infer`), ms per image, best (median):",
               "", "| task | threads | batch | ONNX Runtime | torch | faster |", "|---|---|---|---|---|---|",
               *ort_lines, ""]
 
@@ -463,9 +469,9 @@ def report(args: argparse.Namespace, ours: dict[str, Any], res: dict[str, Any], 
         met_study, met_rss = min(walls) < TARGET_STUDY_S, peak < TARGET_RSS_MB
         one, floor = study["one_thread"], study["floor"]
         L += ["", f"Best {min(walls):.2f} s, median {np.median(walls):.2f} s; peak RSS {peak:.0f} MB. "
-                  f"The same command with `OMP_NUM_THREADS=1` (torch on 1 thread): {one['wall']:.2f} s, "
-                  f"{one['rss']:.0f} MB. Start-up floor (`python -c \"import torch, echoseg.pipeline\"`): "
-                  f"{floor['wall']:.2f} s, {floor['rss']:.0f} MB.", ""]
+                  f"The same command with `OMP_NUM_THREADS=1` (networks on 1 thread): {one['wall']:.2f} s, "
+                  f"{one['rss']:.0f} MB. Start-up floor (`python -c \"{FLOOR_CODE[pipeline_mode()]}\"`, the imports "
+                  f"before the first file): {floor['wall']:.2f} s, {floor['rss']:.0f} MB.", ""]
         if "profile" in study:
             wall, stages, own = study["profile"]
             L += [f"Where the time goes: one more run under cProfile ({wall:.2f} s wall with the profiler's overhead). "
@@ -517,7 +523,7 @@ def main() -> None:
         for name, m in ours.items():
             with CpuShare() as cs:
                 rows = bench_ours(m, args.reps, budget)
-                onnx_rows, onnx_note = bench_onnx(m, args.reps, budget, tmp)
+                onnx_rows, onnx_note = bench_onnx(m, args.reps, budget)
             res[name] = {"rows": rows + onnx_rows, "onnx_note": onnx_note, "others": cs.others}
             say(f"ours {name}")
         rss_ours = _peak_rss_mb()

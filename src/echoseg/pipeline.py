@@ -27,15 +27,14 @@ class Models:
 
     atria_path: str = "atria"
     doppler_path: str = "doppler"
+    backend: str | None = None  # "auto", "onnxruntime" or "torch"; None: ECHOSEG_BACKEND, else "auto"
     _cache: dict[str, Any] = field(default_factory=dict)
 
     def get(self, name: str) -> Any:
         if name not in self._cache:
-            from dataclasses import replace
-
-            from .models.registry import for_inference, load
-            loaded = load(self.atria_path if name == "atria" else self.doppler_path)
-            self._cache[name] = replace(loaded, model=for_inference(loaded.model))
+            from .models.inference import load_for_inference
+            path = self.atria_path if name == "atria" else self.doppler_path
+            self._cache[name] = load_for_inference(path, self.backend)
         return self._cache[name]
 
 
@@ -62,7 +61,7 @@ def _unit(task: str) -> str:
 def _measure_a4c(img: EchoImage, tasks: Sequence[str], models: Models, opts: Options) -> FileResult:
     from .calibration import scaled_tissue_calibration, tissue_calibration
     from .measure import area_length_volume_ml
-    from .models.registry import infer
+    from .models.inference import infer
     from .postprocess import area_curve, clean_mask, long_axis, pick_frames, soft_area_cm2
     from .preprocess import atria_input, to_image
     from .qc import qc_atria
@@ -105,7 +104,7 @@ def _measure_a4c(img: EchoImage, tasks: Sequence[str], models: Models, opts: Opt
 def _measure_doppler(img: EchoImage, task: str, models: Models, opts: Options) -> FileResult:
     from .calibration import spectral_calibration, velocity_to_row
     from .measure import beats_from_spans, summarise_beats
-    from .models.registry import infer
+    from .models.inference import infer
     from .postprocess import envelope_from_flow, erase_bar_columns, split_beats
     from .preprocess import doppler_input, to_image
     from .qc import qc_doppler

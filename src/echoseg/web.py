@@ -83,7 +83,7 @@ def atria_context(path: Path, result: FileResult, models: Models, cm_per_px: flo
 
     from .calibration import tissue_calibration
     from .io import read
-    from .models.registry import infer
+    from .models.inference import infer
     from .preprocess import atria_input
 
     img = read(path, cm_per_px=cm_per_px)
@@ -513,7 +513,7 @@ def create_app(models: Models | None = None, max_sessions: int = MAX_SESSIONS) -
     @app.get("/api/info")
     def info() -> dict[str, Any]:
         from . import __version__
-        from .models.registry import WEIGHTS_FILE, shipped_dir
+        from .models.files import WEIGHTS_FILE, shipped_dir
         names = {"atria": models.atria_path, "doppler": models.doppler_path}
         present = {k: Path(v).exists() or (shipped_dir(v) / WEIGHTS_FILE).exists() for k, v in names.items()}
         return {"version": __version__, "disclaimer": DISCLAIMER, "models": present}

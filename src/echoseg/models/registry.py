@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -26,20 +24,12 @@ import torch
 from torch import nn
 
 from ..errors import ModelError
+from .files import CARD_FILE, SHIPPED, WEIGHTS_FILE, LoadedModel, locate, shipped_dir
 from .unet import UNet
 
 ARCHS: dict[str, Callable[..., nn.Module]] = {"unet": UNet}
-SHIPPED = ("atria", "doppler")
-WEIGHTS_FILE, CARD_FILE = "model.safetensors", "model.json"
-
-
-@dataclass(frozen=True, eq=False)
-class LoadedModel:
-    """A network in eval mode and its model card (``config["input_size"]``, ``config["task"]`` ...)."""
-
-    model: nn.Module
-    config: dict[str, Any] = field(default_factory=dict)
-    path: str = ""
+__all__ = ["ARCHS", "CARD_FILE", "SHIPPED", "WEIGHTS_FILE", "LoadedModel", "bf16_supported", "create", "for_inference",
+           "infer", "load", "n_parameters", "save", "shipped_dir"]
 
 
 def create(arch: str, **config: Any) -> nn.Module:
@@ -86,26 +76,6 @@ def save(model: nn.Module, config: dict[str, Any], out_dir: str | Path, card: di
     return out
 
 
-def shipped_dir(name: str) -> Path:
-    """Folder of a shipped model inside the installed package (it may not exist)."""
-    return Path(str(resources.files("echoseg").joinpath("weights", name)))
-
-
-def _resolve(path_or_name: str | Path) -> Path:
-    p = Path(path_or_name)
-    if p.exists():
-        return p
-    if str(path_or_name) in SHIPPED:
-        d = shipped_dir(str(path_or_name))
-        if (d / WEIGHTS_FILE).exists():
-            return d
-        raise ModelError(
-            f"shipped model {path_or_name!r} is not installed (looked in {d}); train one with "
-            f"`echoseg train` and pass its folder, or reinstall a release that includes the weights")
-    raise ModelError(f"model {str(path_or_name)!r} not found: pass a model folder (with {WEIGHTS_FILE} and "
-                     f"{CARD_FILE}), a .safetensors/.pt file next to a {CARD_FILE}, or one of {', '.join(SHIPPED)}")
-
-
 def _read_weights(path: Path) -> dict[str, torch.Tensor]:
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
@@ -127,25 +97,16 @@ def load(path_or_name: str | Path) -> LoadedModel:
         ModelError: the folder/name is missing, ``model.json`` is absent or invalid, or the weights
             do not fit the architecture the card describes.
     """
-    p = _resolve(path_or_name)
-    folder, weights = (p, p / WEIGHTS_FILE) if p.is_dir() else (p.parent, p)
-    card_path = folder / CARD_FILE
-    if not card_path.exists():
-        raise ModelError(f"{card_path} is missing; a model needs its card (arch, arch_config, input_size)")
-    if not weights.exists():
-        raise ModelError(f"{weights} is missing; the model folder has a card but no weights")
-    try:
-        config = json.loads(card_path.read_text(encoding="utf-8"))
-        arch, arch_config = config["arch"], dict(config["arch_config"])
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise ModelError(f"{card_path}: not a valid model card ({exc}); it needs 'arch' and 'arch_config'") from exc
+    folder, weights, config = locate(path_or_name)
+    arch, arch_config = config["arch"], config["arch_config"]
     model = create(arch, **arch_config)
     state = _read_weights(weights)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         first = str(exc).splitlines()[0:3]
-        raise ModelError(f"{weights} does not match {arch} {arch_config} from {card_path}: {' '.join(first)}") from exc
+        raise ModelError(f"{weights} does not match {arch} {arch_config} from {folder / CARD_FILE}: "
+                         f"{' '.join(first)}") from exc
     model.eval().to(memory_format=torch.channels_last)
     return LoadedModel(model=model, config=config, path=str(folder))
 
