@@ -53,6 +53,8 @@ def test_auto_runs_onnx_and_agrees_with_torch_in_batches(tmp_path, monkeypatch):
     assert a["seg"].shape == (5, 1, 32, 64) and a["cls"].shape == (5, 5)
     np.testing.assert_allclose(a["seg"], b["seg"], atol=1e-4)
     np.testing.assert_allclose(a["cls"], b["cls"], atol=1e-4)
+    with pytest.raises(ValueError, match="divisible by 4"):
+        infer(fast.model, x[:, :, :30])
 
 
 def test_pickled_weights_fall_back_to_torch(tmp_path):

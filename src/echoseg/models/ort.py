@@ -22,16 +22,20 @@ from .files import LoadedModel, locate
 
 @dataclass(frozen=True, eq=False)
 class OrtNet:
-    """An ONNX Runtime session of a U-Net; ``head`` is True when it also outputs site probabilities."""
+    """An ONNX Runtime session of a U-Net; ``head`` is True when it also outputs site probabilities;
+    input sides must be multiples of ``multiple`` (2**depth)."""
 
     session: Any
     head: bool
+    multiple: int = 1
 
     def infer(self, x: np.ndarray, batch: int = 32) -> Any:
         """Probabilities for inputs (N, C, H, W): an array (N, K, H, W), or {"seg", "cls"} with a head."""
         x = np.ascontiguousarray(x, dtype=np.float32)
         if x.ndim != 4:
             raise ValueError(f"infer needs (N, C, H, W) inputs, not shape {x.shape}")
+        if x.shape[2] % self.multiple or x.shape[3] % self.multiple:
+            raise ValueError(f"input sides must be divisible by {self.multiple}, not {x.shape[2:]}")
         parts: list[list[np.ndarray]] = []
         for i in range(0, x.shape[0], max(1, batch)):
             parts.append(self.session.run(None, {"x": x[i:i + batch]}))
@@ -86,7 +90,7 @@ def from_state(arch_config: dict[str, Any], state: dict[str, np.ndarray], thread
     opts.log_severity_level = 3
     graph = unet_onnx(arch_config, {k: v.astype(np.float32) if v.dtype.kind == "f" else v for k, v in state.items()})
     session = ort.InferenceSession(graph, opts, providers=["CPUExecutionProvider"])
-    return OrtNet(session, head=int(arch_config.get("n_cls", 0)) > 0)
+    return OrtNet(session, head=int(arch_config.get("n_cls", 0)) > 0, multiple=2 ** int(arch_config.get("depth", 4)))
 
 
 def load(path_or_name: str | Path, threads: int | None = None) -> LoadedModel:
