@@ -36,7 +36,7 @@ from .types import SITES
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     "atria": {"input_size": 160, "arch_config": {"in_ch": 1, "n_classes": 5, "base": 16, "depth": 4, "n_cls": 0}},
     "doppler": {"input_size": [128, 256],
-                "arch_config": {"in_ch": 2, "n_classes": 1, "base": 16, "depth": 4, "n_cls": len(SITES)}},
+                "arch_config": {"in_ch": 2, "n_classes": 1, "base": 12, "depth": 4, "n_cls": len(SITES)}},
 }
 VAL_SEED_BASE = 8_500_000  # validation seeds; benchmark cohorts use >= 9_000_000, training < VAL_SEED_BASE
 LOG_COLUMNS = ("step", "epoch", "loss", "lr", "img_per_s", "val_loss", "val_dice_la", "val_dice_ra",
