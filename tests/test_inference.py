@@ -66,6 +66,17 @@ def test_pickled_weights_fall_back_to_torch(tmp_path):
         load_for_inference(folder / "weights.pt", "onnxruntime")
 
 
+def test_bf16_weights_fall_back_to_torch(tmp_path):
+    from safetensors.torch import load_file, save_file
+    folder = _small(tmp_path)
+    state = load_file(str(folder / "model.safetensors"))
+    save_file({k: v.bfloat16() if v.is_floating_point() else v for k, v in state.items()},
+              str(folder / "model.safetensors"))
+    assert isinstance(load_for_inference(folder).model, torch.nn.Module)
+    with pytest.raises(ModelError, match="cannot read the weights without torch"):
+        load_for_inference(folder, "onnxruntime")
+
+
 def test_weights_that_do_not_fit_the_card_are_named(tmp_path):
     folder = _small(tmp_path)
     card = json.loads((folder / "model.json").read_text())

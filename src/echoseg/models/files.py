@@ -64,8 +64,8 @@ def locate(path_or_name: str | Path) -> tuple[Path, Path, dict[str, Any]]:
     if not weights.exists():
         raise ModelError(f"{weights} is missing; the model folder has a card but no weights")
     try:
-        config = json.loads(card_path.read_text(encoding="utf-8"))
-        config["arch"], config["arch_config"] = config["arch"], dict(config["arch_config"])
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+        config = {**card, "arch": card["arch"], "arch_config": dict(card["arch_config"])}
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise ModelError(f"{card_path}: not a valid model card ({exc}); it needs 'arch' and 'arch_config'") from exc
     return folder, weights, config

@@ -39,8 +39,13 @@ def load_for_inference(path_or_name: str | Path, backend: str | None = None) -> 
         _folder, weights, config = locate(path_or_name)
         why = ort.unsupported(weights, config)
         if why is None:
-            return ort.load(path_or_name)
-        if choice == "onnxruntime":
+            try:
+                return ort.load(path_or_name)
+            except ModelError:
+                if choice == "onnxruntime":
+                    raise
+                # "auto": torch reads what ONNX Runtime cannot (bf16 weights), or names the problem itself
+        elif choice == "onnxruntime":
             raise ModelError(f"{path_or_name}: cannot run with ONNX Runtime: {why}")
     from .registry import for_inference, load
     loaded = load(path_or_name)
