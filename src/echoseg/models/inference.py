@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ModelError
-from .files import LoadedModel, locate
+from .files import LoadedModel
 
 BACKENDS = ("auto", "onnxruntime", "torch")
 
@@ -36,17 +36,13 @@ def load_for_inference(path_or_name: str | Path, backend: str | None = None) -> 
 
     choice = backend_choice(backend)
     if choice != "torch":
-        _folder, weights, config = locate(path_or_name)
-        why = ort.unsupported(weights, config)
-        if why is None:
-            try:
-                return ort.load(path_or_name)
-            except ModelError:
-                if choice == "onnxruntime":
-                    raise
-                # "auto": torch reads what ONNX Runtime cannot (bf16 weights), or names the problem itself
-        elif choice == "onnxruntime":
-            raise ModelError(f"{path_or_name}: cannot run with ONNX Runtime: {why}")
+        try:
+            return ort.load(path_or_name)
+        except ModelError:
+            if choice == "onnxruntime":
+                raise
+            # "auto": torch runs what ONNX Runtime cannot (no onnxruntime, group norm, .pt or bf16
+            # weights), or names the problem itself (a missing model, weights that do not fit)
     from .registry import for_inference, load
     loaded = load(path_or_name)
     return replace(loaded, model=for_inference(loaded.model))

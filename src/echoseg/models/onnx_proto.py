@@ -56,7 +56,7 @@ def _float(field: int, v: float) -> bytes:
 def attribute(name: str, value: int | float | str | Sequence[int]) -> bytes:
     """An AttributeProto: int, float, string, or a list of ints."""
     out = _bytes(1, name)
-    if isinstance(value, bool) or isinstance(value, (int, np.integer)):
+    if isinstance(value, (int, np.integer)):  # bool included
         return out + _int(3, int(value)) + _int(20, _ATTR_INT)
     if isinstance(value, float):
         return out + _float(2, value) + _int(20, _ATTR_FLOAT)

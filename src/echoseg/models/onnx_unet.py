@@ -81,7 +81,7 @@ def unet_onnx(arch_config: Mapping[str, Any], state: Mapping[str, np.ndarray]) -
 
     Raises:
         ValueError: the config uses group normalisation (not folded here), or the weights lack a
-            tensor or have one of another shape or name than ``arch_config`` implies.
+            tensor, or have one of another shape or name, than ``arch_config`` implies.
     """
     norm = arch_config.get("norm", "batch")
     if norm != "batch":
@@ -92,39 +92,39 @@ def unet_onnx(arch_config: Mapping[str, Any], state: Mapping[str, np.ndarray]) -
     in_ch = int(arch_config.get("in_ch", 1))
     state = {k: np.asarray(v) for k, v in state.items()}
     want = expected_shapes(arch_config)
+    # num_batches_tracked is training bookkeeping the graph does not use: it may be absent
+    missing = sorted(k for k in set(want) - set(state) if not k.endswith("num_batches_tracked"))
     wrong = [f"{k} {state[k].shape} (expected {shape})" for k, shape in want.items()
              if k in state and state[k].shape != shape]
     extra = sorted(set(state) - set(want))
-    if wrong or extra:
-        raise ValueError(f"the weights do not fit UNet {dict(arch_config)}: "
-                         + "; ".join(wrong[:3] + ([f"unexpected tensors {extra[:3]}"] if extra else [])))
+    if missing or wrong or extra:
+        raise ValueError(f"the weights do not fit UNet {dict(arch_config)}: " + "; ".join(
+            ([f"missing tensors {missing[:3]}"] if missing else []) + wrong[:3]
+            + ([f"unexpected tensors {extra[:3]}"] if extra else [])))
     g = _Graph(state)
-    try:
-        x, skips = "x", []
-        for k in range(depth + 1):
-            if k:
-                x = g.op("MaxPool", [x], f"pool{k}", kernel_shape=[2, 2], strides=[2, 2])
-            x = g.block(x, f"enc.{k}")
-            skips.append(x)
-        bottleneck = x
-        scales = g.init("up_scales", np.array([1, 1, 2, 2], np.float32))
-        for j, skip in enumerate(reversed(skips[:-1])):
-            up = g.op("Resize", [x, "", scales], f"up{j}", mode="linear",
-                      coordinate_transformation_mode="half_pixel")
-            x = g.block(g.op("Concat", [up, skip], f"cat{j}", axis=1), f"dec.{j}")
-        logits = g.op("Conv", [x, g.init("out.w", state["out.weight"].astype(np.float32)),
-                               g.init("out.b", state["out.bias"].astype(np.float32))], "out.y", kernel_shape=[1, 1])
-        g.op("Sigmoid" if n_classes == 1 else "Softmax", [logits], "seg", **({} if n_classes == 1 else {"axis": 1}))
-        outputs = [pb.value_info("seg", ["N", n_classes, "H", "W"])]
-        if n_cls:
-            mean = g.op("ReduceMean", [bottleneck], "pool_mean", axes=[2, 3], keepdims=0)
-            peak = g.op("ReduceMax", [bottleneck], "pool_max", axes=[2, 3], keepdims=0)
-            pooled = g.op("Concat", [mean, peak], "pooled", axis=1)
-            site = g.op("Gemm", [pooled, g.init("head.w", state["head.weight"].astype(np.float32)),
-                                 g.init("head.b", state["head.bias"].astype(np.float32))], "head.y", transB=1)
-            g.op("Softmax", [site], "cls", axis=1)
-            outputs.append(pb.value_info("cls", ["N", n_cls]))
-    except KeyError as exc:
-        raise ValueError(f"the weights lack tensor {exc.args[0]!r} of a depth-{depth} UNet") from exc
+    x, skips = "x", []
+    for k in range(depth + 1):
+        if k:
+            x = g.op("MaxPool", [x], f"pool{k}", kernel_shape=[2, 2], strides=[2, 2])
+        x = g.block(x, f"enc.{k}")
+        skips.append(x)
+    bottleneck = x
+    scales = g.init("up_scales", np.array([1, 1, 2, 2], np.float32))
+    for j, skip in enumerate(reversed(skips[:-1])):
+        up = g.op("Resize", [x, "", scales], f"up{j}", mode="linear",
+                  coordinate_transformation_mode="half_pixel")
+        x = g.block(g.op("Concat", [up, skip], f"cat{j}", axis=1), f"dec.{j}")
+    logits = g.op("Conv", [x, g.init("out.w", state["out.weight"].astype(np.float32)),
+                           g.init("out.b", state["out.bias"].astype(np.float32))], "out.y", kernel_shape=[1, 1])
+    g.op("Sigmoid" if n_classes == 1 else "Softmax", [logits], "seg", **({} if n_classes == 1 else {"axis": 1}))
+    outputs = [pb.value_info("seg", ["N", n_classes, "H", "W"])]
+    if n_cls:
+        mean = g.op("ReduceMean", [bottleneck], "pool_mean", axes=[2, 3], keepdims=0)
+        peak = g.op("ReduceMax", [bottleneck], "pool_max", axes=[2, 3], keepdims=0)
+        pooled = g.op("Concat", [mean, peak], "pooled", axis=1)
+        site = g.op("Gemm", [pooled, g.init("head.w", state["head.weight"].astype(np.float32)),
+                             g.init("head.b", state["head.bias"].astype(np.float32))], "head.y", transB=1)
+        g.op("Softmax", [site], "cls", axis=1)
+        outputs.append(pb.value_info("cls", ["N", n_cls]))
     inputs = [pb.value_info("x", ["N", in_ch, "H", "W"])]
     return pb.model(pb.graph("echoseg_unet", g.nodes, g.inits, inputs, outputs))

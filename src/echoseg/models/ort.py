@@ -109,7 +109,12 @@ def load(path_or_name: str | Path, threads: int | None = None) -> LoadedModel:
         raise ModelError(f"{folder}: cannot run with ONNX Runtime: {why}; use the torch backend")
     try:
         state = load_file(str(weights))
-    except (SafetensorError, TypeError, ValueError) as exc:  # bf16 has no numpy dtype
+        # bf16 has no numpy dtype (load_file fails), or one only once ml_dtypes is imported (by onnx, say):
+        # refuse it either way, so what runs does not depend on what else was imported
+        odd = sorted({str(v.dtype) for v in state.values()} - {"float16", "float32", "float64", "int64"})
+        if odd:
+            raise TypeError(f"tensors of dtype {', '.join(odd)}")
+    except (SafetensorError, TypeError, ValueError) as exc:
         raise ModelError(f"{weights}: cannot read the weights without torch ({exc}); use the torch backend") from exc
     try:
         net = from_state(config["arch_config"], state, threads)
