@@ -18,9 +18,9 @@ import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
-from echoseg.benchmark import COHORTS, BenchmarkResult, CohortResult, run_benchmark, task_summaries
-from echoseg.benchmark_report import routing_text
-from echoseg.pipeline import Models
+from echoseg.evaluation.benchmark import COHORTS, BenchmarkResult, CohortResult, run_benchmark, task_summaries
+from echoseg.evaluation.benchmark_report import routing_text
+from echoseg.options import Models
 
 TITLE = {"held-out": "held-out", "shifted": "shifted (screen sizes)", "external": "external-style"}
 

@@ -121,7 +121,7 @@ def _peak_rss_mb() -> float:
 
 def our_models(paths: dict[str, str | None]) -> dict[str, dict[str, Any]]:
     """The networks the pipeline uses: shipped (or given) folders, else train.py defaults with random weights."""
-    from echoseg.train import TASK_DEFAULTS
+    from echoseg.training.train import TASK_DEFAULTS
 
     out = {}
     for name in ("atria", "doppler"):

@@ -16,8 +16,8 @@ import numpy as np
 import torch
 
 from echoseg.models import bf16_supported, create, infer, n_parameters
-from echoseg.train import TASK_DEFAULTS, compute_loss
-from echoseg.train_data import StepData, SynthSource, collate
+from echoseg.training.train import TASK_DEFAULTS, compute_loss
+from echoseg.training.data import StepData, SynthSource, collate
 
 
 def _train_rate(task: str, src: SynthSource, steps: int, batch: int, bf16: bool) -> float:

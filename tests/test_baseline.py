@@ -6,10 +6,10 @@ import importlib.util
 import numpy as np
 import pytest
 
-from echoseg.baseline import SamBackend, otsu_threshold, segment, segment_box, segment_point
+from echoseg.evaluation.baseline import SamBackend, otsu_threshold, segment, segment_box, segment_point
 from echoseg.errors import EchosegError, ModelError
-from echoseg.evaluate import dice
-from echoseg.prompts import box_from_mask, point_from_mask
+from echoseg.evaluation.stats import dice
+from echoseg.evaluation.prompts import box_from_mask, point_from_mask
 
 
 def _pool_image(seed: int, h: int = 240, w: int = 320) -> tuple[np.ndarray, np.ndarray]:
@@ -96,8 +96,8 @@ def test_sam_backend_missing_checkpoint_and_missing_package(tmp_path):
 def test_score_annotation_uses_file_prompts_rescaled(tmp_path):
     import json
 
-    from echoseg.baseline import prompts_for, score_annotation
-    from echoseg.prompts import read_labelme
+    from echoseg.evaluation.baseline import prompts_for, score_annotation
+    from echoseg.evaluation.prompts import read_labelme
 
     img, truth = _pool_image(5, h=480, w=640)
     rows, cols = np.nonzero(truth)
@@ -139,7 +139,7 @@ def test_no_leak_through_a_narrow_gap_or_into_the_black_screen():
 
 
 def test_gap_and_screen_guards_are_what_stop_the_leaks(monkeypatch):
-    import echoseg.baseline as baseline
+    import echoseg.evaluation.baseline as baseline
 
     img = _two_pools()
     assert segment_point(img, (80, 150), smooth_rays=1)[150, 150]  # without the angular median: leak into B

@@ -13,13 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from echoseg import benchmark as bm
-from echoseg import benchmark_report as bmr
+from echoseg.evaluation import benchmark as bm
+from echoseg.evaluation import benchmark_report as bmr
 from echoseg import pipeline
+from echoseg.atria.task import ATRIUM_LABEL
 from echoseg.synth.a4c_screen import SIZES as A4C_SIZES
 from echoseg.synth.doppler_screen import _SIZES as DOPPLER_SIZES
 from echoseg.synth.styles import HELDOUT_FAMILY, TRAIN_FAMILIES
-from echoseg.train import VAL_SEED_BASE
+from echoseg.training.train import VAL_SEED_BASE
 from echoseg.types import TASKS, FileResult, Measurement
 
 try:
@@ -36,7 +37,7 @@ def _oracle(path, models=None, opts=pipeline.Options()) -> FileResult:  # noqa: 
     if truth["kind"] == "a4c":
         masks = np.load(f.with_suffix(".masks.npz"))["masks"]
         rows, out_masks, frames = [], {}, {}
-        for task, label in pipeline.ATRIUM_LABEL.items():
+        for task, label in ATRIUM_LABEL.items():
             frame = int(np.argmin(truth[f"{task[:2]}_area_cm2"]))
             frames[task], out_masks[task] = frame, masks[frame] == label
             rows.append(Measurement(str(f), task, truth[task], "cm2", 1, frame, "pass",

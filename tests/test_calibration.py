@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from pydicom.dataset import Dataset
 
-from echoseg import calibration as cal
+from echoseg.io import calibration as cal
 from echoseg.errors import CalibrationError
 from echoseg.types import Region
 

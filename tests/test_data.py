@@ -20,9 +20,17 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-from echoseg.calibration import manual_spectral_calibration, region_to_item
-from echoseg.data import (LabelledSample, LabelledSet, detect_format, flow_mask, open_dataset, polygon_mask,
-                          shoelace_area, split)
+from echoseg.io.calibration import manual_spectral_calibration, region_to_item
+from echoseg.datasets.dataset import (
+    LabelledSample,
+    LabelledSet,
+    detect_format,
+    flow_mask,
+    open_dataset,
+    polygon_mask,
+    shoelace_area,
+    split,
+)
 from echoseg.errors import UnsupportedInputError
 from echoseg.types import Region, SpectralCalibration, TissueCalibration
 

@@ -6,7 +6,10 @@ import math
 import numpy as np
 import pytest
 
-from echoseg import measure as m
+from echoseg.atria.measure import area_length_volume_ml
+from echoseg.doppler.measure import beat_stats, rr_irregular, summarise_beats, vti_cm
+from echoseg.doppler.study import cardiac_output_l_min, continuity_ava_cm2, dimensionless_index, qp_qs, stroke_volume_ml
+from echoseg.reference import classify, indexed
 from echoseg.types import Beat
 
 
@@ -19,7 +22,7 @@ def half_sine(vp: float, dur: float, n: int = 2001, sign: float = 1.0):
 def test_half_sine_beat_exact(sign):
     vp, dur = 120.0, 0.30
     t, v = half_sine(vp, dur, sign=sign)
-    b = m.beat_stats(t, v, 0, t.size - 1, index=0)
+    b = beat_stats(t, v, 0, t.size - 1, index=0)
     assert b.vti_cm == pytest.approx(2 * vp * dur / math.pi, rel=1e-5)  # 22.918 cm
     assert b.vmax_cm_s == pytest.approx(vp)
     assert b.vmean_cm_s == pytest.approx(2 * vp / math.pi, rel=1e-5)
@@ -33,8 +36,8 @@ def test_half_sine_beat_exact(sign):
 def test_triangle_vti_and_subrange():
     t = np.linspace(0, 1.0, 1001)
     v = np.interp(t, [0.2, 0.3, 0.5], [0.0, 100.0, 0.0])
-    assert m.vti_cm(t, v) == pytest.approx(0.5 * 0.3 * 100.0, rel=1e-9)  # 15 cm
-    b = m.beat_stats(t, v, 200, 500, index=3, complete=False, rr_s=0.8)
+    assert vti_cm(t, v) == pytest.approx(0.5 * 0.3 * 100.0, rel=1e-9)  # 15 cm
+    b = beat_stats(t, v, 200, 500, index=3, complete=False, rr_s=0.8)
     assert b.vti_cm == pytest.approx(15.0, rel=1e-9)
     assert b.vmean_cm_s == pytest.approx(50.0)
     # mean of v² over a triangle = Vp²/3 -> 4 * 1²/3 mmHg
@@ -45,17 +48,17 @@ def test_triangle_vti_and_subrange():
 def test_beat_stats_rejects_bad_input():
     t, v = half_sine(100, 0.3, n=11)
     with pytest.raises(ValueError, match="start=5, end=5"):
-        m.beat_stats(t, v, 5, 5, 0)
+        beat_stats(t, v, 5, 5, 0)
     with pytest.raises(ValueError, match="increase"):
-        m.vti_cm(t[::-1], v)
+        vti_cm(t[::-1], v)
     with pytest.raises(ValueError, match="NaN"):
-        m.vti_cm(t, np.where(t > 0.1, np.nan, v))
+        vti_cm(t, np.where(t > 0.1, np.nan, v))
 
 
 def test_area_length_volume():
-    assert m.area_length_volume_ml(20.0, 5.0) == pytest.approx(0.85 * 400 / 5)  # 68 ml
+    assert area_length_volume_ml(20.0, 5.0) == pytest.approx(0.85 * 400 / 5)  # 68 ml
     with pytest.raises(ValueError, match="length_cm must be between 0.1 and 20 cm, not 0"):
-        m.area_length_volume_ml(20.0, 0)
+        area_length_volume_ml(20.0, 0)
 
 
 def _beat(i, vti, rr=None, complete=True):
@@ -65,7 +68,7 @@ def _beat(i, vti, rr=None, complete=True):
 def test_summary_regular():
     beats = [_beat(0, 21.0, None, False), _beat(1, 20.0, 0.8), _beat(2, 22.0, 0.8), _beat(3, 21.0, 0.82),
              _beat(4, 19.0, 0.79, False)]
-    s = m.summarise_beats(beats)
+    s = summarise_beats(beats)
     assert s["value"] == pytest.approx(21.0)
     assert s["sd"] == pytest.approx(1.0)
     assert s["cv"] == pytest.approx(1 / 21)
@@ -76,40 +79,40 @@ def test_summary_regular():
 def test_summary_irregular_needs_five_and_no_complete():
     rr = [0.5, 1.1, 0.7, 1.3, 0.6]
     beats = [_beat(i, 15 + i, r) for i, r in enumerate(rr)][:4]
-    s = m.summarise_beats(beats)
+    s = summarise_beats(beats)
     assert s["irregular"] is True and s["min_beats"] == 5 and s["enough_beats"] is False
-    s2 = m.summarise_beats([_beat(0, 10, None, False)])
+    s2 = summarise_beats([_beat(0, 10, None, False)])
     assert s2["value"] is None and s2["n"] == 0 and s2["heart_rate_bpm"] is None
-    assert m.summarise_beats(beats, irregular=False)["min_beats"] == 3
+    assert summarise_beats(beats, irregular=False)["min_beats"] == 3
 
 
 def test_rr_irregular():
-    assert m.rr_irregular([0.8, 0.8]) is None
-    assert m.rr_irregular([0.80, 0.82, 0.79, 0.81, 0.80]) is False
+    assert rr_irregular([0.8, 0.8]) is None
+    assert rr_irregular([0.80, 0.82, 0.79, 0.81, 0.80]) is False
     # slow respiratory drift: CV 4 %, successive differences small
-    assert m.rr_irregular(list(0.8 + 0.04 * np.sin(np.arange(12) / 2))) is False
-    assert m.rr_irregular([0.5, 1.1, 0.7, 1.3, 0.6]) is True
+    assert rr_irregular(list(0.8 + 0.04 * np.sin(np.arange(12) / 2))) is False
+    assert rr_irregular([0.5, 1.1, 0.7, 1.3, 0.6]) is True
 
 
 def test_derived_indices_hand_worked():
     # LVOT D 2.0 cm -> CSA π = 3.1416 cm²; VTI 20 -> SV 62.83 ml; HR 70 -> CO 4.398 l/min
-    sv = m.stroke_volume_ml(20.0, 2.0)
+    sv = stroke_volume_ml(20.0, 2.0)
     assert sv == pytest.approx(62.8319, rel=1e-5)
-    assert m.cardiac_output_l_min(sv, 70) == pytest.approx(4.39823, rel=1e-5)
-    assert m.continuity_ava_cm2(2.0, 20.0, 80.0) == pytest.approx(0.785398, rel=1e-5)
-    assert m.dimensionless_index(20.0, 80.0) == pytest.approx(0.25)
+    assert cardiac_output_l_min(sv, 70) == pytest.approx(4.39823, rel=1e-5)
+    assert continuity_ava_cm2(2.0, 20.0, 80.0) == pytest.approx(0.785398, rel=1e-5)
+    assert dimensionless_index(20.0, 80.0) == pytest.approx(0.25)
     # RVOT 2.5 cm, VTI 18 vs LVOT 2.0 cm, VTI 20 -> (6.25*18)/(4*20) = 1.40625
-    assert m.qp_qs(2.5, 18.0, 2.0, 20.0) == pytest.approx(1.40625)
-    assert m.indexed(sv, 1.8) == pytest.approx(34.906, rel=1e-4)
+    assert qp_qs(2.5, 18.0, 2.0, 20.0) == pytest.approx(1.40625)
+    assert indexed(sv, 1.8) == pytest.approx(34.906, rel=1e-4)
 
 
 def test_derived_validation_names_value():
     with pytest.raises(ValueError, match="lvot_diameter_cm must be between 1 and 4 cm, not 25"):
-        m.stroke_volume_ml(20.0, 25)
+        stroke_volume_ml(20.0, 25)
     with pytest.raises(ValueError, match="heart_rate_bpm"):
-        m.cardiac_output_l_min(60, 0)
+        cardiac_output_l_min(60, 0)
     with pytest.raises(ValueError, match="av_vti_cm must be a number"):
-        m.continuity_ava_cm2(2.0, 20.0, "x")
+        continuity_ava_cm2(2.0, 20.0, "x")
 
 
 @pytest.mark.parametrize("q,value,label", [
@@ -121,9 +124,9 @@ def test_derived_validation_names_value():
     ("av_mean_gradient_mmhg", 40, "severe AS"), ("stroke_volume_index_ml_m2", 30, "low flow"),
 ])
 def test_classify(q, value, label):
-    assert m.classify(q, value) == label
+    assert classify(q, value) == label
 
 
 def test_classify_unknown():
     with pytest.raises(ValueError, match="quantity must be one of"):
-        m.classify("lv_mass", 1.0)
+        classify("lv_mass", 1.0)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from echoseg.peaks import find_peaks, local_maxima, prominences
+from echoseg.imaging.signal import find_peaks, local_maxima, prominences
 
 
 def _signals(n_cases: int = 200) -> list[np.ndarray]:

@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 
 from echoseg.models.registry import shipped_dir
-from echoseg.pipeline import Models, measure, study_rows
-from echoseg.report import write_all
+from echoseg.options import Models
+from echoseg.pipeline import measure
+from echoseg.doppler.study import study_rows
+from echoseg.report.write import write_all
 from echoseg.synth.a4c import generate_a4c
 from echoseg.synth.dicom_writer import write_case
 from echoseg.synth.doppler import generate_doppler
@@ -88,7 +90,7 @@ def test_contract_outputs(study, tmp_path):
     mask = tmp_path / "masks" / "a4c.la_area.png"
     from PIL import Image
     arr = np.asarray(Image.open(mask))
-    from echoseg.io import read
+    from echoseg.io.read import read
     assert arr.shape == read(out / "a4c.dcm").shape and set(np.unique(arr)) == {0, 255}
     assert (tmp_path / "report.html").read_text().count("<img") >= 11
 
@@ -107,9 +109,10 @@ def test_study_keeps_the_surer_of_two_files_claiming_one_parameter():
     assert row["lvot_vti"] == 20.0
 
 
-@pytest.mark.skipif(not __import__("echoseg.screen_text").screen_text.available(), reason="Tesseract OCR is not installed")
+@pytest.mark.skipif(not __import__("echoseg.doppler.screen_text").doppler.screen_text.available(), reason="Tesseract OCR is not installed")
 def test_site_printed_on_the_screen_routes_unlabelled_files(tmp_path):
-    from echoseg.pipeline import Options, measure_file
+    from echoseg.options import Options
+    from echoseg.pipeline import measure_file
 
     models, checked = Models(), 0
     always = Options(screen_text_below=1.01, keep_image=False)  # read the screen even when the waveform is sure

@@ -4,9 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from echoseg.calibration import manual_spectral_calibration, manual_tissue_calibration
-from echoseg.preprocess import (Geometry, atria_geometry, atria_input, doppler_input, labels_input, mask_input,
-                                normalise, to_image, to_model)
+from echoseg.io.calibration import manual_spectral_calibration, manual_tissue_calibration
+from echoseg.imaging.resample import Geometry, labels_input, mask_input, normalise, to_image, to_model
+from echoseg.atria.prepare import atria_geometry, atria_input
+from echoseg.doppler.prepare import doppler_input
 from echoseg.types import Region, TissueCalibration
 
 

@@ -7,8 +7,14 @@ import numpy as np
 import pytest
 
 from echoseg.errors import EchosegError
-from echoseg.prompts import (box_from_mask, point_from_mask, rasterize_polygon, read_labelme, rescale_box,
-                             rescale_point)
+from echoseg.evaluation.prompts import (
+    box_from_mask,
+    point_from_mask,
+    rasterize_polygon,
+    read_labelme,
+    rescale_box,
+    rescale_point,
+)
 
 LA_POLY = [[100.0, 120.0], [220.0, 110.0], [260.0, 200.0], [200.0, 300.0], [120.0, 280.0], [90.0, 200.0]]
 RA_POLY = [[350.0, 130.0], [450.0, 140.0], [470.0, 260.0], [360.0, 270.0]]

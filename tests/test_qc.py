@@ -4,9 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from echoseg import measure as m
-from echoseg import qc
-from echoseg.calibration import manual_spectral_calibration
+from echoseg.atria.qc import qc_atria
+from echoseg.doppler.measure import summarise_beats
+from echoseg.doppler.qc import qc_doppler, scale_limit_cm_s
+from echoseg.types import combine, make_result
+from echoseg.io.calibration import manual_spectral_calibration
 from echoseg.types import Beat, Region, TissueCalibration
 
 H, W = 120, 140
@@ -27,7 +29,7 @@ def good_curve(n=30, lo=12.0, hi=18.0) -> np.ndarray:
 
 def test_atria_clean_case_passes():
     mask = disc()
-    res = qc.qc_atria(good_curve(), mask, 0.95 * mask, "la_area", cal=tcal())
+    res = qc_atria(good_curve(), mask, 0.95 * mask, "la_area", cal=tcal())
     assert res.passed and res.reasons == () and res.reason == "" and res.qc == "pass"
     assert res.confidence == pytest.approx(0.95)
 
@@ -63,7 +65,7 @@ def test_atria_rules(case, expect):
     elif case == "jumpy":
         curve = curve.copy()
         curve[10] = 30.0
-    res = qc.qc_atria(curve, mask, probs, "la_area", cal=tcal(), fan=fan)
+    res = qc_atria(curve, mask, probs, "la_area", cal=tcal(), fan=fan)
     assert not res.passed and res.qc == "fail"
     assert any(r.startswith(expect) for r in res.reasons), res.reasons
     assert len(res.reasons) == 1, res.reasons  # only the rule aimed at
@@ -72,14 +74,14 @@ def test_atria_rules(case, expect):
 def test_atria_task_ranges_and_empty():
     curve = good_curve(hi=65.0)
     mask = disc()
-    assert qc.qc_atria(curve, mask, None, "la_area").passed
-    assert "outside 3-60 cm2" in qc.qc_atria(curve, mask, None, "ra_area").reason
-    empty = qc.qc_atria(curve, np.zeros((H, W), bool), None, "ra_area")
+    assert qc_atria(curve, mask, None, "la_area").passed
+    assert "outside 3-60 cm2" in qc_atria(curve, mask, None, "ra_area").reason
+    empty = qc_atria(curve, np.zeros((H, W), bool), None, "ra_area")
     assert not empty.passed and empty.reasons == ("no RA found",)
-    one = qc.qc_atria(np.array([15.0]), mask, None, "la_area")
+    one = qc_atria(np.array([15.0]), mask, None, "la_area")
     assert one.passed and "cardiac cycle not checked" in one.warnings[0]
     with pytest.raises(ValueError, match="task must be one of"):
-        qc.qc_atria(curve, mask, None, "lv_area")
+        qc_atria(curve, mask, None, "lv_area")
 
 
 # ----------------------------------------------------------------------------- Doppler
@@ -96,7 +98,7 @@ def scal():
 
 def run(bs, site="lvot", env_conf=0.9, site_conf=0.9, side=1, irregular=None, cal="default"):
     cal = scal() if cal == "default" else cal
-    return qc.qc_doppler(bs, m.summarise_beats(bs, irregular), env_conf, site_conf, cal, site=site, side=side)
+    return qc_doppler(bs, summarise_beats(bs, irregular), env_conf, site_conf, cal, site=site, side=side)
 
 
 def test_doppler_clean_case_passes_with_warnings():
@@ -133,12 +135,12 @@ def test_doppler_cv_is_a_warning_in_irregular_rhythm():
     assert res.passed and any(w.startswith("beats inconsistent") for w in res.warnings)
     assert "irregular rhythm" in res.warnings
     assert "only" not in " ".join(res.warnings)  # 6 >= 5 beats
-    assert qc.scale_limit_cm_s(scal(), 1) == pytest.approx(301.0)
-    assert qc.scale_limit_cm_s(scal(), -1) == pytest.approx(99.0)
+    assert scale_limit_cm_s(scal(), 1) == pytest.approx(301.0)
+    assert scale_limit_cm_s(scal(), -1) == pytest.approx(99.0)
 
 
 def test_combine():
-    a = qc.make_result(["x"], 0.8, ["w1"])
-    b = qc.make_result([], 0.6, ["w2"])
-    c = qc.combine(a, b)
+    a = make_result(["x"], 0.8, ["w1"])
+    b = make_result([], 0.6, ["w2"])
+    c = combine(a, b)
     assert (c.passed, c.reasons, c.warnings, c.confidence) == (False, ("x",), ("w1", "w2"), 0.6)

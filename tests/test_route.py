@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from echoseg.errors import CalibrationError
-from echoseg.route import route_kind, site_posterior
+from echoseg.pipeline import route_kind
+from echoseg.doppler.site import site_posterior
 from echoseg.types import SITES, EchoImage, Region
 
 TISSUE = Region(0, 0, 9, 9, 1, 1, 3, 3, 0.1, 0.1)
@@ -56,5 +57,5 @@ def test_bad_probability_vector():
                                        ("pulmonic valve", "pv"), ("RVOT", "rvot"), ("Pulmonary vein", None),
                                        ("LVOT and AV", None), ("Doppler PW", None), ("", None)])
 def test_site_from_labels(text, site):
-    from echoseg.route import site_from_labels
+    from echoseg.doppler.site import site_from_labels
     assert site_from_labels(text) == site

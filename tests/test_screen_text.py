@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from echoseg import screen_text as st
-from echoseg.route import SCREEN_OTHER_WEIGHT, site_posterior
+from echoseg.doppler import screen_text as st
+from echoseg.doppler.site import SCREEN_OTHER_WEIGHT, site_posterior
 from echoseg.synth import overlay
 from echoseg.types import Region
 

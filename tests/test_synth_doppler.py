@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from echoseg.calibration import row_to_velocity, spectral_calibration, velocity_to_row
+from echoseg.io.calibration import row_to_velocity, spectral_calibration, velocity_to_row
 from echoseg.synth.doppler import generate_doppler
 from echoseg.synth.styles import HELDOUT_FAMILY
 from echoseg.synth.waveforms import EjectionBeat, beat_stats

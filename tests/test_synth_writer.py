@@ -7,7 +7,7 @@ import numpy as np
 import pydicom
 import pytest
 
-from echoseg.calibration import regions_from_sequence, spectral_calibration, tissue_calibration
+from echoseg.io.calibration import regions_from_sequence, spectral_calibration, tissue_calibration
 from echoseg.synth.case import SynthCase
 from echoseg.synth.dicom_writer import US_IMAGE, US_MULTIFRAME, write_case
 from echoseg.types import Region

@@ -12,8 +12,8 @@ torch = pytest.importorskip("torch")
 
 from echoseg.errors import EchosegError, ModelError  # noqa: E402
 from echoseg.models import infer, load  # noqa: E402
-from echoseg.train import VAL_SEED_BASE, TrainConfig, load_config, save_config, train  # noqa: E402
-from echoseg.train_data import StepData, augment  # noqa: E402
+from echoseg.training.train import VAL_SEED_BASE, TrainConfig, load_config, save_config, train
+from echoseg.training.data import StepData, augment
 
 TINY = {"base": 4, "depth": 2}
 
@@ -186,9 +186,9 @@ def test_trains_from_a_folder_of_png_masks(tmp_path):
 
 
 def test_sample_from_labelled_uses_calibration_and_site():
-    from echoseg.calibration import manual_spectral_calibration
-    from echoseg.data import LabelledSample
-    from echoseg.train_data import sample_from_labelled
+    from echoseg.io.calibration import manual_spectral_calibration
+    from echoseg.datasets.dataset import LabelledSample
+    from echoseg.training.data import sample_from_labelled
 
     img = np.zeros((60, 90, 3), np.uint8)
     labels = np.zeros((60, 90), np.uint8)

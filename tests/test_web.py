@@ -24,13 +24,16 @@ torch = pytest.importorskip("torch")
 from fastapi.testclient import TestClient  # noqa: E402
 from torch import nn  # noqa: E402
 
-from echoseg import web  # noqa: E402
-from echoseg.calibration import spectral_calibration, tissue_calibration  # noqa: E402
-from echoseg.io import read  # noqa: E402
-from echoseg.measure import continuity_ava_cm2, dimensionless_index, stroke_volume_ml  # noqa: E402
+from echoseg.web import app as web
+from echoseg.io.calibration import spectral_calibration, tissue_calibration
+from echoseg.io.read import read
+from echoseg.doppler.study import continuity_ava_cm2, dimensionless_index, stroke_volume_ml
 from echoseg.models.registry import LoadedModel  # noqa: E402
-from echoseg.pipeline import Models, measure_file  # noqa: E402
-from echoseg.preprocess import atria_input, doppler_input, mask_input  # noqa: E402
+from echoseg.options import Models
+from echoseg.pipeline import measure_file
+from echoseg.atria.prepare import atria_input
+from echoseg.doppler.prepare import doppler_input
+from echoseg.imaging.resample import mask_input
 from echoseg.synth.dataset import write_dataset  # noqa: E402
 from echoseg.types import SITES  # noqa: E402
 

@@ -32,8 +32,9 @@ if not CHROMIUM.exists():
 
 import uvicorn  # noqa: E402
 
-from echoseg import web  # noqa: E402
-from echoseg.pipeline import Models, measure_file  # noqa: E402
+from echoseg.web import app as web
+from echoseg.options import Models
+from echoseg.pipeline import measure_file
 from echoseg.synth.dataset import write_dataset  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))

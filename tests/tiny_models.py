@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from echoseg.models.registry import LoadedModel, create
-from echoseg.pipeline import Models
+from echoseg.options import Models
 from echoseg.types import SITES
 
 

@@ -6,13 +6,13 @@ import json
 import sys
 from pathlib import Path
 
-from . import __version__
-from .types import TASKS
+from echoseg import __version__
+from echoseg.types import TASKS
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from .errors import EchosegError
-    from .io import describe, find_inputs, format_text, read
+    from echoseg.errors import EchosegError
+    from echoseg.io.read import describe, find_inputs, format_text, read
 
     out, status = [], 0
     for path in find_inputs(args.inputs):
@@ -29,7 +29,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
-    from .synth.dataset import write_dataset
+    from echoseg.synth.dataset import write_dataset
 
     path = write_dataset(args.out, args.task, args.n, args.seed, heldout=args.heldout, family=args.family,
                          jpeg_fraction=args.jpeg_fraction, progress=not args.quiet)
@@ -38,8 +38,10 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _cmd_measure(args: argparse.Namespace) -> int:
-    from .pipeline import Models, measure, study_rows
-    from .report import write_all
+    from echoseg.options import Models
+    from echoseg.pipeline import measure
+    from echoseg.doppler.study import study_rows
+    from echoseg.report.write import write_all
 
     models = Models(atria_path=args.atria_model, doppler_path=args.doppler_model)
     results = measure(args.inputs, args.task, cm_per_px=args.cm_per_px, models=models, progress=not args.quiet)
@@ -52,8 +54,8 @@ def _cmd_measure(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from .evaluate import evaluate
-    from .evaluate_report import write_report
+    from echoseg.evaluation.evaluate import evaluate
+    from echoseg.evaluation.report import write_report
 
     res = evaluate(args.pred, args.truth, by=args.by, pred_masks=args.pred_masks, truth_masks=args.truth_masks,
                    n_boot=args.n_boot, seed=args.seed)
@@ -66,7 +68,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from .train import TrainConfig, load_config, train
+    from echoseg.training.train import TrainConfig, load_config, train
 
     cfg = load_config(args.config) if args.config else TrainConfig(task=args.task or "atria")
     overrides = {k: v for k, v in (("task", args.task), ("out_dir", args.out and str(args.out)),
@@ -81,8 +83,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_benchmark(args: argparse.Namespace) -> int:
     import tempfile
 
-    from .benchmark import run_benchmark, write_benchmark_md
-    from .pipeline import Models
+    from echoseg.evaluation.benchmark import run_benchmark, write_benchmark_md
+    from echoseg.options import Models
 
     cmd = f"echoseg benchmark --n-a4c {args.n_a4c} --n-doppler {args.n_doppler}" + \
         (" --no-baselines" if args.no_baselines else "")
@@ -96,16 +98,16 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from echoseg.demo import run_demo
 
     return run_demo(Path(args.out), seed=args.seed)
 
 
 def _cmd_app(args: argparse.Namespace) -> int:
-    from .pipeline import Models
+    from echoseg.options import Models
 
     try:
-        from .web import serve
+        from echoseg.web.app import serve
     except ImportError as exc:
         print(f"echoseg app: {exc}; install the web extra: pip install 'echoseg[web]'", file=sys.stderr)
         return 2
@@ -198,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .errors import EchosegError
+    from echoseg.errors import EchosegError
 
     args = build_parser().parse_args(argv)
     try:

@@ -8,10 +8,11 @@ from pathlib import Path
 def run_demo(out: Path, seed: int = 7) -> int:
     """Write a synthetic study (one A4C cine + five Doppler sites) under ``out/study``, measure it
     with the shipped models into ``out/results`` and print the values next to the generator's truth."""
-    from .pipeline import measure, study_rows
-    from .report import write_all
+    from echoseg.pipeline import measure
+    from echoseg.doppler.study import study_rows
+    from echoseg.report.write import write_all
 
-    from .synth.dataset import write_dataset
+    from echoseg.synth.dataset import write_dataset
 
     truth_csv = write_dataset(out / "study", "study", 1, seed, progress=False)
     with open(truth_csv) as fh:

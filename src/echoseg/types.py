@@ -1,6 +1,7 @@
 """Typed, frozen data carried between echoseg's stages (io -> route -> model -> measure -> report)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -191,3 +192,37 @@ class FileResult:
     study_uid: str | None = None
     frame_time_ms: float | None = None
     error: str | None = None
+
+
+# ============================================================================= quality control
+@dataclass(frozen=True)
+class QCResult:
+    """passed: the value may be used; reasons: why not (empty when passed); confidence 0..1;
+    warnings: notes that do not fail the result."""
+
+    passed: bool
+    reasons: tuple[str, ...] = ()
+    confidence: float = 1.0
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def qc(self) -> str:
+        return "pass" if self.passed else "fail"
+
+    @property
+    def reason(self) -> str:
+        return "; ".join(self.reasons)
+
+
+def make_result(reasons: Sequence[str], confidence: float, warnings: Sequence[str] = ()) -> QCResult:
+    """QCResult that passes exactly when ``reasons`` is empty."""
+    return QCResult(passed=not reasons, reasons=tuple(reasons), confidence=float(np.clip(confidence, 0.0, 1.0)),
+                    warnings=tuple(warnings))
+
+
+def combine(*results: QCResult) -> QCResult:
+    """All reasons and warnings together; the lowest confidence."""
+    reasons = tuple(r for res in results for r in res.reasons)
+    warnings = tuple(w for res in results for w in res.warnings)
+    conf = min((res.confidence for res in results), default=1.0)
+    return make_result(reasons, conf, warnings)

@@ -20,11 +20,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
-from . import anatomy as an
-from .a4c_render import Renderer
-from .a4c_screen import Screen, overlay_layers, sample_screen
-from .case import SynthCase
-from .styles import sample_style
+from echoseg.synth import anatomy as an
+from echoseg.synth.a4c_render import Renderer
+from echoseg.synth.a4c_screen import Screen, overlay_layers, sample_screen
+from echoseg.synth.case import SynthCase
+from echoseg.synth.styles import sample_style
 
 @dataclass(frozen=True)
 class Timing:

@@ -16,12 +16,12 @@ import numpy as np
 from PIL import Image, ImageDraw
 from scipy import ndimage as ndi
 
-from . import anatomy as an
-from .a4c_screen import Screen, overlay_layers
-from .styles import Style
+from echoseg.synth import anatomy as an
+from echoseg.synth.a4c_screen import Screen, overlay_layers
+from echoseg.synth.styles import Style
 
 if TYPE_CHECKING:
-    from .a4c import Timing
+    from echoseg.synth.a4c import Timing
 
 LA, RA, LV, RV, EXTRA = 1, 2, 3, 4, 5
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..types import Region
-from .overlay import ecg_trace, font
-from .styles import Style
+from echoseg.types import Region
+from echoseg.synth.overlay import ecg_trace, font
+from echoseg.synth.styles import Style
 
 SIZES = ((480, 640), (600, 800), (708, 1016), (768, 1024), (434, 636), (576, 720), (600, 960))
 LOGOS = ("SONOVIEW", "EchoLab", "CARDIA-X", "UltraSynth", "VIVOSCAN", "Ardent", "Q-Echo", "HELIX US", "")

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from ..types import Region
+from echoseg.types import Region
 
 
 @dataclass(frozen=True, eq=False)

@@ -19,9 +19,9 @@ from pydicom.encaps import encapsulate
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, JPEGBaseline8Bit, generate_uid
 
-from ..atomic import atomic_write
-from ..calibration import region_to_item
-from .case import SynthCase
+from echoseg.io.atomic import atomic_write
+from echoseg.io.calibration import region_to_item
+from echoseg.synth.case import SynthCase
 
 US_MULTIFRAME = "1.2.840.10008.5.1.4.1.1.3.1"
 US_IMAGE = "1.2.840.10008.5.1.4.1.1.6.1"

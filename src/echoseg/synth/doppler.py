@@ -24,12 +24,12 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import ndtr
 
-from ..calibration import manual_spectral_calibration, velocity_to_row
-from ..types import SITES, Region, SpectralCalibration
-from .case import SynthCase
-from .doppler_screen import ScreenLayout, draw_screen, sample_layout
-from .styles import sample_style
-from .waveforms import FlowBeat, beat_stats, envelope, make_beats, sample_rhythm
+from echoseg.io.calibration import manual_spectral_calibration, velocity_to_row
+from echoseg.types import SITES, Region, SpectralCalibration
+from echoseg.synth.case import SynthCase
+from echoseg.synth.doppler_screen import ScreenLayout, draw_screen, sample_layout
+from echoseg.synth.styles import sample_style
+from echoseg.synth.waveforms import FlowBeat, beat_stats, envelope, make_beats, sample_rhythm
 
 DIRECTION = {"mv": 1, "av": -1, "lvot": -1, "rvot": -1, "pv": -1}
 

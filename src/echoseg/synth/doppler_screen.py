@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..calibration import UNIT_CM, row_to_velocity, velocity_to_row
-from ..types import Region, SpectralCalibration
-from . import overlay
-from .styles import Style
+from echoseg.io.calibration import UNIT_CM, row_to_velocity, velocity_to_row
+from echoseg.types import Region, SpectralCalibration
+from echoseg.synth import overlay
+from echoseg.synth.styles import Style
 
 _SIZES = ((480, 640), (600, 800), (708, 1016), (768, 1024), (720, 960), (576, 768), (600, 1024), (800, 1066))
 _SITE_LABELS = {

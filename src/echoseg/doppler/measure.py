@@ -1,0 +1,129 @@
+"""Doppler measurement math: pure functions from envelopes to per-beat values in physical units.
+
+Nothing here reads files, images or calibration: inputs are already in s and cm/s
+(:mod:`echoseg.io.calibration` does the pixel conversions, :mod:`echoseg.doppler.envelope` extracts
+the envelope). Definitions (docs/measurements.md has the formulas with units):
+
+* VTI (cm) = integral over the flow period of the outer-envelope *speed* |v(t)| (trapezoid rule).
+* Vmax (cm/s) = largest speed of the beat; Vmean (cm/s) = VTI / flow duration.
+* Peak gradient (mmHg) = 4 Vmax² with V in m/s (simplified Bernoulli);
+  mean gradient (mmHg) = time average of 4 v(t)², which is larger than 4 Vmean².
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from echoseg.types import Beat
+
+MMHG_PER_M2_S2 = 4.0  # simplified Bernoulli: dP (mmHg) = 4 v² (v in m/s)
+
+
+def _check_envelope(t: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    t = np.asarray(t, dtype=np.float64)
+    v = np.asarray(v, dtype=np.float64)
+    if t.ndim != 1 or t.shape != v.shape:
+        raise ValueError(f"times and velocities must be 1-D arrays of equal length, not shapes {t.shape} and {v.shape}")
+    if t.size and not np.all(np.diff(t) > 0):
+        raise ValueError("times must increase strictly; sort the envelope by time first")
+    if not np.all(np.isfinite(v)):
+        raise ValueError(f"velocities contain {int((~np.isfinite(v)).sum())} NaN/inf values; fill or drop them first")
+    return t, v
+
+
+def _trapz(y: np.ndarray, x: np.ndarray) -> float:
+    """Trapezoid rule (np.trapezoid is numpy >= 2 only)."""
+    return float(np.sum(0.5 * (y[1:] + y[:-1]) * np.diff(x)))
+
+
+# ----------------------------------------------------------------------------- Doppler beats
+def vti_cm(t: np.ndarray, speed: np.ndarray) -> float:
+    """Velocity-time integral (cm): trapezoid integral of |speed| (cm/s) over times ``t`` (s)."""
+    t, v = _check_envelope(t, speed)
+    if t.size < 2:
+        return 0.0
+    return float(_trapz(np.abs(v), t))
+
+
+def beat_stats(t: np.ndarray, v: np.ndarray, start: int, end: int, index: int,
+               complete: bool = True, rr_s: float | None = None) -> Beat:
+    """Per-beat values of the envelope samples ``start..end`` (both inclusive).
+
+    ``v`` may be signed (cm/s): speed |v| is used throughout. Vmean is the time average of
+    speed over the flow period (VTI / duration); the mean gradient is the time average of
+    4 v(t)² (m/s -> mmHg), not 4 Vmean².
+    """
+    t, v = _check_envelope(t, v)
+    n = t.size
+    if not (0 <= start < end < n):
+        raise ValueError(f"beat indices must satisfy 0 <= start < end < {n}, not start={start}, end={end}")
+    tt, s = t[start:end + 1], np.abs(v[start:end + 1])
+    dur = float(tt[-1] - tt[0])
+    vti = float(_trapz(s, tt))
+    vmax = float(s.max())
+    s_m = s / 100.0
+    mean_grad = float(_trapz(MMHG_PER_M2_S2 * s_m * s_m, tt) / dur)
+    return Beat(index=int(index), start_s=float(tt[0]), end_s=float(tt[-1]), vti_cm=vti, vmax_cm_s=vmax,
+                vmean_cm_s=vti / dur, peak_gradient_mmhg=MMHG_PER_M2_S2 * (vmax / 100.0) ** 2,
+                mean_gradient_mmhg=mean_grad, complete=bool(complete),
+                rr_s=None if rr_s is None else float(rr_s))
+
+
+def beats_from_spans(t: np.ndarray, v: np.ndarray, spans: Sequence[Any]) -> list[Beat]:
+    """:func:`beat_stats` for each span (objects with ``start``, ``end``, ``complete``, ``rr_s``)."""
+    return [beat_stats(t, v, s.start, s.end, i, s.complete, getattr(s, "rr_s", None))
+            for i, s in enumerate(spans)]
+
+
+def rr_irregular(rr_s: Sequence[float], cv_limit: float = 0.10, succ_limit: float = 0.10) -> bool | None:
+    """True when RR intervals vary like atrial fibrillation; None with fewer than 3 intervals.
+
+    Irregular when the coefficient of variation of RR exceeds ``cv_limit`` or the mean absolute
+    successive difference exceeds ``succ_limit`` of the mean RR (sinus arrhythmia changes RR slowly,
+    so it raises the CV a little but the successive differences hardly).
+    """
+    rr = np.asarray([r for r in rr_s if r is not None], dtype=np.float64)
+    if rr.size < 3:
+        return None
+    mean = float(rr.mean())
+    cv = float(rr.std(ddof=1) / mean)
+    succ = float(np.mean(np.abs(np.diff(rr))) / mean)
+    return bool(cv > cv_limit or succ > succ_limit)
+
+
+def summarise_beats(beats: Sequence[Beat], irregular: bool | None = None) -> dict[str, Any]:
+    """Summary of a strip: the reported value is the mean VTI over complete beats.
+
+    Keys: value (cm, None without complete beats), sd, cv, n (complete beats), n_total,
+    vmax_cm_s, vmean_cm_s, peak_gradient_mmhg, mean_gradient_mmhg (means over complete beats),
+    heart_rate_bpm (60 / median RR, None without RR), rr_cv, irregular (given, else detected from
+    RR; None when undecidable), min_beats (3, or 5 in irregular rhythm, as guidelines advise),
+    enough_beats.
+    """
+    comp = [b for b in beats if b.complete]
+    rr = [b.rr_s for b in beats if b.rr_s is not None]
+    if irregular is None:
+        irregular = rr_irregular(rr)
+    min_beats = 5 if irregular else 3
+    out: dict[str, Any] = {"n": len(comp), "n_total": len(beats), "irregular": irregular, "min_beats": min_beats,
+                           "enough_beats": len(comp) >= min_beats}
+    if comp:
+        vti = np.array([b.vti_cm for b in comp])
+        sd = float(vti.std(ddof=1)) if vti.size > 1 else 0.0
+        out.update(value=float(vti.mean()), sd=sd, cv=sd / float(vti.mean()) if vti.mean() > 0 else None,
+                   vmax_cm_s=float(np.mean([b.vmax_cm_s for b in comp])),
+                   vmean_cm_s=float(np.mean([b.vmean_cm_s for b in comp])),
+                   peak_gradient_mmhg=float(np.mean([b.peak_gradient_mmhg for b in comp])),
+                   mean_gradient_mmhg=float(np.mean([b.mean_gradient_mmhg for b in comp])))
+    else:
+        out.update(value=None, sd=None, cv=None, vmax_cm_s=None, vmean_cm_s=None,
+                   peak_gradient_mmhg=None, mean_gradient_mmhg=None)
+    if rr:
+        arr = np.asarray(rr)
+        out["heart_rate_bpm"] = 60.0 / float(np.median(arr))
+        out["rr_cv"] = float(arr.std(ddof=1) / arr.mean()) if arr.size > 1 else None
+    else:
+        out["heart_rate_bpm"], out["rr_cv"] = None, None
+    return out

@@ -1,0 +1,91 @@
+"""Quality-control rules for Doppler VTI: accept or refuse, with short human-readable reasons.
+
+``fail`` is reserved for results that are likely wrong; notes that do not invalidate the value go
+to ``warnings``.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from echoseg.types import Beat, QCResult, SpectralCalibration, make_result
+
+VTI_RANGE_CM = {"mv": (5.0, 120.0), "av": (5.0, 150.0), "lvot": (4.0, 60.0), "rvot": (3.0, 50.0), "pv": (3.0, 60.0)}
+
+
+VMAX_LIMIT_CM_S = 700.0
+
+
+# ============================================================================= Doppler
+def scale_limit_cm_s(cal: SpectralCalibration, side: int) -> float:
+    """Largest speed the strip can show on the side whose velocities have sign ``side``."""
+    r = cal.region
+    down = (r.y1 + 0.5 - cal.baseline_row) * cal.speed_per_px
+    up = (cal.baseline_row - r.y0 + 0.5) * cal.speed_per_px
+    sign_down = 1 if cal.cm_s_per_px > 0 else -1
+    return float(down if side == sign_down else up)
+
+
+def qc_doppler(beats: Sequence[Beat], summary: Mapping[str, Any], envelope_conf: float | np.ndarray | None,
+               site_confidence: float | None, cal: SpectralCalibration | None, *, site: str,
+               side: int | None = None, clip_px: float = 2.0, max_cv: float = 0.25,
+               min_envelope_conf: float = 0.2, min_site_conf: float = 0.5) -> QCResult:
+    """Rules for one Doppler VTI measurement.
+
+    Fails on: no complete beat; beat-to-beat VTI CV above ``max_cv`` in regular rhythm (a warning
+    in irregular rhythm, where VTI varies with RR); complete beats whose Vmax is within
+    ``clip_px`` pixels of the scale limit on the flow side ``side`` (clipped envelope or
+    aliasing; with side None the larger limit is used); mean envelope confidence below
+    ``min_envelope_conf``; site confidence below ``min_site_conf``; mean VTI outside the plausible
+    range for ``site``; Vmax above 700 cm/s. Warns on fewer complete beats than ``summary``'s
+    min_beats (3, 5 in irregular rhythm), incomplete edge beats, and irregular rhythm.
+    Confidence = min(envelope confidence, site confidence).
+    """
+    if site not in VTI_RANGE_CM:
+        raise ValueError(f"site must be one of {', '.join(VTI_RANGE_CM)}, not {site!r}")
+    reasons: list[str] = []
+    warnings: list[str] = []
+    comp = [b for b in beats if b.complete]
+    n_inc = len(beats) - len(comp)
+    if not comp:
+        reasons.append(f"no complete beat in the strip ({len(beats)} partial)" if beats else "no beat found")
+    min_beats = int(summary.get("min_beats", 3))
+    irregular = bool(summary.get("irregular"))
+    if comp and len(comp) < min_beats:
+        warnings.append(f"only {len(comp)} complete beat(s); {min_beats} advised"
+                        + (" in irregular rhythm" if irregular else ""))
+    if n_inc:
+        warnings.append(f"{n_inc} beat(s) cut by the strip edge excluded")
+    if irregular:
+        warnings.append("irregular rhythm")
+    cv = summary.get("cv")
+    if cv is not None and len(comp) >= 2 and cv > max_cv:
+        msg = f"beats inconsistent: VTI varies {100 * cv:.0f} % between beats (> {100 * max_cv:.0f} %)"
+        (warnings if irregular else reasons).append(msg)
+    if cal is not None and comp:
+        limit = scale_limit_cm_s(cal, side) if side in (1, -1) else max(scale_limit_cm_s(cal, 1),
+                                                                         scale_limit_cm_s(cal, -1))
+        margin = clip_px * cal.speed_per_px
+        n_clip = sum(1 for b in comp if b.vmax_cm_s >= limit - margin)
+        if n_clip:
+            reasons.append(f"strip clipped: envelope reaches the scale limit in {n_clip} of {len(comp)} beats")
+    conf = 1.0
+    if envelope_conf is not None:
+        ec = float(np.mean(envelope_conf))
+        conf = min(conf, ec)
+        if ec < min_envelope_conf:
+            reasons.append(f"envelope uncertain: confidence {ec:.2f} (< {min_envelope_conf:g})")
+    if site_confidence is not None:
+        conf = min(conf, float(site_confidence))
+        if site_confidence < min_site_conf:
+            reasons.append(f"site uncertain: confidence {site_confidence:.2f} that this is {site.upper()}")
+    value = summary.get("value")
+    lo, hi = VTI_RANGE_CM[site]
+    if value is not None and not lo <= value <= hi:
+        reasons.append(f"implausible VTI for {site.upper()}: {value:.1f} cm outside {lo:g}-{hi:g} cm")
+    vmax = max((b.vmax_cm_s for b in comp), default=0.0)
+    if vmax > VMAX_LIMIT_CM_S:
+        reasons.append(f"implausible Vmax: {vmax:.0f} cm/s (> {VMAX_LIMIT_CM_S:.0f})")
+    return make_result(reasons, conf, warnings)

@@ -1,0 +1,119 @@
+"""Burned-in screen text: the site label a sonographer or scanner printed on a Doppler screen.
+
+Scanners print the sample site ("LVOT PW", "MV E/A", "AV Vmax", "PV VTI"...) beside the spectrum,
+and exported screenshots or secondary captures often carry no DICOM label at all. This module reads
+that text with the Tesseract OCR engine (Apache-2.0, a system program: Debian's ``tesseract-ocr``)
+when it is installed, and finds the one site it names. Without Tesseract, :func:`available` is
+False and routing falls back to the waveform alone.
+
+The data regions (spectral strip, 2D thumbnail) are blanked before reading, so speckle there cannot
+be read as letters; short abbreviations must be upper case, as scanners print them.
+"""
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+
+import numpy as np
+
+from echoseg.types import Region
+
+ENV_DISABLE = "ECHOSEG_NO_OCR"  # set to 1 to never call Tesseract
+_SCALE = 2  # Tesseract reads small scanner fonts far better at twice their size
+_MIN_CONF = 30.0
+
+# Suffixes that scanners glue to a site abbreviation ("LVOTVTI", "MVE/A", "PVPW").
+_SUFFIX = r"(?i:VTI|PW|CW|E/A|E|A|VMAX|V?MAX|MEAN|PEAK|INFLOW|VALVE|FLOW)*"
+_END = r"(?![A-Za-z])"
+# site -> (case-sensitive abbreviation pattern for one word, case-insensitive name pattern for the
+# joined text)
+_SITE_TOKENS = {
+    "lvot": (rf"^LVOT{_SUFFIX}{_END}", r"\bleft ventricular outflow"),
+    "rvot": (rf"^RVOT{_SUFFIX}{_END}", r"\bright ventricular outflow"),
+    "mv": (rf"^MV{_SUFFIX}{_END}", r"\bmitral"),
+    "av": (rf"^(?:AV|AoV|AOV|Ao|AO){_SUFFIX}{_END}", r"\baortic"),
+    "pv": (rf"^(?:PV|PA|PULM){_SUFFIX}{_END}", r"\bpulm(?:onic|onary)?\b(?! ?veins?\b)"),
+}
+
+
+@dataclass(frozen=True)
+class Word:
+    """One word Tesseract read: its text, confidence (0-100) and box (x, y, w, h) in image pixels."""
+
+    text: str
+    conf: float
+    box: tuple[int, int, int, int]
+
+
+def available() -> bool:
+    """True when the Tesseract program is installed and OCR is not disabled by ECHOSEG_NO_OCR=1."""
+    return os.environ.get(ENV_DISABLE, "") not in ("1", "true", "yes") and shutil.which("tesseract") is not None
+
+
+def text_image(frame: np.ndarray, blank: tuple[Region, ...] = ()) -> np.ndarray:
+    """Dark-on-light grey image of the screen text: the brightest channel, with the ``blank``
+    regions (data areas) set to the background, then stretched so the background (the median
+    outside the data regions) is white and the brightest text black, so that Tesseract's global
+    threshold separates them."""
+    grey = (frame.max(axis=2) if frame.ndim == 3 else frame).astype(np.float32)
+    data = np.zeros(grey.shape, dtype=bool)
+    for r in blank:
+        data[max(r.y0, 0):r.y1 + 1, max(r.x0, 0):r.x1 + 1] = True
+    bg = float(np.median(grey[~data])) if (~data).any() else 0.0
+    grey[data] = bg
+    top = max(float(grey.max()), bg + 1.0)
+    ink = np.clip((grey - bg) / (top - bg), 0.0, 1.0)
+    return np.round(255.0 * (1.0 - ink)).astype(np.uint8)
+
+
+def read_words(image: np.ndarray, timeout_s: float = 10.0) -> list[Word]:
+    """Words Tesseract reads in a dark-on-light grey image (sparse-text mode, one thread)."""
+    from PIL import Image
+
+    pil = Image.fromarray(image)
+    pil = pil.resize((pil.width * _SCALE, pil.height * _SCALE), Image.Resampling.BICUBIC)
+    buf = io.BytesIO()
+    pil.save(buf, format="PNG")
+    env = dict(os.environ, OMP_THREAD_LIMIT="1")
+    proc = subprocess.run(["tesseract", "stdin", "stdout", "--psm", "11", "tsv"], input=buf.getvalue(),
+                          capture_output=True, timeout=timeout_s, env=env, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"tesseract failed ({proc.returncode}): {proc.stderr.decode(errors='replace')[:200]}")
+    return parse_tsv(proc.stdout.decode(errors="replace"), scale=_SCALE)
+
+
+def parse_tsv(tsv: str, scale: float = 1.0) -> list[Word]:
+    """Words of Tesseract's TSV output with their boxes divided by ``scale`` (empty words dropped)."""
+    words = []
+    for line in tsv.splitlines()[1:]:
+        cols = line.split("\t")
+        if len(cols) < 12 or not cols[11].strip():
+            continue
+        x, y, w, h = (int(round(int(v) / scale)) for v in cols[6:10])
+        words.append(Word(cols[11].strip(), float(cols[10]), (x, y, w, h)))
+    return words
+
+
+def site_from_words(words: list[Word], min_conf: float = _MIN_CONF) -> str | None:
+    """The one Doppler site the screen words name, or None when none or several are named.
+
+    A word names a site when it starts with the site's upper-case abbreviation, optionally glued to
+    a measurement suffix ("LVOT", "LVOTVTI", "MVE/A", "AoV"); full names ("Mitral", "Pulmonary",
+    "left ventricular outflow"; any case, not "pulmonary vein") are matched on the joined words.
+    """
+    kept = [w.text.strip(".,:;()[]'\"") for w in words if w.conf >= min_conf]
+    joined = " ".join(kept)
+    found = {site for site, (abbrev, name) in _SITE_TOKENS.items()
+             if re.search(name, joined, flags=re.IGNORECASE) or any(re.search(abbrev, t) for t in kept)}
+    return found.pop() if len(found) == 1 else None
+
+
+def screen_site(frame: np.ndarray, regions: tuple[Region, ...]) -> tuple[str | None, list[Word]]:
+    """(site named on the screen or None, the words read) for one RGB or grey screen frame;
+    the file's ultrasound regions are blanked first."""
+    words = read_words(text_image(frame, regions))
+    return site_from_words(words), words

@@ -1,0 +1,284 @@
+"""Agreement statistics between predicted and reference measurements, overall and per subgroup.
+
+Reads the ``measurements.csv`` that ``echoseg measure`` writes (CONTRACT.md: file, task, value,
+unit, n, frame, qc, reason) and a reference ``truth.csv`` (file, task, value, plus any subgroup
+columns and an optional ``mm_per_px``), matches rows by file and task, and reports per task and
+per subgroup: how many rows matched, how many the tool refused (qc=fail), and the agreement
+statistics of :func:`agreement`. Optionally compares saved masks (Dice, Hausdorff distance).
+
+Pure numpy/scipy; plotting and file writing live in :mod:`echoseg.evaluate_report`.
+
+Example::
+
+    >>> import numpy as np
+    >>> a = agreement(np.array([10.0, 12.0, 15.0, 20.0]), np.array([10.5, 11.5, 15.5, 19.0]), n_boot=200)
+    >>> round(a.bias, 3)
+    0.125
+"""
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from echoseg.errors import EchosegError
+from echoseg.evaluation.stats import NAN, Agreement, agreement, dice, hausdorff_mm
+from echoseg.types import TASKS_ATRIA
+
+
+# --------------------------------------------------------------------------- reading and matching
+@dataclass(frozen=True)
+class MaskStats:
+    """Mask agreement of one group: Dice and Hausdorff per case summarised."""
+
+    n: int
+    dice_mean: float
+    dice_median: float
+    dice_sd: float
+    hd_mean: float  # over finite values
+    hd_median: float
+    hd_unit: str  # "mm" | "px"
+
+
+@dataclass(frozen=True)
+class GroupStats:
+    """Agreement of one task in one subgroup (``by="all", group="all"`` for the whole set).
+
+    ``n_truth``: reference rows with a value; ``n_matched``: of those, rows the tool measured
+    (qc=pass with a value); ``n_refused``: rows the tool refused (qc=fail or no value);
+    ``n_missing``: reference rows with no prediction row at all. Statistics use matched rows only.
+    """
+
+    task: str
+    by: str
+    group: str
+    n_truth: int
+    n_matched: int
+    n_refused: int
+    n_missing: int
+    stats: Agreement
+    masks: MaskStats | None = None
+
+    @property
+    def refusal_rate(self) -> float:
+        seen = self.n_matched + self.n_refused
+        return self.n_refused / seen if seen else NAN
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One reference row and the prediction matched to it (pred None when missing or refused)."""
+
+    key: str
+    task: str
+    truth: float
+    pred: float | None
+    status: str  # "matched" | "refused" | "missing"
+    reason: str = ""
+    groups: tuple[tuple[str, str], ...] = ()
+    dice: float | None = None
+    hausdorff: float | None = None
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """Everything :func:`evaluate` found: per-group statistics, the pairs behind them, notes."""
+
+    groups: tuple[GroupStats, ...]
+    pairs: tuple[Pair, ...]
+    by: tuple[str, ...]
+    n_unmatched_pred: int
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(g.task for g in self.groups))
+
+    def overall(self, task: str) -> GroupStats:
+        """The whole-set statistics of ``task``."""
+        for g in self.groups:
+            if g.task == task and g.by == "all":
+                return g
+        raise KeyError(f"no task {task!r} in this evaluation; tasks are {', '.join(self.tasks)}")
+
+
+def _read_csv(path: Path, required: Sequence[str], what: str) -> list[dict[str, str]]:
+    if not path.is_file():
+        raise EchosegError(f"{what} {path} does not exist; pass the path of a CSV file")
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        cols = [c.strip() for c in (reader.fieldnames or [])]
+        missing = [c for c in required if c not in cols]
+        if missing:
+            raise EchosegError(
+                f"{what} {path} lacks column(s) {', '.join(missing)} (found: {', '.join(cols) or 'none'}); "
+                f"it needs at least {', '.join(required)}")
+        # cells beyond the header (key None) are ignored
+        return [{k.strip(): (v or "").strip() for k, v in row.items() if isinstance(k, str)} for row in reader]
+
+
+def _float(text: str) -> float | None:
+    try:
+        v = float(text)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _basename(name: str) -> str:
+    return name.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+
+
+def _stem(name: str) -> str:
+    base = _basename(name)
+    return base.rsplit(".", 1)[0] if "." in base[1:] else base
+
+
+def _index_pred(rows: list[dict[str, str]], path: Path) -> dict[str, dict[tuple[str, str], dict[str, str]]]:
+    """Index prediction rows by (full path | basename | stem, task); ambiguous keys map to None."""
+    levels: dict[str, dict[tuple[str, str], dict[str, str] | None]] = {"path": {}, "base": {}, "stem": {}}
+    for row in rows:
+        f, task = row.get("file", ""), row.get("task", "")
+        for level, key in (("path", f), ("base", _basename(f)), ("stem", _stem(f))):
+            k = (key, task)
+            if k in levels[level] and levels[level][k] is not row:
+                if level == "path":
+                    raise EchosegError(f"{path}: file {f!r} appears twice for task {task!r}; "
+                                       "keep one row per (file, task)")
+                levels[level][k] = None  # ambiguous at this level
+            else:
+                levels[level][k] = row
+    return levels  # type: ignore[return-value]
+
+
+def _find_pred(levels, truth_file: str, task: str) -> dict[str, str] | None:
+    for level, key in (("path", truth_file), ("base", _basename(truth_file)), ("stem", _basename(truth_file)),
+                       ("stem", _stem(truth_file))):
+        row = levels[level].get((key, task))
+        if row is not None:
+            return row
+    return None
+
+
+def _mask_dir(d: str | Path) -> Path:
+    d = Path(d)
+    if not d.is_dir():
+        raise EchosegError(f"mask folder {d} does not exist; pass the measure --out folder or its masks/ folder")
+    return d / "masks" if (d / "masks").is_dir() else d
+
+
+def _load_mask(path: Path) -> np.ndarray | None:
+    if not path.is_file():
+        return None
+    from PIL import Image
+
+    with Image.open(path) as im:
+        arr = np.asarray(im.convert("L"))
+    return arr > 127
+
+
+def evaluate(pred_csv: str | Path, truth_csv: str | Path, *, by: Iterable[str] = (),
+             pred_masks: str | Path | None = None, truth_masks: str | Path | None = None,
+             n_boot: int = 1000, seed: int = 0) -> EvalResult:
+    """Compare ``echoseg measure``'s measurements.csv with a reference table.
+
+    Rows are matched on task and file: the full path first, then the basename, then the name
+    without its last extension (so ``a/case01.dcm`` matches ``case01`` or ``case01.dcm``).
+    Prediction rows with ``qc=fail`` (or no value) count as refused, not as errors. ``by`` names
+    truth.csv columns to split on (e.g. vendor, view quality). With ``pred_masks`` and
+    ``truth_masks`` (folders holding ``<stem>.<task>.png``, or the ``--out`` folder with a
+    ``masks/`` inside) Dice and Hausdorff are added; Hausdorff is in mm when every compared row of
+    truth.csv has ``mm_per_px``, otherwise in pixels (and a note says so).
+    """
+    pred_path, truth_path = Path(pred_csv), Path(truth_csv)
+    by = tuple(by)
+    pred_rows = _read_csv(pred_path, ("file", "task", "value", "qc"), "prediction CSV")
+    truth_rows = _read_csv(truth_path, ("file", "task", "value") + by, "reference CSV")
+    levels = _index_pred(pred_rows, pred_path)
+    pmask_dir = _mask_dir(pred_masks) if pred_masks is not None else None
+    tmask_dir = _mask_dir(truth_masks) if truth_masks is not None else None
+    notes: list[str] = []
+
+    pairs: list[Pair] = []
+    mm_scale: list[float | None] = []  # per pair: mm per pixel when masks were compared
+    used: set[int] = set()
+    for trow in truth_rows:
+        tval = _float(trow["value"])
+        if tval is None:
+            continue
+        task, tfile = trow["task"], trow["file"]
+        groups = tuple((c, trow.get(c, "")) for c in by)
+        prow = _find_pred(levels, tfile, task)
+        if prow is None:
+            pairs.append(Pair(tfile, task, tval, None, "missing", "no prediction row", groups))
+            mm_scale.append(None)
+            continue
+        used.add(id(prow))
+        pval = _float(prow.get("value", ""))
+        if prow.get("qc", "").lower() != "pass" or pval is None:
+            reason = prow.get("reason", "") or ("qc=fail" if pval is not None else "no value")
+            pairs.append(Pair(tfile, task, tval, None, "refused", reason, groups))
+            mm_scale.append(None)
+            continue
+        d = h = mm = None
+        if pmask_dir is not None and tmask_dir is not None:
+            pm = _load_mask(pmask_dir / f"{_stem(prow['file'])}.{task}.png")
+            tm = _load_mask(tmask_dir / f"{_stem(tfile)}.{task}.png")
+            if pm is not None and tm is not None:
+                if pm.shape != tm.shape:
+                    raise EchosegError(f"mask shapes differ for {tfile} {task}: prediction {pm.shape}, "
+                                       f"reference {tm.shape}; masks must be at the full input image size")
+                d, h = dice(pm, tm), hausdorff_mm(pm, tm, 1.0)  # pixels; scaled below
+                mm = _float(trow.get("mm_per_px", "")) or math.nan
+        pairs.append(Pair(tfile, task, tval, pval, "matched", "", groups, d, h))
+        mm_scale.append(mm)
+
+    # Hausdorff in mm only when every compared pair has mm_per_px; otherwise all stay in pixels.
+    compared = [m for m, p in zip(mm_scale, pairs) if p.dice is not None]
+    hd_px_only = any(math.isnan(m) for m in compared)
+    if compared and not hd_px_only:
+        pairs = [replace(p, hausdorff=p.hausdorff * m) if p.hausdorff is not None else p
+                 for p, m in zip(pairs, mm_scale)]
+    if compared and hd_px_only:
+        notes.append("Hausdorff distances are in pixels: truth.csv lacks mm_per_px for some compared rows")
+    final = pairs
+    n_unmatched = sum(1 for r in pred_rows if id(r) not in used)
+    if n_unmatched:
+        notes.append(f"{n_unmatched} prediction row(s) had no reference row and were ignored")
+    odd_units = sorted({f"{r['task']}: {r['unit']}" for r in pred_rows if id(r) in used and r.get("unit")
+                        and r["unit"] != ("cm2" if r["task"] in TASKS_ATRIA else "cm")})
+    if odd_units:
+        notes.append(f"unexpected prediction units ({', '.join(odd_units)}); areas should be cm2 and VTI cm, "
+                     "and truth.csv values must be in the same units")
+
+    groups: list[GroupStats] = []
+    tasks = tuple(dict.fromkeys(p.task for p in final))
+    for task in tasks:
+        tp = [p for p in final if p.task == task]
+        groups.append(_group(task, "all", "all", tp, hd_px_only, n_boot, seed))
+        for i, col in enumerate(by):
+            for val in sorted({p.groups[i][1] for p in tp}):
+                sub = [p for p in tp if p.groups[i][1] == val]
+                groups.append(_group(task, col, val, sub, hd_px_only, n_boot, seed))
+    return EvalResult(tuple(groups), tuple(final), by, n_unmatched, tuple(notes))
+
+
+def _group(task: str, by: str, group: str, pairs: list[Pair], px: bool, n_boot: int, seed: int) -> GroupStats:
+    m = [p for p in pairs if p.status == "matched"]
+    stats = agreement(np.array([p.pred for p in m], float), np.array([p.truth for p in m], float),
+                      n_boot=n_boot, seed=seed)
+    masks = None
+    dl = np.array([p.dice for p in m if p.dice is not None], float)
+    if dl.size:
+        hl = np.array([p.hausdorff for p in m if p.dice is not None], float)
+        fin = hl[np.isfinite(hl)]
+        masks = MaskStats(int(dl.size), float(dl.mean()), float(np.median(dl)),
+                          float(dl.std(ddof=1)) if dl.size > 1 else NAN,
+                          float(fin.mean()) if fin.size else NAN, float(np.median(hl)), "px" if px else "mm")
+    return GroupStats(task, by, group, n_truth=len(pairs), n_matched=len(m),
+                      n_refused=sum(p.status == "refused" for p in pairs),
+                      n_missing=sum(p.status == "missing" for p in pairs), stats=stats, masks=masks)

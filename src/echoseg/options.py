@@ -1,0 +1,35 @@
+"""What a measurement run uses: the networks (:class:`Models`, loaded once on first need) and
+the user's choices (:class:`Options`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Models:
+    """The networks a run uses, loaded once on first need (shipped weights unless paths are given)."""
+
+    atria_path: str = "atria"
+    doppler_path: str = "doppler"
+    backend: str | None = None  # "auto", "onnxruntime" or "torch"; None: ECHOSEG_BACKEND, else "auto"
+    _cache: dict[str, Any] = field(default_factory=dict)
+
+    def get(self, name: str) -> Any:
+        if name not in self._cache:
+            from echoseg.models.inference import load_for_inference
+            path = self.atria_path if name == "atria" else self.doppler_path
+            self._cache[name] = load_for_inference(path, self.backend)
+        return self._cache[name]
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the user asked for beyond the inputs."""
+
+    task: str = "auto"
+    cm_per_px: float | None = None  # calibration for AVI/PNG inputs without DICOM regions
+    keep_image: bool = True
+    read_screen_text: bool = True  # read a site label printed on Doppler screens (needs Tesseract) ...
+    screen_text_below: float = 0.95  # ... when the waveform's site posterior leaves this much doubt

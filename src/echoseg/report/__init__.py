@@ -1,0 +1,1 @@
+"""echoseg.report."""
