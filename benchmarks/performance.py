@@ -47,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from reference_deeplab import deeplabv3_resnet50  # noqa: E402
 
 from echoseg.models import registry  # noqa: E402
-from echoseg.types import SITES  # noqa: E402
+from echoseg.vocab import SITES  # noqa: E402
 
 THREADS = 2
 TARGET_SPEEDUP, TARGET_STUDY_S, TARGET_RSS_MB = 30.0, 5.0, 1536.0

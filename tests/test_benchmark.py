@@ -16,12 +16,13 @@ import pytest
 from echoseg.evaluation import benchmark as bm
 from echoseg.evaluation import benchmark_report as bmr
 from echoseg import pipeline
-from echoseg.atria.task import ATRIUM_LABEL
+from echoseg.vocab import ATRIUM_LABEL
 from echoseg.synth.a4c_screen import SIZES as A4C_SIZES
 from echoseg.synth.doppler_screen import _SIZES as DOPPLER_SIZES
 from echoseg.synth.styles import HELDOUT_FAMILY, TRAIN_FAMILIES
 from echoseg.training.train import VAL_SEED_BASE
-from echoseg.types import TASKS, FileResult, Measurement
+from echoseg.types import FileResult, Measurement
+from echoseg.vocab import TASKS
 
 try:
     from tiny_models import TinyModels

@@ -19,7 +19,7 @@ from echoseg.report.write import write_all
 from echoseg.synth.a4c import generate_a4c
 from echoseg.synth.dicom_writer import write_case
 from echoseg.synth.doppler import generate_doppler
-from echoseg.types import SITES
+from echoseg.vocab import SITES
 
 pytestmark = pytest.mark.skipif(not (shipped_dir("atria") / "model.safetensors").exists()
                                 or not (shipped_dir("doppler") / "model.safetensors").exists(),

@@ -7,7 +7,8 @@ import pytest
 from echoseg.errors import CalibrationError
 from echoseg.pipeline import route_kind
 from echoseg.doppler.site import site_posterior
-from echoseg.types import SITES, EchoImage, Region
+from echoseg.types import EchoImage, Region
+from echoseg.vocab import SITES
 
 TISSUE = Region(0, 0, 9, 9, 1, 1, 3, 3, 0.1, 0.1)
 SPECTRAL = Region(0, 10, 9, 19, 3, 3, 4, 7, 0.01, -2.0, 0, 5)

@@ -10,7 +10,7 @@ from echoseg.io.calibration import row_to_velocity, spectral_calibration, veloci
 from echoseg.synth.doppler import generate_doppler
 from echoseg.synth.styles import HELDOUT_FAMILY
 from echoseg.synth.waveforms import EjectionBeat, beat_stats
-from echoseg.types import SITES
+from echoseg.vocab import SITES
 
 SIZE = (300, 420)  # small screens keep the suite fast
 

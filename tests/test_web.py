@@ -35,7 +35,7 @@ from echoseg.atria.prepare import atria_input
 from echoseg.doppler.prepare import doppler_input
 from echoseg.imaging.resample import mask_input
 from echoseg.synth.dataset import write_dataset  # noqa: E402
-from echoseg.types import SITES  # noqa: E402
+from echoseg.vocab import SITES  # noqa: E402
 
 try:
     from tiny_models import TinyModels
@@ -137,7 +137,7 @@ def _rows(text: str) -> list[dict[str, str]]:
 def test_page_and_static_files_are_served_with_the_disclaimer():
     with TestClient(web.create_app(TinyModels())) as client:
         page = client.get("/")
-        assert page.status_code == 200 and "Research use only; not a medical device" in page.text
+        assert page.status_code == 200 and "Research use only. Not a medical device" in page.text
         assert "script-src" not in page.headers["content-security-policy"]  # default-src 'self' covers it
         assert "default-src 'self'" in page.headers["content-security-policy"]
         for name in ("app.js", "style.css"):

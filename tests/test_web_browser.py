@@ -104,7 +104,7 @@ def test_upload_edit_and_download_in_the_browser(study, tmp_path):
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
         page.goto(url)
-        assert "Research use only; not a medical device" in page.inner_text("#disclaimer")
+        assert "Research use only. Not a medical device" in page.inner_text("#disclaimer")
         upload(page, [a4c, lvot])
         for m in (*expected["a4c"].measurements, *expected["lvot"].measurements):
             name = a4c.name if m.task.endswith("_area") else lvot.name

@@ -6,7 +6,7 @@ import torch
 
 from echoseg.models.registry import LoadedModel, create
 from echoseg.options import Models
-from echoseg.types import SITES
+from echoseg.vocab import SITES
 
 
 class TinyModels(Models):

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from echoseg import __version__
-from echoseg.types import TASKS
+from echoseg.vocab import TASKS
 
 
 def _cmd_info(args: argparse.Namespace) -> int:

@@ -13,7 +13,8 @@ from echoseg.atria.task import _measure_a4c
 from echoseg.doppler.task import _measure_doppler
 from echoseg.errors import CalibrationError, EchosegError
 from echoseg.options import Models, Options
-from echoseg.types import TASKS, TASKS_ATRIA, TASKS_DOPPLER, EchoImage, FileResult, Measurement
+from echoseg.types import EchoImage, FileResult, Measurement
+from echoseg.vocab import TASKS, TASKS_ATRIA, TASKS_DOPPLER, unit_of
 
 
 def route_kind(img: EchoImage, task: str = "auto") -> tuple[str, str]:
@@ -37,12 +38,10 @@ def route_kind(img: EchoImage, task: str = "auto") -> tuple[str, str]:
 
 
 def _fail_rows(file: str, tasks: Sequence[str], reason: str) -> tuple[Measurement, ...]:
-    return tuple(Measurement(file=file, task=t, value=None, unit=_unit(t), n=0, frame=None, qc="fail",
+    return tuple(Measurement(file=file, task=t, value=None, unit=unit_of(t), n=0, frame=None, qc="fail",
                              reason=reason) for t in tasks)
 
 
-def _unit(task: str) -> str:
-    return "cm2" if task in TASKS_ATRIA else "cm" if task in TASKS_DOPPLER else ""
 
 
 def measure_file(path: str | os.PathLike[str], models: Models | None = None, opts: Options = Options()) -> FileResult:

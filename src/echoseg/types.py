@@ -15,13 +15,8 @@ DATA_TYPES = {
     10: "ECG trace", 11: "pulse trace", 12: "phonocardiogram trace", 13: "gray bar", 14: "color bar",
     15: "integrated backscatter", 16: "area trace", 17: "d(area)/dt", 18: "other physiological",
 }
-UNITS = {0: "none", 1: "percent", 2: "dB", 3: "cm", 4: "s", 5: "Hz", 6: "dB/s", 7: "cm/s",
+REGION_UNITS = {0: "none", 1: "percent", 2: "dB", 3: "cm", 4: "s", 5: "Hz", 6: "dB/s", 7: "cm/s",
          8: "cm2", 9: "cm2/s", 10: "cm3", 11: "cm3/s", 12: "deg"}
-
-TASKS_ATRIA = ("la_area", "ra_area")
-TASKS_DOPPLER = ("mv_vti", "av_vti", "lvot_vti", "rvot_vti", "pv_vti")
-TASKS = TASKS_ATRIA + TASKS_DOPPLER
-SITES = tuple(t.removesuffix("_vti") for t in TASKS_DOPPLER)  # mv, av, lvot, rvot, pv
 
 
 @dataclass(frozen=True)
@@ -69,8 +64,8 @@ class Region:
             "spatial_format": SPATIAL_FORMATS.get(self.spatial_format, str(self.spatial_format)),
             "data_type": DATA_TYPES.get(self.data_type, str(self.data_type)),
             "x0": self.x0, "y0": self.y0, "x1": self.x1, "y1": self.y1,
-            "units_x": UNITS.get(self.units_x, str(self.units_x)),
-            "units_y": UNITS.get(self.units_y, str(self.units_y)),
+            "units_x": REGION_UNITS.get(self.units_x, str(self.units_x)),
+            "units_y": REGION_UNITS.get(self.units_y, str(self.units_y)),
             "delta_x": self.delta_x, "delta_y": self.delta_y,
             "ref_x0": self.ref_x0, "ref_y0": self.ref_y0, "flags": self.flags,
         }

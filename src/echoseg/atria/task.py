@@ -12,8 +12,8 @@ import numpy as np
 
 from echoseg.options import Models, Options
 from echoseg.types import EchoImage, FileResult, Measurement
+from echoseg.vocab import ATRIUM_LABEL
 
-ATRIUM_LABEL = {"la_area": 1, "ra_area": 2}
 
 
 DEFAULT_FRAME_TIME_MS = 33.3

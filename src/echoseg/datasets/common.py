@@ -1,6 +1,6 @@
 """Pieces every dataset format shares: the sample types, polygon and flow rasterisers, frame reading.
 
-Label values of atrial samples: 0 background, 1 LA, 2 RA, 3 LV, 4 RV (:data:`LABEL_VALUES`).
+Label values of atrial samples: 0 background, 1 LA, 2 RA, 3 LV, 4 RV (:data:`echoseg.vocab.LABEL_VALUES`).
 Doppler samples carry a flow mask: 1 between the baseline and the traced envelope, else 0.
 Coordinates are (x, y) = (column, row) with pixel centres on integer coordinates (the labelme /
 PIL convention); a pixel belongs to a polygon when its centre lies inside it, so mask areas agree
@@ -25,7 +25,6 @@ from echoseg.errors import CalibrationError, EchosegError, UnsupportedInputError
 from echoseg.io.calibration import manual_tissue_calibration, spectral_calibration, tissue_calibration
 from echoseg.types import Region, SpectralCalibration, TissueCalibration
 
-LABEL_VALUES = {"LA": 1, "RA": 2, "LV": 3, "RV": 4}
 LABEL_ALIASES = {
     "LA": "LA", "LEFT ATRIUM": "LA", "LEFT_ATRIUM": "LA", "LA_AREA": "LA",
     "RA": "RA", "RIGHT ATRIUM": "RA", "RIGHT_ATRIUM": "RA", "RA_AREA": "RA",

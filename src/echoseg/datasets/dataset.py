@@ -25,21 +25,11 @@ from typing import Any, overload
 
 import numpy as np
 
-from echoseg.datasets.common import (
-    LABEL_VALUES,
-    FrameReader,
-    LabelledSample,
-    Options,
-    SampleRef,
-    check_task,
-    flow_mask,
-    polygon_mask,
-    shoelace_area,
-)
+from echoseg.datasets.common import FrameReader, LabelledSample, Options, SampleRef, check_task, flow_mask, polygon_mask, shoelace_area
 from echoseg.errors import EchosegError, UnsupportedInputError
 from echoseg.types import SpectralCalibration
 
-__all__ = ["FORMATS", "LABEL_VALUES", "LabelledSample", "LabelledSet", "detect_format", "flow_mask",
+__all__ = ["FORMATS", "LabelledSample", "LabelledSet", "detect_format", "flow_mask",
            "open_dataset", "polygon_mask", "shoelace_area", "split"]
 
 FORMATS = ("labelme", "pngmask", "camus", "echonet")

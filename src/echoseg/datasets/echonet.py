@@ -17,18 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from echoseg.datasets.common import (
-    LABEL_VALUES,
-    FrameReader,
-    LabelledSample,
-    Options,
-    SampleRef,
-    as_rgb,
-    calibrate,
-    polygon_mask,
-    probe,
-    shoelace_area,
-)
+from echoseg.datasets.common import FrameReader, LabelledSample, Options, SampleRef, as_rgb, calibrate, polygon_mask, probe, shoelace_area
+from echoseg.vocab import LABEL_VALUES
 from echoseg.errors import EchosegError
 
 _COLUMNS = ("FileName", "X1", "Y1", "X2", "Y2", "Frame")

@@ -25,22 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from echoseg.datasets.common import (
-    LABEL_VALUES,
-    FrameReader,
-    LabelledSample,
-    Options,
-    SampleRef,
-    as_rgb,
-    calibrate,
-    canonical_label,
-    find_image,
-    flow_mask,
-    group_key,
-    polygon_mask,
-    probe,
-    split_frame_from_stem,
-)
+from echoseg.datasets.common import FrameReader, LabelledSample, Options, SampleRef, as_rgb, calibrate, canonical_label, find_image, flow_mask, group_key, polygon_mask, probe, split_frame_from_stem
+from echoseg.vocab import LABEL_VALUES
 from echoseg.errors import EchosegError
 
 _DRAW_ORDER = ("LV", "RV", "LA", "RA")  # atria drawn last: they win where polygons overlap

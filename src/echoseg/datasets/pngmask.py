@@ -36,7 +36,7 @@ from echoseg.datasets.common import (
     split_frame_from_stem,
 )
 from echoseg.errors import EchosegError
-from echoseg.types import TASKS_ATRIA, TASKS_DOPPLER
+from echoseg.vocab import TASKS_ATRIA, TASKS_DOPPLER
 
 _PER_CLASS = {"la_area": "LA", "ra_area": "RA", **{t: "flow" for t in TASKS_DOPPLER}}
 

@@ -10,7 +10,7 @@ import re
 
 import numpy as np
 
-from echoseg.types import SITES
+from echoseg.vocab import SITES
 
 # Likelihood weights of each site (order of types.SITES: mv, av, lvot, rvot, pv) given the region's
 # Doppler mode: PW is rare through the aortic valve, CW rare in the outflow tracts (sample volume).

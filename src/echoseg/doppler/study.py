@@ -11,7 +11,8 @@ from typing import Any
 
 from echoseg.reference import classify
 from echoseg.reference import _check
-from echoseg.types import TASKS, FileResult, Measurement
+from echoseg.types import FileResult, Measurement
+from echoseg.vocab import TASKS
 
 
 # ----------------------------------------------------------------------------- derived indices

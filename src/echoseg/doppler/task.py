@@ -10,7 +10,8 @@ import subprocess
 import numpy as np
 
 from echoseg.options import Models, Options
-from echoseg.types import SITES, EchoImage, FileResult, Measurement
+from echoseg.types import EchoImage, FileResult, Measurement
+from echoseg.vocab import SITES
 
 
 def _measure_doppler(img: EchoImage, task: str, models: Models, opts: Options) -> FileResult:

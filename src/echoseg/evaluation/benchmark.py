@@ -33,11 +33,12 @@ from typing import Any
 
 import numpy as np
 
-from echoseg.atria.task import ATRIUM_LABEL
+from echoseg.vocab import ATRIUM_LABEL
 from echoseg.evaluation.evaluate import EvalResult, evaluate
 from echoseg.evaluation.stats import agreement, dice
 from echoseg.options import Models
-from echoseg.types import TASKS, TASKS_ATRIA, TASKS_DOPPLER, FileResult
+from echoseg.types import FileResult
+from echoseg.vocab import TASKS, TASKS_ATRIA, TASKS_DOPPLER
 
 TEST_SEED_BASE = 9000  # write_dataset seed; cases are seed * 1000 + i >= 9_000_000
 MAX_CASES = 1000  # per cohort and kind, so that cohorts never share a case seed

@@ -20,7 +20,7 @@ from echoseg.evaluation.benchmark import (
     task_summaries,
 )
 from echoseg.evaluation.evaluate import EvalResult
-from echoseg.types import TASKS, TASKS_ATRIA
+from echoseg.vocab import DISPLAY_UNIT, TASKS, unit_of
 
 
 def _f(v: float, digits: int = 3, signed: bool = False) -> str:
@@ -30,7 +30,7 @@ def _f(v: float, digits: int = 3, signed: bool = False) -> str:
 
 
 def _unit(task: str) -> str:
-    return "cm²" if task in TASKS_ATRIA else "cm"
+    return DISPLAY_UNIT[unit_of(task)]
 
 
 def _table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:

@@ -27,7 +27,7 @@ import numpy as np
 
 from echoseg.errors import EchosegError
 from echoseg.evaluation.stats import NAN, Agreement, agreement, dice, hausdorff_mm
-from echoseg.types import TASKS_ATRIA
+from echoseg.vocab import unit_of
 
 
 # --------------------------------------------------------------------------- reading and matching
@@ -250,7 +250,7 @@ def evaluate(pred_csv: str | Path, truth_csv: str | Path, *, by: Iterable[str] =
     if n_unmatched:
         notes.append(f"{n_unmatched} prediction row(s) had no reference row and were ignored")
     odd_units = sorted({f"{r['task']}: {r['unit']}" for r in pred_rows if id(r) in used and r.get("unit")
-                        and r["unit"] != ("cm2" if r["task"] in TASKS_ATRIA else "cm")})
+                        and r["unit"] != unit_of(r["task"])})
     if odd_units:
         notes.append(f"unexpected prediction units ({', '.join(odd_units)}); areas should be cm2 and VTI cm, "
                      "and truth.csv values must be in the same units")

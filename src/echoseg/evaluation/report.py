@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from echoseg.evaluation.evaluate import EvalResult, Pair
+from echoseg.vocab import DISPLAY_UNIT, unit_of
 
-UNITS = {"la_area": "cm²", "ra_area": "cm²"}  # every *_vti task is in cm
 
 _MD_COLUMNS = (  # (header, key, format)
     ("task", "task", "s"), ("subgroup", "_sub", "s"), ("n", "n_matched", "d"), ("refused", "n_refused", "d"),
@@ -50,7 +50,7 @@ def metrics_rows(result: EvalResult) -> list[dict[str, object]]:
             "n_masks": mk.n if mk else 0, "dice_mean": mk.dice_mean if mk else math.nan,
             "dice_median": mk.dice_median if mk else math.nan, "hd_mean": mk.hd_mean if mk else math.nan,
             "hd_median": mk.hd_median if mk else math.nan, "hd_unit": mk.hd_unit if mk else "",
-            "unit": UNITS.get(g.task, "cm"),
+            "unit": DISPLAY_UNIT[unit_of(g.task)],
         })
     return rows
 
@@ -103,7 +103,7 @@ def _plots_png(pairs: list[Pair], task: str) -> bytes:
 
     p = np.array([x.pred for x in pairs], float)
     t = np.array([x.truth for x in pairs], float)
-    unit = UNITS.get(task, "cm")
+    unit = DISPLAY_UNIT[unit_of(task)]
     fig = Figure(figsize=(9, 4), dpi=90)
     FigureCanvasAgg(fig)
     ax1, ax2 = fig.subplots(1, 2)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from echoseg.errors import CalibrationError
-from echoseg.types import UNITS, Region, SpectralCalibration, TissueCalibration
+from echoseg.types import REGION_UNITS, Region, SpectralCalibration, TissueCalibration
 
 UNIT_CM, UNIT_S, UNIT_CM_S = 3, 4, 7
 _PW, _CW = 3, 4
@@ -93,7 +93,7 @@ def check_inside(region: Region, image_shape: tuple[int, int], where: str = "") 
 
 
 def _unit(code: int) -> str:
-    return UNITS.get(code, f"unknown code {code}")
+    return REGION_UNITS.get(code, f"unknown code {code}")
 
 
 def tissue_calibration(regions: Sequence[Region], image_shape: tuple[int, int], where: str = "") -> TissueCalibration:

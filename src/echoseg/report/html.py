@@ -10,8 +10,8 @@ import numpy as np
 from echoseg.report.overlay import COLOURS, overlay_png
 from echoseg.report.tables import _fmt, measurement_rows
 from echoseg.types import FileResult
+from echoseg.vocab import DISCLAIMER
 
-DISCLAIMER = "Research use only. Not a medical device; values are not clinically validated."
 
 
 def _svg_plot(result: FileResult, width: int = 460, height: int = 180) -> str | None:

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from echoseg.io.atomic import atomic_write
-from echoseg.report.html import DISCLAIMER, html_report
+from echoseg.report.html import html_report
+from echoseg.vocab import DISCLAIMER
 from echoseg.report.overlay import mask_png, overlay_png
 from echoseg.report.tables import BEAT_COLUMNS, MEASUREMENT_COLUMNS, beat_rows, measurement_rows, write_csv
 from echoseg.types import FileResult

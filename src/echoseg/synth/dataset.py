@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from echoseg.io.atomic import atomic_write
-from echoseg.types import SITES
+from echoseg.vocab import SITES
 from echoseg.synth.case import SynthCase
 
 KINDS = ("a4c", "doppler", "study", *SITES)

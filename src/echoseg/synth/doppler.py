@@ -25,7 +25,8 @@ import numpy as np
 from scipy.special import ndtr
 
 from echoseg.io.calibration import manual_spectral_calibration, velocity_to_row
-from echoseg.types import SITES, Region, SpectralCalibration
+from echoseg.types import Region, SpectralCalibration
+from echoseg.vocab import SITES
 from echoseg.synth.case import SynthCase
 from echoseg.synth.doppler_screen import ScreenLayout, draw_screen, sample_layout
 from echoseg.synth.styles import sample_style

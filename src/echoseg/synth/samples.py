@@ -20,13 +20,12 @@ from echoseg.atria.prepare import atria_input
 from echoseg.doppler.prepare import doppler_input
 from echoseg.imaging.resample import labels_input, mask_input
 from echoseg.synth.case import SynthCase
-from echoseg.types import SITES
+from echoseg.vocab import ATRIA_CLASSES, SITES
 
-ATRIA_CLASSES = ("background", "LA", "RA", "LV", "RV")
 DEFAULT_ATRIA_SIZE = 160
 DEFAULT_DOPPLER_SIZE = (128, 256)
 
-__all__ = ["ATRIA_CLASSES", "atria_from_case", "atria_sample", "atria_samples", "doppler_from_case",
+__all__ = ["atria_from_case", "atria_sample", "atria_samples", "doppler_from_case",
            "doppler_sample"]
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from echoseg.errors import EchosegError
-from echoseg.types import SITES
+from echoseg.vocab import SITES
 
 ATRIA_FRAMES_PER_CASE = 3
 

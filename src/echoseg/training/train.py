@@ -31,7 +31,7 @@ import numpy as np
 
 from echoseg.errors import EchosegError, ModelError
 from echoseg.training.data import FolderSource, Sample, StepData, SynthSource, collate
-from echoseg.types import SITES
+from echoseg.vocab import SITES
 
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     "atria": {"input_size": 160, "arch_config": {"in_ch": 1, "n_classes": 5, "base": 16, "depth": 4, "n_cls": 0}},

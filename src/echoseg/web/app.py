@@ -46,16 +46,16 @@ except ImportError as exc:  # pragma: no cover - depends on the install
     raise ImportError(f"the web demo needs fastapi, uvicorn and python-multipart ({exc}); "
                       "install them with: pip install 'echoseg[web]'") from exc
 
-from echoseg.atria.task import ATRIUM_LABEL
+from echoseg.vocab import ATRIUM_LABEL
 from echoseg.doppler.study import study_rows
 from echoseg.options import Models, Options
 from echoseg.pipeline import measure_file
 from echoseg.report.html import html_report
 from echoseg.report.overlay import overlay_image
 from echoseg.report.tables import BEAT_COLUMNS, MEASUREMENT_COLUMNS, beat_rows, measurement_rows
-from echoseg.types import TASKS_ATRIA, Beat, FileResult, Measurement, SpectralCalibration, TissueCalibration
+from echoseg.types import Beat, FileResult, Measurement, SpectralCalibration, TissueCalibration
+from echoseg.vocab import DISCLAIMER, TASKS_ATRIA
 
-DISCLAIMER = "Research use only; not a medical device. Values are not clinically validated."
 MAX_SESSIONS = 4
 MAX_FILES = 32  # per session
 MAX_UPLOAD_BYTES = 1 << 30  # per upload request, zips counted uncompressed

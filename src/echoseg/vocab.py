@@ -1,0 +1,45 @@
+"""echoseg's vocabulary, one place for each fact: measurement families, tasks, Doppler sites, units,
+the atria label map and the research-use disclaimer.
+
+Example::
+
+    >>> unit_of("la_area"), unit_of("lvot_vti"), family_of("pv_vti"), site_of("pv_vti")
+    ('cm2', 'cm', 'doppler', 'pv')
+"""
+from __future__ import annotations
+
+FAMILIES = ("atria", "doppler")  # one package each: echoseg.atria, echoseg.doppler
+TASKS_ATRIA = ("la_area", "ra_area")
+TASKS_DOPPLER = ("mv_vti", "av_vti", "lvot_vti", "rvot_vti", "pv_vti")
+TASKS = TASKS_ATRIA + TASKS_DOPPLER
+SITES = tuple(t.removesuffix("_vti") for t in TASKS_DOPPLER)  # mv, av, lvot, rvot, pv
+FAMILY_UNIT = {"atria": "cm2", "doppler": "cm"}  # unit column of measurements.csv
+DISPLAY_UNIT = {"cm2": "cm²", "cm": "cm", "": ""}  # how reports print a unit
+
+# Atria label map: the atria network's classes and the label values of labelled masks.
+ATRIA_CLASSES = ("background", "LA", "RA", "LV", "RV")
+LABEL_VALUES = {name: k for k, name in enumerate(ATRIA_CLASSES) if k}  # LA 1, RA 2, LV 3, RV 4
+ATRIUM_LABEL = {"la_area": LABEL_VALUES["LA"], "ra_area": LABEL_VALUES["RA"]}
+
+DISCLAIMER = "Research use only. Not a medical device; values are not clinically validated."
+
+
+def family_of(task: str) -> str:
+    """The family ("atria" | "doppler") that measures ``task``; ValueError for an unknown task."""
+    if task in TASKS_ATRIA:
+        return "atria"
+    if task in TASKS_DOPPLER:
+        return "doppler"
+    raise ValueError(f"task must be one of {', '.join(TASKS)}, not {task!r}")
+
+
+def unit_of(task: str) -> str:
+    """Unit of ``task``'s value as measurements.csv writes it ("cm2" | "cm"); "" for an unknown task."""
+    return FAMILY_UNIT[family_of(task)] if task in TASKS else ""
+
+
+def site_of(task: str) -> str:
+    """Doppler site of a VTI task ("lvot_vti" -> "lvot"); ValueError for other tasks."""
+    if task not in TASKS_DOPPLER:
+        raise ValueError(f"task must be one of {', '.join(TASKS_DOPPLER)}, not {task!r}")
+    return task.removesuffix("_vti")
