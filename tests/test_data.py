@@ -20,18 +20,10 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-from echoseg.io.calibration import manual_spectral_calibration, region_to_item
-from echoseg.datasets.dataset import (
-    LabelledSample,
-    LabelledSet,
-    detect_format,
-    flow_mask,
-    open_dataset,
-    polygon_mask,
-    shoelace_area,
-    split,
-)
+from echoseg.datasets.dataset import LabelledSample, LabelledSet, detect_format, flow_mask, open_dataset, split
 from echoseg.errors import UnsupportedInputError
+from echoseg.imaging.polygons import polygon_mask, shoelace_area
+from echoseg.io.calibration import manual_spectral_calibration, region_to_item
 from echoseg.types import Region, SpectralCalibration, TissueCalibration
 
 TISSUE = Region(0, 0, 79, 63, 1, 1, 3, 3, 0.05, 0.05)

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from echoseg.errors import EchosegError
+from echoseg.imaging.polygons import shoelace_area
 from echoseg.evaluation.prompts import (
     box_from_mask,
     point_from_mask,
-    rasterize_polygon,
     read_labelme,
     rescale_box,
     rescale_point,
@@ -18,11 +18,6 @@ from echoseg.evaluation.prompts import (
 
 LA_POLY = [[100.0, 120.0], [220.0, 110.0], [260.0, 200.0], [200.0, 300.0], [120.0, 280.0], [90.0, 200.0]]
 RA_POLY = [[350.0, 130.0], [450.0, 140.0], [470.0, 260.0], [360.0, 270.0]]
-
-
-def _shoelace(poly):
-    x, y = np.array(poly).T
-    return 0.5 * abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
 
 
 def _write(tmp_path, data, name="a.json"):
@@ -44,7 +39,7 @@ def test_labelme_round_trip_area_matches_shoelace(tmp_path):
     assert set(ann.masks) == {"LA", "RA"}
     assert ann.masks["LA"].shape == (480, 640) and ann.masks["LA"].dtype == bool
     for label, poly in (("LA", LA_POLY), ("RA", RA_POLY)):
-        assert ann.masks[label].sum() == pytest.approx(_shoelace(poly), rel=0.02)
+        assert ann.masks[label].sum() == pytest.approx(shoelace_area(poly), rel=0.02)
     assert not (ann.masks["LA"] & ann.masks["RA"]).any()
     assert ann.prompt_image_size == (640, 480)  # default when absent
     assert ann.image_path == "a.png"
@@ -126,9 +121,3 @@ def test_rescale_round_trip_640x480_to_1024x768():
     assert rescale_point(rescale_point(pt, (640, 480), (1024, 768)), (1024, 768), (640, 480)) == pytest.approx(pt)
     with pytest.raises(EchosegError, match="positive"):
         rescale_point(pt, (0, 480), (1024, 768))
-
-
-def test_rasterize_polygon_triangle():
-    m = rasterize_polygon([[0, 0], [39, 0], [0, 39]], 40, 40)
-    assert m[1, 1] and not m[38, 38]
-    assert m.sum() == pytest.approx(40 * 40 / 2, rel=0.06)

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from echoseg.io.calibration import tissue_calibration
+from echoseg.imaging.polygons import shoelace_area
 from echoseg.synth import anatomy as an
 from echoseg.synth.a4c import generate_a4c, sample_timing
 from echoseg.synth.styles import HELDOUT_FAMILY, TRAIN_FAMILIES
@@ -66,7 +67,7 @@ def test_rasterize_counts_pixel_centres():
     m = an.rasterize(square, (8, 8))
     assert m.sum() == 12 and m[2:5, 2:6].all()
     tri = np.array([[0.0, 0.0], [200.0, 0.0], [0.0, 100.0]])
-    assert an.rasterize(tri, (300, 300)).sum() == pytest.approx(an.shoelace(tri), rel=0.02)
+    assert an.rasterize(tri, (300, 300)).sum() == pytest.approx(shoelace_area(tri), rel=0.02)
 
 
 def test_sizes_in_range_and_some_dilated_atria():

@@ -137,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=_cmd_synth)
 
-    s = sub.add_parser("measure", help="measure atrial areas and Doppler VTI (CONTRACT.md outputs)")
+    s = sub.add_parser("measure", help="measure atrial areas and Doppler VTI (docs/output-format.md outputs)")
     s.add_argument("inputs", nargs="+", help="files or folders (walked recursively)")
     s.add_argument("--out", required=True, type=Path)
     s.add_argument("--task", default="auto", choices=["auto", *TASKS])

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from echoseg.datasets.common import LabelledSample, Options, SampleRef, as_rgb
+from echoseg.datasets.common import DatasetOptions, LabelledSample, SampleRef, as_rgb
 from echoseg.errors import EchosegError, UnsupportedInputError
 from echoseg.types import Region, TissueCalibration
 
@@ -140,7 +140,7 @@ def is_camus(root: Path) -> bool:
     return False
 
 
-def index(root: Path, task: str, opts: Options) -> tuple[list[SampleRef], list[tuple[str, str]]]:
+def index(root: Path, task: str, opts: DatasetOptions) -> tuple[list[SampleRef], list[tuple[str, str]]]:
     """One reference per (patient, view, phase) with both image and ground truth."""
     if task != "atria":
         raise ValueError(f"CAMUS holds B-mode images only; task must be 'atria', not {task!r}")
@@ -169,7 +169,7 @@ def index(root: Path, task: str, opts: Options) -> tuple[list[SampleRef], list[t
     return refs, skipped
 
 
-def load(ref: SampleRef, task: str, opts: Options, reader: Any = None) -> LabelledSample:
+def load(ref: SampleRef, task: str, opts: DatasetOptions, reader: Any = None) -> LabelledSample:
     """Read the image and its ground truth, remap labels, calibrate from the spacing."""
     image, spacing = read_volume(ref.source)
     gt, _ = read_volume(ref.annotation)  # type: ignore[arg-type]

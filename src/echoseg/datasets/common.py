@@ -1,16 +1,8 @@
-"""Pieces every dataset format shares: the sample types, polygon and flow rasterisers, frame reading.
+"""Pieces every dataset format shares: the sample types, the flow rasteriser, frame reading.
 
 Label values of atrial samples: 0 background, 1 LA, 2 RA, 3 LV, 4 RV (:data:`echoseg.vocab.LABEL_VALUES`).
 Doppler samples carry a flow mask: 1 between the baseline and the traced envelope, else 0.
-Coordinates are (x, y) = (column, row) with pixel centres on integer coordinates (the labelme /
-PIL convention); a pixel belongs to a polygon when its centre lies inside it, so mask areas agree
-with the polygon's shoelace area up to discretisation noise instead of growing by half the perimeter.
-
-Example::
-
-    >>> import numpy as np
-    >>> int(polygon_mask([(0, 0), (10, 0), (10, 10), (0, 10)], (20, 20)).sum())
-    100
+Polygons are drawn by :func:`echoseg.imaging.polygons.polygon_mask` (pixel centres inside).
 """
 from __future__ import annotations
 
@@ -24,6 +16,7 @@ import numpy as np
 from echoseg.errors import CalibrationError, EchosegError, UnsupportedInputError
 from echoseg.io.calibration import manual_tissue_calibration, spectral_calibration, tissue_calibration
 from echoseg.types import Region, SpectralCalibration, TissueCalibration
+from echoseg.vocab import FAMILIES
 
 LABEL_ALIASES = {
     "LA": "LA", "LEFT ATRIUM": "LA", "LEFT_ATRIUM": "LA", "LA_AREA": "LA",
@@ -31,7 +24,6 @@ LABEL_ALIASES = {
     "LV": "LV", "LEFT VENTRICLE": "LV", "LEFT_VENTRICLE": "LV",
     "RV": "RV", "RIGHT VENTRICLE": "RV", "RIGHT_VENTRICLE": "RV",
 }
-TASKS = ("atria", "doppler")
 DICOM_SUFFIXES = (".dcm", ".dicom")
 VIDEO_SUFFIXES = (".avi", ".mp4")
 STILL_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -74,7 +66,7 @@ class SampleRef:
 
 
 @dataclass(frozen=True)
-class Options:
+class DatasetOptions:
     """User-supplied settings the formats need.
 
     cm_per_px: square-pixel scale for sources without calibration (PNG, AVI, EchoNet); for DICOM
@@ -88,8 +80,8 @@ class Options:
 
 
 def check_task(task: str) -> str:
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {', '.join(TASKS)}, not {task!r}")
+    if task not in FAMILIES:
+        raise ValueError(f"task must be one of {', '.join(FAMILIES)}, not {task!r}")
     return task
 
 
@@ -99,50 +91,6 @@ def canonical_label(label: Any) -> str | None:
 
 
 # ------------------------------------------------------------------------------------ rasterisers
-def polygon_mask(points: Any, shape: tuple[int, int]) -> np.ndarray:
-    """Bool (H, W) mask of the pixels whose centres lie inside the polygon (even-odd rule).
-
-    ``points`` is an (N, 2) sequence of (x, y) vertices; the polygon closes itself. Fewer than 3
-    vertices give an empty mask.
-    """
-    rows_n, cols_n = int(shape[0]), int(shape[1])
-    mask = np.zeros((rows_n, cols_n), dtype=bool)
-    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-    if len(pts) < 3 or not np.isfinite(pts).all():
-        return mask
-    x0, y0 = pts[:, 0], pts[:, 1]
-    x1, y1 = np.roll(x0, -1), np.roll(y0, -1)
-    r_lo, r_hi = max(0, int(np.ceil(y0.min()))), min(rows_n - 1, int(np.floor(y0.max())))
-    if r_hi < r_lo:
-        return mask
-    rows = np.arange(r_lo, r_hi + 1, dtype=np.float64)[:, None]
-    crosses = ((y0 <= rows) & (rows < y1)) | ((y1 <= rows) & (rows < y0))  # half-open: each vertex once
-    with np.errstate(divide="ignore", invalid="ignore"):
-        xs = np.where(crosses, x0 + (rows - y0) / (y1 - y0) * (x1 - x0), np.inf)
-    xs.sort(axis=1)
-    n_max = int(crosses.sum(axis=1).max())
-    if n_max == 0:
-        return mask
-    xs = xs[:, : n_max + (n_max % 2)]
-    starts, ends = xs[:, 0::2], xs[:, 1::2]
-    valid = np.isfinite(starts) & np.isfinite(ends)
-    ri = np.broadcast_to(np.arange(len(rows))[:, None], starts.shape)[valid]
-    c0 = np.clip(np.ceil(starts[valid]), 0, cols_n).astype(np.int64)  # centres c with start <= c < end
-    c1 = np.clip(np.ceil(ends[valid]), 0, cols_n).astype(np.int64)
-    diff = np.zeros((len(rows), cols_n + 1), dtype=np.int32)
-    np.add.at(diff, (ri, c0), 1)
-    np.add.at(diff, (ri, c1), -1)
-    mask[r_lo:r_hi + 1] = np.cumsum(diff[:, :cols_n], axis=1) > 0
-    return mask
-
-
-def shoelace_area(points: Any) -> float:
-    """Area (px²) of a closed polygon of (x, y) vertices."""
-    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-    x, y = pts[:, 0], pts[:, 1]
-    return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2.0)
-
-
 def flow_mask(envelope: Any, baseline_row: float, shape: tuple[int, int]) -> np.ndarray:
     """Bool (H, W) flow region between the baseline row and a traced envelope.
 
@@ -268,7 +216,7 @@ class FrameReader:
         self._frames: np.ndarray | None = None
         self._regions: tuple[Region, ...] = ()
 
-    def read(self, path: Path, frame: int, opts: Options) -> tuple[np.ndarray, tuple[Region, ...]]:
+    def read(self, path: Path, frame: int, opts: DatasetOptions) -> tuple[np.ndarray, tuple[Region, ...]]:
         """(H, W, 3) uint8 frame ``frame`` of ``path`` and the file's ultrasound regions."""
         if self._path != path or self._frames is None or frame >= len(self._frames):
             self._frames, self._regions = self._decode(path, frame, opts)
@@ -279,7 +227,7 @@ class FrameReader:
         return self._frames[frame].copy(), self._regions
 
     @staticmethod
-    def _decode(path: Path, frame: int, opts: Options) -> tuple[np.ndarray, tuple[Region, ...]]:
+    def _decode(path: Path, frame: int, opts: DatasetOptions) -> tuple[np.ndarray, tuple[Region, ...]]:
         if not path.is_file():
             raise UnsupportedInputError(f"{path}: image file not found; check the annotation's image path")
         if is_dicom(path):
@@ -294,7 +242,7 @@ class FrameReader:
         return read_still(path)[0], ()
 
 
-def calibrate(regions: tuple[Region, ...], shape: tuple[int, int], task: str, opts: Options,
+def calibrate(regions: tuple[Region, ...], shape: tuple[int, int], task: str, opts: DatasetOptions,
               where: str) -> tuple[Calibration, str]:
     """The sample's calibration and, when there is none, the reason (empty string otherwise)."""
     try:

@@ -25,12 +25,12 @@ from typing import Any, overload
 
 import numpy as np
 
-from echoseg.datasets.common import FrameReader, LabelledSample, Options, SampleRef, check_task, flow_mask, polygon_mask, shoelace_area
+from echoseg.datasets.common import DatasetOptions, FrameReader, LabelledSample, SampleRef, check_task, flow_mask
 from echoseg.errors import EchosegError, UnsupportedInputError
 from echoseg.types import SpectralCalibration
 
 __all__ = ["FORMATS", "LabelledSample", "LabelledSet", "detect_format", "flow_mask",
-           "open_dataset", "polygon_mask", "shoelace_area", "split"]
+           "open_dataset", "split"]
 
 FORMATS = ("labelme", "pngmask", "camus", "echonet")
 
@@ -83,7 +83,7 @@ class LabelledSet(Sequence[LabelledSample]):
     failed to decode. Indexing with a slice or :meth:`subset` gives another LabelledSet.
     """
 
-    def __init__(self, root: Path, fmt: str, task: str, refs: Sequence[SampleRef], opts: Options,
+    def __init__(self, root: Path, fmt: str, task: str, refs: Sequence[SampleRef], opts: DatasetOptions,
                  skipped: list[tuple[str, str]] | None = None) -> None:
         self.root = root
         self.format = fmt
@@ -166,7 +166,7 @@ def open_dataset(root: str | os.PathLike[str], format: str = "auto", task: str =
     if not root.is_dir():
         raise UnsupportedInputError(f"{root}: not a folder; open_dataset needs the dataset's root folder")
     fmt = detect_format(root) if format == "auto" else format
-    opts = Options(cm_per_px=cm_per_px, spectral=spectral, views=tuple(views))
+    opts = DatasetOptions(cm_per_px=cm_per_px, spectral=spectral, views=tuple(views))
     refs, skipped = _module(fmt).index(root, task, opts)
     return LabelledSet(root, fmt, task, refs, opts, skipped)
 

@@ -17,9 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from echoseg.datasets.common import FrameReader, LabelledSample, Options, SampleRef, as_rgb, calibrate, polygon_mask, probe, shoelace_area
-from echoseg.vocab import LABEL_VALUES
+from echoseg.datasets.common import DatasetOptions, FrameReader, LabelledSample, SampleRef, as_rgb, calibrate, probe
 from echoseg.errors import EchosegError
+from echoseg.imaging.polygons import polygon_mask, shoelace_area
+from echoseg.vocab import LABEL_VALUES
 
 _COLUMNS = ("FileName", "X1", "Y1", "X2", "Y2", "Frame")
 
@@ -65,7 +66,7 @@ def _read_filelist(path: Path) -> dict[str, dict[str, str]]:
         return {_stem(row.get("FileName", "")): row for row in csv.DictReader(fh)}
 
 
-def index(root: Path, task: str, opts: Options) -> tuple[list[SampleRef], list[tuple[str, str]]]:
+def index(root: Path, task: str, opts: DatasetOptions) -> tuple[list[SampleRef], list[tuple[str, str]]]:
     """One reference per traced (video, frame)."""
     if task != "atria":
         raise ValueError(f"EchoNet-Dynamic holds B-mode videos only; task must be 'atria', not {task!r}")
@@ -101,7 +102,7 @@ def index(root: Path, task: str, opts: Options) -> tuple[list[SampleRef], list[t
     return refs, skipped
 
 
-def load(ref: SampleRef, task: str, opts: Options, reader: FrameReader) -> LabelledSample:
+def load(ref: SampleRef, task: str, opts: DatasetOptions, reader: FrameReader) -> LabelledSample:
     """Decode the traced frame and draw the LV polygon as label 3."""
     image, _ = reader.read(ref.source, ref.frame, opts)
     image = as_rgb(image, str(ref.source))

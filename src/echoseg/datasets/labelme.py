@@ -25,9 +25,23 @@ from typing import Any
 
 import numpy as np
 
-from echoseg.datasets.common import FrameReader, LabelledSample, Options, SampleRef, as_rgb, calibrate, canonical_label, find_image, flow_mask, group_key, polygon_mask, probe, split_frame_from_stem
-from echoseg.vocab import LABEL_VALUES
+from echoseg.datasets.common import (
+    DatasetOptions,
+    FrameReader,
+    LabelledSample,
+    SampleRef,
+    as_rgb,
+    calibrate,
+    canonical_label,
+    find_image,
+    flow_mask,
+    group_key,
+    probe,
+    split_frame_from_stem,
+)
 from echoseg.errors import EchosegError
+from echoseg.imaging.polygons import polygon_mask
+from echoseg.vocab import LABEL_VALUES
 
 _DRAW_ORDER = ("LV", "RV", "LA", "RA")  # atria drawn last: they win where polygons overlap
 
@@ -44,7 +58,23 @@ def _frame_value(value: Any, where: str) -> int | None:
     return frame
 
 
-def _points(shape: dict[str, Any], where: str) -> np.ndarray:
+def read_labelme_json(path: Path) -> dict[str, Any]:
+    """The JSON object of one labelme file; EchosegError naming the file when it is missing, not
+    JSON, or has no 'shapes' list (the one labelme reader of echoseg: datasets and prompts use it)."""
+    where = str(path)
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise EchosegError(f"{where}: no such labelme JSON file") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise EchosegError(f"{where}: not valid JSON ({exc}); expected a labelme annotation file") from None
+    if not isinstance(data, dict) or "shapes" not in data:
+        raise EchosegError(f"{where}: no 'shapes' list; this is not a labelme annotation file")
+    return data
+
+
+def shape_points(shape: dict[str, Any], where: str) -> np.ndarray:
+    """(N, 2) float (x, y) vertices of one labelme shape; EchosegError for malformed or non-finite points."""
     try:
         pts = np.asarray(shape.get("points") or [], dtype=np.float64).reshape(-1, 2)
     except (TypeError, ValueError):
@@ -67,7 +97,7 @@ def _shapes_by_frame(data: dict[str, Any], task: str, file_frame: int | None,
             raise EchosegError(f"{where}: shape {i} is not an object")
         label = str(shape.get("label", "")).strip().lower()
         kind = str(shape.get("shape_type") or "polygon").lower()
-        pts = _points(shape, f"{where} shape {i} ({label!r})")
+        pts = shape_points(shape, f"{where} shape {i} ({label!r})")
         frame = _frame_value(shape.get("frame", shape.get("frame_index")), f"{where} shape {i}")
         frame = file_frame if frame is None else frame
         if task == "atria":
@@ -98,7 +128,7 @@ def _resolve_image(json_path: Path, data: dict[str, Any]) -> Path | None:
     return None
 
 
-def index(root: Path, task: str, opts: Options) -> tuple[list[SampleRef], list[tuple[str, str]]]:
+def index(root: Path, task: str, opts: DatasetOptions) -> tuple[list[SampleRef], list[tuple[str, str]]]:
     """Parse every labelme JSON under ``root`` (hidden folders skipped)."""
     refs: list[SampleRef] = []
     skipped: list[tuple[str, str]] = []
@@ -114,12 +144,7 @@ def index(root: Path, task: str, opts: Options) -> tuple[list[SampleRef], list[t
 
 def _index_one(path: Path, root: Path, task: str) -> list[SampleRef]:
     where = str(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise EchosegError(f"{where}: not valid JSON ({exc}); fix or remove the file") from None
-    if not isinstance(data, dict) or "shapes" not in data:
-        raise EchosegError(f"{where}: no 'shapes' list; not a labelme annotation file")
+    data = read_labelme_json(path)
     file_frame = _frame_value(data.get("frame", data.get("frame_index")), where)
     if file_frame is None:
         file_frame = split_frame_from_stem(path.stem)[1]
@@ -164,7 +189,7 @@ def _embedded_image(path: Path) -> np.ndarray:
         raise EchosegError(f"{path}: imageData cannot be decoded ({type(exc).__name__}: {exc})") from None
 
 
-def load(ref: SampleRef, task: str, opts: Options, reader: FrameReader) -> LabelledSample:
+def load(ref: SampleRef, task: str, opts: DatasetOptions, reader: FrameReader) -> LabelledSample:
     """Decode the image frame and draw the labels (atria) or flow mask (doppler) of one reference."""
     payload = ref.payload
     where = str(ref.annotation)

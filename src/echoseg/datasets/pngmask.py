@@ -23,9 +23,9 @@ import numpy as np
 
 from echoseg.datasets.common import (
     IMAGE_SUFFIXES,
+    DatasetOptions,
     FrameReader,
     LabelledSample,
-    Options,
     SampleRef,
     as_rgb,
     calibrate,
@@ -71,7 +71,7 @@ def _frames_from_csv(masks_dir: Path) -> dict[tuple[str, str], int]:
     return out
 
 
-def index(root: Path, task: str, opts: Options) -> tuple[list[SampleRef], list[tuple[str, str]]]:
+def index(root: Path, task: str, opts: DatasetOptions) -> tuple[list[SampleRef], list[tuple[str, str]]]:
     """Pair every mask file under ``root`` with its image."""
     masks: dict[tuple[Path, str], list[tuple[Path, str]]] = {}  # (mask folder, stem) -> [(file, kind)]
     images: dict[str, list[Path]] = {}
@@ -143,7 +143,7 @@ def _labels(files: tuple[tuple[Path, str], ...], task: str, shape: tuple[int, in
     return labels
 
 
-def load(ref: SampleRef, task: str, opts: Options, reader: FrameReader) -> LabelledSample:
+def load(ref: SampleRef, task: str, opts: DatasetOptions, reader: FrameReader) -> LabelledSample:
     """Decode the image frame and read its mask(s)."""
     image, regions = reader.read(ref.source, ref.frame, opts)
     image = as_rgb(image, str(ref.source))

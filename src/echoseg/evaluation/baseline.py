@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from echoseg.errors import EchosegError, ModelError
+from echoseg.imaging.polygons import polygon_mask
 
 Box = tuple[float, float, float, float]
 Point = tuple[float, float]
@@ -141,7 +142,6 @@ def star_region(wall: np.ndarray, x: float, y: float, r_max: float, *, n_rays: i
     """
     from scipy import ndimage
 
-    from echoseg.evaluation.prompts import rasterize_polygon
 
     h, w = wall.shape
     steps = np.arange(0.0, max(r_max, 1.0), 0.5)
@@ -155,7 +155,7 @@ def star_region(wall: np.ndarray, x: float, y: float, r_max: float, *, n_rays: i
     radius = steps[np.argmax(hit, axis=1)]
     if smooth_rays > 1:
         radius = ndimage.median_filter(radius, size=smooth_rays, mode="wrap")
-    return rasterize_polygon(np.column_stack([x + radius * np.cos(ang), y + radius * np.sin(ang)]), h, w)
+    return polygon_mask(np.column_stack([x + radius * np.cos(ang), y + radius * np.sin(ang)]), (h, w))
 
 
 def segment_box(image: np.ndarray, box: Box, point: Point | None = None, *, level: float = 0.7,

@@ -1,6 +1,6 @@
 """Agreement statistics between predicted and reference measurements, overall and per subgroup.
 
-Reads the ``measurements.csv`` that ``echoseg measure`` writes (CONTRACT.md: file, task, value,
+Reads the ``measurements.csv`` that ``echoseg measure`` writes (docs/output-format.md: file, task, value,
 unit, n, frame, qc, reason) and a reference ``truth.csv`` (file, task, value, plus any subgroup
 columns and an optional ``mm_per_px``), matches rows by file and task, and reports per task and
 per subgroup: how many rows matched, how many the tool refused (qc=fail), and the agreement

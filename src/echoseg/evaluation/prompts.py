@@ -15,7 +15,6 @@ Example::
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from echoseg.datasets.labelme import read_labelme_json, shape_points
 from echoseg.errors import EchosegError
+from echoseg.imaging.polygons import polygon_mask
 
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1
 Point = tuple[float, float]  # x, y
@@ -50,17 +51,6 @@ class LabelmeAnnotation:
     point_prompts: dict[str, tuple[Point, ...]] = field(default_factory=dict)
     prompt_image_size: Size = DEFAULT_PROMPT_SIZE
     image_path: str | None = None
-
-
-def rasterize_polygon(points: Sequence[Sequence[float]], height: int, width: int) -> np.ndarray:
-    """Bool (height, width) mask of a polygon given as (x, y) vertices, filled with PIL (outline included)."""
-    from PIL import Image, ImageDraw
-
-    pts = [(float(x), float(y)) for x, y in points]
-    img = Image.new("L", (int(width), int(height)), 0)
-    if len(pts) >= 2:
-        ImageDraw.Draw(img).polygon(pts, fill=1, outline=1)
-    return np.asarray(img, dtype=bool)
 
 
 def _size(value: Any, where: str) -> Size:
@@ -119,14 +109,7 @@ def read_labelme(path: str | Path) -> LabelmeAnnotation:
     """Read one labelme JSON file: per-label masks (polygons rasterised) and any box/point prompts."""
     path = Path(path)
     where = str(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise EchosegError(f"{where}: no such labelme JSON file") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise EchosegError(f"{where}: not valid JSON ({exc}); expected a labelme annotation file") from None
-    if not isinstance(data, dict) or "shapes" not in data:
-        raise EchosegError(f"{where}: no 'shapes' list; this is not a labelme annotation file")
+    data = read_labelme_json(path)
     try:
         height, width = int(data["imageHeight"]), int(data["imageWidth"])
     except (KeyError, TypeError, ValueError):
@@ -137,15 +120,15 @@ def read_labelme(path: str | Path) -> LabelmeAnnotation:
     points: dict[str, tuple[Point, ...]] = {}
     for i, shape in enumerate(data["shapes"] or []):
         label = str(shape.get("label", "")).strip().upper()
-        pts = shape.get("points") or []
+        pts = shape_points(shape, f"{where} shape {i}")
         kind = shape.get("shape_type", "polygon") or "polygon"
         if kind == "polygon" and len(pts) >= 3:
-            m = rasterize_polygon(pts, height, width)
+            m = polygon_mask(pts, (height, width))
             masks[label] = masks[label] | m if label in masks else m
         elif kind == "rectangle" and len(pts) == 2:
-            _add(boxes, label, _boxes([*pts[0], *pts[1]], f"{where} shape {i}"))
+            _add(boxes, label, _boxes([*pts[0].tolist(), *pts[1].tolist()], f"{where} shape {i}"))
         elif kind == "point" and len(pts) == 1:
-            _add(points, label, _points(pts[0], f"{where} shape {i}"))
+            _add(points, label, _points(pts[0].tolist(), f"{where} shape {i}"))
         _add(boxes, label, _boxes(shape.get("bbox_prompt"), f"{where} shape {i}"))
         _add(points, label, _points(shape.get("point_prompt"), f"{where} shape {i}"))
 

@@ -20,11 +20,14 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
+
+from echoseg.imaging.polygons import shoelace_area
 from echoseg.synth import anatomy as an
 from echoseg.synth.a4c_render import Renderer
-from echoseg.synth.a4c_screen import Screen, overlay_layers, sample_screen
+from echoseg.synth.a4c_screen import sample_screen
 from echoseg.synth.case import SynthCase
 from echoseg.synth.styles import sample_style
+
 
 @dataclass(frozen=True)
 class Timing:
@@ -167,8 +170,8 @@ def generate_a4c(seed: int, *, family: str | None = None, heldout: bool = False,
     frames, masks, polys = renderer.render_all()
 
     cm2 = screen.cm_per_px ** 2
-    la_areas = [an.shoelace(pp["la"]) * cm2 for pp in polys]
-    ra_areas = [an.shoelace(pp["ra"]) * cm2 for pp in polys]
+    la_areas = [shoelace_area(pp["la"]) * cm2 for pp in polys]
+    ra_areas = [shoelace_area(pp["ra"]) * cm2 for pp in polys]
     la_f, ra_f = int(np.argmax(la_areas)), int(np.argmax(ra_areas))
     truth = {
         "la_area_cm2": [float(a) for a in la_areas], "ra_area_cm2": [float(a) for a in ra_areas],

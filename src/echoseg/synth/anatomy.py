@@ -12,13 +12,15 @@ apex while the apex and the atrial roofs stay put. A static smooth warp (a diffe
 rotation, a scale and a translation then place the heart in screen centimetres (x lateral, y depth
 from the transducer apex). Because the same maps move the annulus hinge points of the atrium and of
 the ventricle, the atrium polygon is always closed by the straight hinge-to-hinge line, as
-CONTRACT.md defines the atrial border.
+docs/output-format.md defines the atrial border.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
 import numpy as np
+
+from echoseg.imaging.polygons import shoelace_area
 
 N_SIDE = 40  # samples along each side of a lobe
 
@@ -176,12 +178,6 @@ def place(pl: Placement, pts: np.ndarray, shift: tuple[float, float] = (0.0, 0.0
     return np.stack([x, y], axis=-1)
 
 
-def shoelace(poly: np.ndarray) -> float:
-    """Absolute area of a closed polygon (N, 2) in the squared unit of its coordinates."""
-    x, y = poly[:, 0], poly[:, 1]
-    return float(0.5 * abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
-
-
 def heart_at(p: HeartParams, pl: Placement, g: float, shift: tuple[float, float] = (0.0, 0.0)) -> dict[str, np.ndarray]:
     """Screen-cm polygons of the four chambers, plus hinge points and the LV apex, at activation g.
 
@@ -206,8 +202,8 @@ def fit_atria(p: HeartParams, pl: Placement, la_target: float, ra_target: float,
     """Rescale the atrial length and width so the end-systolic areas (screen cm²) hit the targets."""
     for _ in range(iterations):
         h = heart_at(p, pl, 1.0)
-        fl = np.sqrt(la_target / shoelace(h["la"]))
-        fr = np.sqrt(ra_target / shoelace(h["ra"]))
+        fl = np.sqrt(la_target / shoelace_area(h["la"]))
+        fr = np.sqrt(ra_target / shoelace_area(h["ra"]))
         p = replace(p, la_len=p.la_len * fl, la_width=max(p.la_width * fl, 0.5 * p.d_mv),
                     ra_len=p.ra_len * fr, ra_width=max(p.ra_width * fr, 0.5 * p.d_tv))
     return p

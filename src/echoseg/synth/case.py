@@ -15,7 +15,7 @@ class SynthCase:
 
     kind: "a4c" (B-mode cine) or "doppler" (one spectral image).
     frames: (T, H, W, 3) uint8 RGB screen pixels, as a scanner would store them.
-    regions: the Sequence of Ultrasound Regions written to the DICOM (exactly as CONTRACT.md).
+    regions: the Sequence of Ultrasound Regions written to the DICOM (exactly as docs/output-format.md).
     masks: a4c -> (T, H, W) uint8 labels (0 bg, 1 LA, 2 RA, 3 LV, 4 RV);
            doppler -> (1, H, W) uint8, 1 inside the measurable flow region (baseline to envelope).
     truth: JSON-serialisable ground truth (see the generator's docstring for its keys).

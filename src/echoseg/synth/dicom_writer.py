@@ -3,7 +3,7 @@
 SOP classes: Ultrasound Multi-frame Image Storage for cine loops, Ultrasound Image Storage for
 single images. Pixels: RGB (uncompressed), MONOCHROME2 (grey styles) or JPEG Baseline
 YBR_FULL_422 (encoded with Pillow, as many archives store ultrasound). Calibration: the case's
-regions written as the Sequence of Ultrasound Regions exactly as CONTRACT.md describes.
+regions written as the Sequence of Ultrasound Regions exactly as docs/output-format.md describes.
 """
 from __future__ import annotations
 
