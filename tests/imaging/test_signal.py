@@ -1,11 +1,12 @@
-"""echoseg.peaks against scipy.signal.find_peaks (the rules it reproduces) and on built cases."""
+"""echoseg.imaging.signal: find_peaks against scipy.signal.find_peaks (the rules it reproduces) and on
+built cases; the period estimate."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from scipy import signal
 
-from echoseg.imaging.signal import find_peaks, local_maxima, prominences
+from echoseg.imaging.signal import estimate_period, find_peaks, local_maxima, prominences
 
 
 def _signals(n_cases: int = 200) -> list[np.ndarray]:
@@ -58,3 +59,11 @@ def test_bad_arguments():
         local_maxima(np.zeros((2, 3)))
     with pytest.raises(ValueError, match="distance"):
         find_peaks(np.arange(5.0), distance=0.5)
+
+
+def test_estimate_period():
+    dt = 0.004
+    t = np.arange(0, 4.0, dt)
+    x = np.maximum(np.sin(2 * np.pi * t / 0.9), 0) ** 3
+    assert estimate_period(x, dt) == pytest.approx(0.9, abs=0.01)
+    assert estimate_period(np.zeros(100), dt) is None

@@ -6,10 +6,10 @@ import importlib.util
 import numpy as np
 import pytest
 
-from echoseg.evaluation.baseline import SamBackend, otsu_threshold, segment, segment_box, segment_point
 from echoseg.errors import EchosegError, ModelError
-from echoseg.evaluation.stats import dice
+from echoseg.evaluation.baseline import SamBackend, otsu_threshold, segment, segment_box, segment_point
 from echoseg.evaluation.prompts import box_from_mask, point_from_mask
+from echoseg.evaluation.stats import dice
 
 
 def _pool_image(seed: int, h: int = 240, w: int = 320) -> tuple[np.ndarray, np.ndarray]:

@@ -1,35 +1,11 @@
-"""Routing: kind from the regions, Doppler site from waveform probabilities, mode and direction."""
+"""echoseg.doppler.site: the site posterior (waveform, mode, direction, screen text) and site words in DICOM labels."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from echoseg.errors import CalibrationError
-from echoseg.pipeline import route_kind
 from echoseg.doppler.site import site_posterior
-from echoseg.types import EchoImage, Region
 from echoseg.vocab import SITES
-
-TISSUE = Region(0, 0, 9, 9, 1, 1, 3, 3, 0.1, 0.1)
-SPECTRAL = Region(0, 10, 9, 19, 3, 3, 4, 7, 0.01, -2.0, 0, 5)
-ECG = Region(0, 0, 9, 3, 4, 10, 0, 0, 0.0, 0.0)
-
-
-def _img(*regions: Region) -> EchoImage:
-    return EchoImage(path="x.dcm", frames=np.zeros((1, 20, 10, 3), np.uint8), regions=regions)
-
-
-def test_kind_from_regions():
-    assert route_kind(_img(TISSUE))[0] == "a4c"
-    assert route_kind(_img(TISSUE, SPECTRAL))[0] == "doppler"  # 2D thumbnail above a strip
-    assert route_kind(_img(TISSUE), "la_area")[0] == "a4c"
-
-
-@pytest.mark.parametrize("regions,task", [((ECG,), "auto"), ((), "auto"), ((TISSUE,), "lvot_vti"),
-                                          ((SPECTRAL,), "ra_area")])
-def test_kind_refusals_name_the_file(regions, task):
-    with pytest.raises(CalibrationError, match="x.dcm"):
-        route_kind(_img(*regions), task)
 
 
 def test_site_posterior_uses_mode_and_direction():

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from echoseg.io.calibration import tissue_calibration
 from echoseg.imaging.polygons import shoelace_area
+from echoseg.io.calibration import tissue_calibration
 from echoseg.synth import anatomy as an
 from echoseg.synth.a4c import generate_a4c, sample_timing
 from echoseg.synth.styles import HELDOUT_FAMILY, TRAIN_FAMILIES

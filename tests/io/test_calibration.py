@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from pydicom.dataset import Dataset
 
-from echoseg.io import calibration as cal
 from echoseg.errors import CalibrationError
+from echoseg.io import calibration as cal
 from echoseg.types import Region
 
 SHAPE = (400, 600)  # rows, cols

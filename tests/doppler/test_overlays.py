@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from echoseg.io.calibration import spectral_calibration
 from echoseg.doppler.overlays import off_map_pixels, paint_out
+from echoseg.io.calibration import spectral_calibration
 from echoseg.synth.doppler import generate_doppler
 from echoseg.synth.styles import FAMILIES
 

@@ -15,12 +15,12 @@ import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.pixels import convert_color_space
 from pydicom.sequence import Sequence
-from pydicom.uid import (ExplicitVRLittleEndian, JPEGBaseline8Bit, RLELossless, generate_uid)
+from pydicom.uid import ExplicitVRLittleEndian, JPEGBaseline8Bit, RLELossless, generate_uid
 
-from echoseg.io import calibration as cal
 from echoseg.errors import CalibrationError, NotUltrasoundError, UnsupportedInputError
-from echoseg.io.read import describe, find_inputs, format_text, read
+from echoseg.io import calibration as cal
 from echoseg.io.dicom import frame_time_ms
+from echoseg.io.read import describe, find_inputs, format_text, read
 from echoseg.types import Region
 
 try:

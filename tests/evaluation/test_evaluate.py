@@ -11,9 +11,9 @@ from scipy import stats
 from scipy.spatial.distance import directed_hausdorff
 
 from echoseg.errors import EchosegError
-from echoseg.evaluation.stats import agreement, dice, hausdorff_mm, icc_2_1
 from echoseg.evaluation.evaluate import evaluate
 from echoseg.evaluation.report import metrics_rows, write_report
+from echoseg.evaluation.stats import agreement, dice, hausdorff_mm, icc_2_1
 
 # Shrout & Fleiss (1979), Table 2: 6 targets rated by 4 judges. Published: ICC(2,1) = 0.29.
 SHROUT_FLEISS = np.array([[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]], float)

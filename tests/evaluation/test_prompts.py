@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from echoseg.errors import EchosegError
-from echoseg.imaging.polygons import shoelace_area
 from echoseg.evaluation.prompts import (
     box_from_mask,
     point_from_mask,
@@ -15,6 +14,7 @@ from echoseg.evaluation.prompts import (
     rescale_box,
     rescale_point,
 )
+from echoseg.imaging.polygons import shoelace_area
 
 LA_POLY = [[100.0, 120.0], [220.0, 110.0], [260.0, 200.0], [200.0, 300.0], [120.0, 280.0], [90.0, 200.0]]
 RA_POLY = [[350.0, 130.0], [450.0, 140.0], [470.0, 260.0], [360.0, 270.0]]
