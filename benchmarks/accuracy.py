@@ -1,9 +1,9 @@
 """Accuracy of the shipped models on held-out synthetic data, per cohort in detail (writes docs/accuracy.md).
 
-Cohorts, measuring and statistics come from echoseg.benchmark (the same run `echoseg benchmark`
+Cohorts, measuring and statistics come from echoseg.evaluation.benchmark (the same run `echoseg benchmark`
 makes, without the classical baselines): each case is written as DICOM, measured through
 echoseg.pipeline.measure exactly as a user's file, and compared with the generator's truth by
-echoseg.evaluate. Default cohorts: held-out (training style families) and external-style (the
+echoseg.evaluation.evaluate. Default cohorts: held-out (training style families) and external-style (the
 held-out style family); add `--cohorts held-out shifted external` for the screen-size shift.
 
 Run: .venv/bin/python benchmarks/accuracy.py [--n-a4c 40 --n-doppler 100]
@@ -46,7 +46,7 @@ def accuracy_markdown(res: BenchmarkResult, cmd: str) -> str:
     lines = ["# Accuracy on held-out synthetic data", "",
              f"Command: `{cmd}` ({res.wall_s:.0f} s on {os.cpu_count()} CPU cores, {platform.machine()}); "
              f"models: {res.models}.  ",
-             "Cohorts come from `echoseg.benchmark` (seeds training never uses; see docs/benchmark.md for the "
+             "Cohorts come from `echoseg.evaluation.benchmark` (seeds training never uses; see docs/benchmark.md for the "
              "cohort definitions, subgroups and baselines). *external-style* is the held-out style family "
              "(`violet`), never seen in training. Statistics compare echoseg's QC-passed measurements with the "
              "generator's exact truth; Dice is the mean over the measured atria, against the truth mask of the "

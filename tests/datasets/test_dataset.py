@@ -1,4 +1,4 @@
-"""echoseg.data: labelled datasets (labelme, PNG masks, CAMUS, EchoNet-Dynamic) built in tmp_path.
+"""echoseg.datasets.dataset: labelled datasets (labelme, PNG masks, CAMUS, EchoNet-Dynamic) built in tmp_path.
 
 Every fixture is synthetic and small: DICOMs written with pydicom (with a Sequence of Ultrasound
 Regions), labelme JSON with known polygons, MetaImage/NIfTI files written byte by byte, an AVI

@@ -1,4 +1,4 @@
-"""echoseg.calibration: (0018,6011) items -> Region -> physical units, and its refusals."""
+"""echoseg.io.calibration: (0018,6011) items -> Region -> physical units, and its refusals."""
 from __future__ import annotations
 
 import numpy as np

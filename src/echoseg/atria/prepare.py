@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from echoseg.imaging.resample import Geometry, _box, _grey_model, _valid, normalise
+from echoseg.imaging.resample import Geometry, clip_box, grey_model, normalise, valid_pixels
 from echoseg.types import TissueCalibration
 
 
 def atria_geometry(image_shape: tuple[int, int], box: tuple[int, int, int, int], size: int) -> Geometry:
     """Square, aspect-keeping geometry of ``box`` (x0, y0, x1, y1) in a ``size`` x ``size`` grid (centred padding)."""
-    x0, y0, x1, y1 = _box(box, image_shape)
+    x0, y0, x1, y1 = clip_box(box, image_shape)
     h, w = y1 - y0 + 1, x1 - x0 + 1
     side = max(h, w)
     s = side / size
@@ -42,5 +42,5 @@ def atria_input(frames_rgb: np.ndarray, cal: TissueCalibration, size: int = 160)
         raise ValueError(f"atria_input needs (T, H, W, 3) RGB frames, not shape {frames.shape}")
     r = cal.region
     geom = atria_geometry(frames.shape[1:3], (r.x0, r.y0, r.x1, r.y1), int(size))
-    x = normalise(_grey_model(frames, geom), _valid(geom))
+    x = normalise(grey_model(frames, geom), valid_pixels(geom))
     return x[:, None], geom

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from echoseg.imaging.resample import Geometry, _box, _one_blas_thread, _resample_crop, grey, normalise
+from echoseg.doppler.overlays import off_map_pixels, paint_out
+from echoseg.imaging.resample import Geometry, clip_box, grey, normalise, one_blas_thread, resample_crop
 from echoseg.types import SpectralCalibration
 
 
 def doppler_geometry(image_shape: tuple[int, int], box: tuple[int, int, int, int],
                      size: tuple[int, int]) -> Geometry:
     """Stretching geometry of the strip ``box`` onto a (rows, cols) grid (no padding)."""
-    x0, y0, x1, y1 = _box(box, image_shape)
+    x0, y0, x1, y1 = clip_box(box, image_shape)
     rows, cols = int(size[0]), int(size[1])
     return Geometry(image_shape=(int(image_shape[0]), int(image_shape[1])), box=(x0, y0, x1, y1),
                     out_shape=(rows, cols), scale_y=(y1 - y0 + 1) / rows, scale_x=(x1 - x0 + 1) / cols)
@@ -25,7 +26,7 @@ def doppler_input(frame_rgb: np.ndarray, cal: SpectralCalibration,
 
     Channel 0: normalised luminance of the strip, with overlays drawn off the spectrum's colour map
     (a green ECG trace, yellow labels) painted out first (``paint_overlays``; see
-    :mod:`echoseg.off_map`). Channel 1: ``(v - v_baseline) / rows`` times the
+    :mod:`echoseg.doppler.overlays`). Channel 1: ``(v - v_baseline) / rows`` times the
     sign of PhysicalDeltaY, i.e. positive where velocity is positive, whichever way the screen is drawn.
     A (1, H, W, 3) array is accepted.
     """
@@ -40,13 +41,11 @@ def doppler_input(frame_rgb: np.ndarray, cal: SpectralCalibration,
     strip = frame[y0:y1 + 1, x0:x1 + 1]
     lum = grey(strip)
     if paint_overlays:
-        from echoseg.doppler.overlays import off_map_pixels, paint_out
-
         off = off_map_pixels(strip)
         if off.any():
             lum = paint_out(lum, off)
-    with _one_blas_thread():
-        img = normalise(_resample_crop(lum, geom)[None])[0]
+    with one_blas_thread():
+        img = normalise(resample_crop(lum, geom)[None])[0]
     _, vb = geom.image_to_model(0.0, cal.baseline_row)
     rows = geom.out_shape[0]
     sign = 1.0 if cal.cm_s_per_px > 0 else -1.0

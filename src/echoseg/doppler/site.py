@@ -30,7 +30,7 @@ SCREEN_OTHER_WEIGHT = 0.02
 def site_posterior(waveform_p: np.ndarray, mode: str, side: int | None, screen_site: str | None = None) -> np.ndarray:
     """Site probabilities (order of types.SITES) from the network's waveform probabilities, the
     region's Doppler mode ("PW" | "CW" | "unknown"), the flow side (+1 toward, -1 away, None) and
-    the site printed on the screen (:mod:`echoseg.screen_text`; None when none was read)."""
+    the site printed on the screen (:mod:`echoseg.doppler.screen_text`; None when none was read)."""
     p = np.asarray(waveform_p, dtype=np.float64)
     if p.shape != (len(SITES),):
         raise ValueError(f"waveform_p must have {len(SITES)} entries (one per site), not shape {p.shape}")

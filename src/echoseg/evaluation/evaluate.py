@@ -6,7 +6,7 @@ columns and an optional ``mm_per_px``), matches rows by file and task, and repor
 per subgroup: how many rows matched, how many the tool refused (qc=fail), and the agreement
 statistics of :func:`agreement`. Optionally compares saved masks (Dice, Hausdorff distance).
 
-Pure numpy/scipy; plotting and file writing live in :mod:`echoseg.evaluate_report`.
+Pure numpy/scipy; plotting and file writing live in :mod:`echoseg.evaluation.report`.
 
 Example::
 

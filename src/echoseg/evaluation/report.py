@@ -1,4 +1,4 @@
-"""Write an :class:`~echoseg.evaluate.EvalResult` as metrics.csv, metrics.md and a self-contained report.html.
+"""Write an :class:`~echoseg.evaluation.evaluate.EvalResult` as metrics.csv, metrics.md and a self-contained report.html.
 
 The HTML embeds, per task, a scatter plot (prediction vs reference with the identity line) and a
 Bland-Altman plot (difference vs mean with bias and 95 % limits of agreement) as base64 PNGs.
@@ -7,8 +7,8 @@ the HTML holds the tables and says the plots were skipped.
 
 Example::
 
-    from echoseg.evaluate import evaluate
-    from echoseg.evaluate_report import write_report
+    from echoseg.evaluation.evaluate import evaluate
+    from echoseg.evaluation.report import write_report
     paths = write_report(evaluate("out/measurements.csv", "truth.csv", by=["vendor"]), "eval/")
 """
 from __future__ import annotations

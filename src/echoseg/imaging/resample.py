@@ -96,7 +96,7 @@ def _up_matrix(n_img: int, n_model: int, off: float, scale: float) -> np.ndarray
     return m
 
 
-def _one_blas_thread() -> Any:
+def one_blas_thread() -> Any:
     """Run numpy's BLAS on one thread: these small products gain nothing from threads, threads
     spin-wait under load (32 ms vs 2.3 ms for a 160x400 @ 400x550 product on a busy 2-core CPU), and
     one thread makes the results bit-identical whatever the machine's thread settings."""
@@ -131,28 +131,28 @@ def normalise(img: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
 def to_model(img: np.ndarray, geom: Geometry) -> np.ndarray:
     """Resample image-grid data (..., H, W) (float) into the model grid (..., rows, cols)."""
     x0, y0, x1, y1 = geom.box
-    with _one_blas_thread():
-        return _resample_crop(np.asarray(img)[..., y0:y1 + 1, x0:x1 + 1], geom)
+    with one_blas_thread():
+        return resample_crop(np.asarray(img)[..., y0:y1 + 1, x0:x1 + 1], geom)
 
 
-def _resample_crop(crop: np.ndarray, geom: Geometry) -> np.ndarray:
+def resample_crop(crop: np.ndarray, geom: Geometry) -> np.ndarray:
     x0, y0, x1, y1 = geom.box
     r = _down_matrix(geom.out_shape[0], y1 - y0 + 1, geom.off_y, geom.scale_y)
     c = _down_matrix(geom.out_shape[1], x1 - x0 + 1, geom.off_x, geom.scale_x)
     return (r @ crop.astype(np.float32, copy=False) @ c.T).astype(np.float32)
 
 
-def _grey_model(frames_rgb: np.ndarray, geom: Geometry) -> np.ndarray:
+def grey_model(frames_rgb: np.ndarray, geom: Geometry) -> np.ndarray:
     """Luminance of (T, H, W, 3) frames resampled into the model grid, one frame at a time (bounded memory)."""
     x0, y0, x1, y1 = geom.box
     out = np.empty((frames_rgb.shape[0],) + tuple(geom.out_shape), dtype=np.float32)
-    with _one_blas_thread():
+    with one_blas_thread():
         for t in range(frames_rgb.shape[0]):
-            out[t] = _resample_crop(grey(frames_rgb[t, y0:y1 + 1, x0:x1 + 1]), geom)
+            out[t] = resample_crop(grey(frames_rgb[t, y0:y1 + 1, x0:x1 + 1]), geom)
     return out
 
 
-def _valid(geom: Geometry) -> np.ndarray:
+def valid_pixels(geom: Geometry) -> np.ndarray:
     """(rows, cols) bool: model pixels whose centre lies inside the crop box."""
     x0, y0, x1, y1 = geom.box
     u = np.arange(geom.out_shape[1])
@@ -174,12 +174,12 @@ def to_image(prob: np.ndarray, geom: Geometry) -> np.ndarray:
     r = _up_matrix(y1 - y0 + 1, geom.out_shape[0], geom.off_y, geom.scale_y)
     c = _up_matrix(x1 - x0 + 1, geom.out_shape[1], geom.off_x, geom.scale_x)
     out = np.zeros(prob.shape[:-2] + tuple(geom.image_shape), dtype=np.float32)
-    with _one_blas_thread():
+    with one_blas_thread():
         out[..., y0:y1 + 1, x0:x1 + 1] = r @ prob @ c.T
     return out
 
 
-def _box(region_box: tuple[int, int, int, int], shape: tuple[int, int]) -> tuple[int, int, int, int]:
+def clip_box(region_box: tuple[int, int, int, int], shape: tuple[int, int]) -> tuple[int, int, int, int]:
     x0, y0, x1, y1 = (int(v) for v in region_box)
     rows, cols = shape
     x0, y0 = max(0, x0), max(0, y0)
@@ -193,7 +193,7 @@ def labels_input(labels: np.ndarray, geom: Geometry, n_classes: int = 5) -> np.n
     """Resample an image-grid label map (..., H, W) to the model grid by area-weighted majority (int64)."""
     labels = np.asarray(labels)
     onehot = np.stack([to_model((labels == k).astype(np.float32), geom) for k in range(n_classes)], axis=-3)
-    valid = _valid(geom)
+    valid = valid_pixels(geom)
     out = onehot.argmax(axis=-3).astype(np.int64)
     out[..., ~valid] = 0
     return out

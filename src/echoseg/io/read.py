@@ -6,13 +6,13 @@ Frames always come out as (T, H, W, 3) uint8 RGB, whatever the stored encoding.
 
 Tags read: SOPClassUID (0008,0016), Modality (0008,0060), PhotometricInterpretation (0028,0004),
 NumberOfFrames (0028,0008), Sequence of Ultrasound Regions (0018,6011, parsed by
-:mod:`echoseg.calibration`), FrameTime (0018,1063), FrameTimeVector (0018,1065), CineRate (0018,0040),
+:mod:`echoseg.io.calibration`), FrameTime (0018,1063), FrameTimeVector (0018,1065), CineRate (0018,0040),
 RecommendedDisplayFrameRate (0008,2144), HeartRate (0018,1088), Manufacturer (0008,0070),
 StudyInstanceUID (0020,000D), SeriesInstanceUID (0020,000E). Patient identifiers are never copied.
 
 Example::
 
-    >>> from echoseg.io import read, describe
+    >>> from echoseg.io.read import read, describe
     >>> img = read("a4c.dcm")                      # doctest: +SKIP
     >>> img.frames.shape, img.frame_time_ms         # doctest: +SKIP
     ((48, 600, 800, 3), 20.0)
@@ -51,7 +51,7 @@ def read(path: str | os.PathLike[str], *, cm_per_px: float | None = None,
         cm_per_px: explicit 2D scale (square pixels). Required for movies and still images of
             B-mode; for a DICOM it replaces the file's 2D tissue regions.
         spectral: explicit spectral Doppler calibration (see
-            :func:`echoseg.calibration.manual_spectral_calibration`). Required for Doppler screenshots;
+            :func:`echoseg.io.calibration.manual_spectral_calibration`). Required for Doppler screenshots;
             for a DICOM it replaces the file's spectral regions.
         max_frames: decode at most this many frames (from the first).
 

@@ -7,7 +7,7 @@ cases, a small 2D thumbnail with the sample-volume cursor. The flow envelope com
 analytic waveforms of :mod:`echoseg.synth.waveforms`; the spectrum is rendered around it (PW:
 dense band with a spectral window; CW: filled) with speckle, spectral-broadening haze beyond the
 envelope (not part of the truth), wall-filter clutter, CW mirroring, valve clicks and noise.
-Velocity <-> row mapping goes through :mod:`echoseg.calibration` only.
+Velocity <-> row mapping goes through :mod:`echoseg.io.calibration` only.
 
 Truth keys (``SynthCase.truth``): site, mode, variant, beats (start_s, end_s, vti_cm, vmax_cm_s,
 vmean_cm_s, complete; times from the strip's left edge), value (= vti_mean_cm: mean VTI over

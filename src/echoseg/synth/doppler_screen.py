@@ -2,7 +2,7 @@
 parameter text and the optional 2D thumbnail with its sample-volume cursor.
 
 Nothing here knows the flow truth; it only places and draws what a scanner shows around the
-spectral strip. Velocity labels are placed through :mod:`echoseg.calibration`.
+spectral strip. Velocity labels are placed through :mod:`echoseg.io.calibration`.
 """
 from __future__ import annotations
 
