@@ -14,7 +14,7 @@ pytest.importorskip("onnxruntime")
 from echoseg.errors import ModelError  # noqa: E402
 from echoseg.models.inference import backend_choice, infer, load_for_inference  # noqa: E402
 from echoseg.models.ort import OrtNet  # noqa: E402
-from echoseg.models.registry import create, save  # noqa: E402
+from echoseg.models.registry import create, for_inference, load, save  # noqa: E402
 from echoseg.pipeline import Models, measure_file  # noqa: E402
 from echoseg.synth.a4c import generate_a4c  # noqa: E402
 from echoseg.synth.dicom_writer import write_case  # noqa: E402
@@ -49,10 +49,19 @@ def test_auto_runs_onnx_and_agrees_with_torch_in_batches(tmp_path, monkeypatch):
     assert isinstance(fast.model, OrtNet) and isinstance(slow.model, torch.nn.Module)
     assert fast.config["arch_config"] == CFG
     x = np.random.default_rng(0).normal(size=(5, 2, 32, 64)).astype(np.float32)
-    a, b = infer(fast.model, x, batch=2), infer(slow.model, x)  # 5 inputs in batches of 2
+    a = infer(fast.model, x, batch=2)  # 5 inputs in batches of 2
     assert a["seg"].shape == (5, 1, 32, 64) and a["cls"].shape == (5, 5)
+    # like with like: ONNX Runtime runs fp32, so compare with torch forced to fp32 (on CPUs with native
+    # bf16, load_for_inference's torch model runs bf16)
+    b = infer(for_inference(load(folder).model, precision="fp32"), x)
     np.testing.assert_allclose(a["seg"], b["seg"], atol=1e-4)
     np.testing.assert_allclose(a["cls"], b["cls"], atol=1e-4)
+    # the torch model the pipeline gets, in the precision this CPU picks: bf16 keeps 8 significant
+    # bits (relative error 2**-8 per rounding), so probabilities in [0, 1] agree to a few times 2**-8
+    c = infer(slow.model, x)
+    tol = 4 * 2.0 ** -8 if slow.model._echoseg_precision == "bf16" else 1e-4
+    np.testing.assert_allclose(a["seg"], c["seg"], rtol=0, atol=tol)
+    np.testing.assert_allclose(a["cls"], c["cls"], rtol=0, atol=tol)
     with pytest.raises(ValueError, match="divisible by 4"):
         infer(fast.model, x[:, :, :30])
 
@@ -86,12 +95,18 @@ def test_weights_that_do_not_fit_the_card_are_named(tmp_path):
         load_for_inference(folder, "onnxruntime")
 
 
-def test_both_backends_measure_the_same(tmp_path):
+def test_both_backends_measure_the_same(tmp_path, monkeypatch):
+    from echoseg.models import registry
+
+    # like with like: ONNX Runtime runs fp32, so keep the torch backend off bf16 on CPUs that have it
+    monkeypatch.setattr(registry, "bf16_supported", lambda: False)
     write_case(generate_a4c(9_300_001, n_frames=12), tmp_path, "a4c")
     write_case(generate_doppler(9_300_002, site="lvot"), tmp_path, "lvot")
+    torch_models = Models(backend="torch")
+    assert torch_models.get("atria").model._echoseg_precision == "fp32"
     for name in ("a4c.dcm", "lvot.dcm"):
         fast = measure_file(tmp_path / name, Models(backend="onnxruntime"))
-        slow = measure_file(tmp_path / name, Models(backend="torch"))
+        slow = measure_file(tmp_path / name, torch_models)
         assert [m.task for m in fast.measurements] == [m.task for m in slow.measurements]
         for f, s in zip(fast.measurements, slow.measurements, strict=True):
             assert f.qc == s.qc and f.frame == s.frame and f.n == s.n

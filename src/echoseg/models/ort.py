@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import ModelError
 from .files import LoadedModel, locate
+from .unet_spec import UNetConfig, unet_spec
 
 
 @dataclass(frozen=True, eq=False)
@@ -58,7 +59,7 @@ def unsupported(weights: Path, config: dict[str, Any]) -> str | None:
     """Why this model cannot run here with ONNX Runtime (None when it can)."""
     if not available():
         return "onnxruntime is not installed"
-    if config.get("arch") != "unet" or config["arch_config"].get("norm", "batch") != "batch":
+    if config.get("arch") != "unet" or config["arch_config"].get("norm", UNetConfig.norm) != "batch":
         return f"only batch-norm U-Nets are exported to ONNX, not {config.get('arch')} {config['arch_config']}"
     if weights.suffix != ".safetensors":
         return f"{weights.name}: only .safetensors weights are read without torch"
@@ -90,7 +91,8 @@ def from_state(arch_config: dict[str, Any], state: dict[str, np.ndarray], thread
     opts.log_severity_level = 3
     graph = unet_onnx(arch_config, {k: v.astype(np.float32) if v.dtype.kind == "f" else v for k, v in state.items()})
     session = ort.InferenceSession(graph, opts, providers=["CPUExecutionProvider"])
-    return OrtNet(session, head=int(arch_config.get("n_cls", 0)) > 0, multiple=2 ** int(arch_config.get("depth", 4)))
+    spec = unet_spec(arch_config)
+    return OrtNet(session, head=spec.head is not None, multiple=spec.multiple)
 
 
 def load(path_or_name: str | Path, threads: int | None = None) -> LoadedModel:

@@ -5,6 +5,9 @@ between levels. Decoder: bilinear upsampling, concatenation with the skip, two c
 optional head pools the bottleneck (mean and max) and predicts ``n_cls`` logits; it routes Doppler
 images to their site.
 
+The layers (names, channels, kernels, where pooling, upsampling and concatenation happen) come from
+:func:`echoseg.models.unet_spec.unet_spec`, from which the ONNX graph is built too.
+
 Example::
 
     >>> import torch
@@ -15,29 +18,40 @@ Example::
 """
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Callable
+
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-NORMS = ("batch", "group")
+from .unet_spec import NORMS, Block, Conv, Layer, Norm, UNetConfig, UNetSpec, unet_spec
+
+__all__ = ["NORMS", "ConvBlock", "UNet"]
+
+_POOL: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "mean": lambda t: t.mean(dim=(2, 3)), "max": lambda t: t.amax(dim=(2, 3))}
 
 
-def _norm(kind: str, ch: int) -> nn.Module:
-    if kind == "batch":
-        return nn.BatchNorm2d(ch)
-    if kind == "group":
-        return nn.GroupNorm(min(8, ch), ch)
-    raise ValueError(f"norm must be one of {', '.join(NORMS)}, not {kind!r}")
+def _conv(spec: Conv) -> nn.Conv2d:
+    return nn.Conv2d(spec.cin, spec.cout, spec.kernel, padding=spec.padding, bias=spec.bias)
+
+
+def _layer(spec: Layer) -> nn.Module:
+    if isinstance(spec, Conv):
+        return _conv(spec)
+    if isinstance(spec, Norm):
+        if spec.kind == "batch":
+            return nn.BatchNorm2d(spec.ch, eps=spec.eps)
+        return nn.GroupNorm(spec.groups, spec.ch, eps=spec.eps)
+    return nn.ReLU(inplace=True)
 
 
 class ConvBlock(nn.Sequential):
-    """Two 3x3 convolutions, each followed by normalisation and ReLU."""
+    """A spec's :class:`~echoseg.models.unet_spec.Block`: its layers in order, each under its key."""
 
-    def __init__(self, cin: int, cout: int, norm: str) -> None:
-        super().__init__(
-            nn.Conv2d(cin, cout, 3, padding=1, bias=False), _norm(norm, cout), nn.ReLU(inplace=True),
-            nn.Conv2d(cout, cout, 3, padding=1, bias=False), _norm(norm, cout), nn.ReLU(inplace=True),
-        )
+    def __init__(self, spec: Block) -> None:
+        super().__init__(OrderedDict((layer.key, _layer(layer)) for layer in spec.layers))
 
 
 class UNet(nn.Module):
@@ -52,34 +66,34 @@ class UNet(nn.Module):
         norm: "batch" or "group".
     """
 
-    def __init__(self, in_ch: int = 1, n_classes: int = 5, base: int = 16, depth: int = 4, n_cls: int = 0,
-                 norm: str = "batch") -> None:
+    def __init__(self, in_ch: int = UNetConfig.in_ch, n_classes: int = UNetConfig.n_classes,
+                 base: int = UNetConfig.base, depth: int = UNetConfig.depth, n_cls: int = UNetConfig.n_cls,
+                 norm: str = UNetConfig.norm) -> None:
         super().__init__()
-        if depth < 1 or base < 1:
-            raise ValueError(f"depth and base must be >= 1, not {depth} and {base}")
-        widths = [base * 2 ** k for k in range(depth + 1)]
+        self.spec: UNetSpec = unet_spec(UNetConfig(in_ch, n_classes, base, depth, n_cls, norm))
         self.depth = depth
-        self.enc = nn.ModuleList([ConvBlock(in_ch, widths[0], norm)] +
-                                 [ConvBlock(widths[k - 1], widths[k], norm) for k in range(1, depth + 1)])
-        self.dec = nn.ModuleList([ConvBlock(widths[k + 1] + widths[k], widths[k], norm)
-                                  for k in reversed(range(depth))])
-        self.out = nn.Conv2d(widths[0], n_classes, 1)
-        self.head = nn.Linear(2 * widths[-1], n_cls) if n_cls > 0 else None
+        self.enc = nn.ModuleList([ConvBlock(stage.block) for stage in self.spec.encoder])
+        self.dec = nn.ModuleList([ConvBlock(stage.block) for stage in self.spec.decoder])
+        self.out = _conv(self.spec.out)
+        head = self.spec.head
+        self.head = nn.Linear(head.cin, head.cout) if head is not None else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | dict[str, torch.Tensor]:
-        m = 2 ** self.depth
+        """Segmentation logits (N, n_classes, H, W), or {"seg": those, "cls": (N, n_cls) logits}."""
+        m = self.spec.multiple
         if x.shape[-1] % m or x.shape[-2] % m:
             raise ValueError(f"input sides must be divisible by {m} (depth {self.depth}), not {tuple(x.shape[-2:])}")
         skips = []
-        for k, block in enumerate(self.enc):
-            x = block(x if k == 0 else F.max_pool2d(x, 2))
+        for stage, block in zip(self.spec.encoder, self.enc):
+            x = block(x if stage.pool == 1 else F.max_pool2d(x, stage.pool))
             skips.append(x)
         bottleneck = x
-        for block, skip in zip(self.dec, reversed(skips[:-1])):
+        for dstage, block in zip(self.spec.decoder, self.dec):
+            skip = skips[dstage.skip]
             x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
             x = block(torch.cat([x, skip], dim=1))
         seg = self.out(x)
-        if self.head is None:
+        if self.head is None or self.spec.head is None:
             return seg
-        pooled = torch.cat([bottleneck.mean(dim=(2, 3)), bottleneck.amax(dim=(2, 3))], dim=1)
+        pooled = torch.cat([_POOL[p](bottleneck) for p in self.spec.head.pools], dim=1)
         return {"seg": seg, "cls": self.head(pooled)}
