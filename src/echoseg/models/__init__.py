@@ -2,7 +2,7 @@
 the inference path the pipeline uses (:mod:`.inference`: ONNX Runtime when installed, else torch).
 
 Names of the registry are imported on first use, so importing a torch-free submodule
-(``files``, ``inference``, ``ort``, ``onnx_unet``) does not import torch.
+(``files``, ``inference``, ``ort``, ``onnx_unet``, ``unet_spec``) does not import torch.
 """
 from __future__ import annotations
 
