@@ -20,30 +20,44 @@ def doppler_geometry(image_shape: tuple[int, int], box: tuple[int, int, int, int
                     out_shape=(rows, cols), scale_y=(y1 - y0 + 1) / rows, scale_x=(x1 - x0 + 1) / cols)
 
 
-def doppler_input(frame_rgb: np.ndarray, cal: SpectralCalibration,
-                  size: tuple[int, int] = (128, 256), paint_overlays: bool = True) -> tuple[np.ndarray, Geometry]:
-    """(H, W, 3) uint8 spectral screen and its calibration -> ((2, rows, cols) float32, Geometry).
-
-    Channel 0: normalised luminance of the strip, with overlays drawn off the spectrum's colour map
-    (a green ECG trace, yellow labels) painted out first (``paint_overlays``; see
-    :mod:`echoseg.doppler.overlays`). Channel 1: ``(v - v_baseline) / rows`` times the
-    sign of PhysicalDeltaY, i.e. positive where velocity is positive, whichever way the screen is drawn.
-    A (1, H, W, 3) array is accepted.
-    """
-    frame = np.asarray(frame_rgb)
-    if frame.ndim == 4 and frame.shape[0] == 1:
-        frame = frame[0]
-    if frame.ndim != 3 or frame.shape[-1] != 3:
-        raise ValueError(f"doppler_input needs one (H, W, 3) RGB frame, not shape {frame.shape}")
+def strip_luminance(frame_rgb: np.ndarray, cal: SpectralCalibration, paint_overlays: bool = True) -> np.ndarray:
+    """Luminance (float32, 0..255) of the spectral region of one (H, W, 3) screen, clipped to the image,
+    with overlays drawn off the spectrum's colour map (a green ECG trace, yellow labels) painted out
+    (``paint_overlays``; see :mod:`echoseg.doppler.overlays`). The network and the tracer both read it."""
+    frame = _one_frame(frame_rgb)
     r = cal.region
-    geom = doppler_geometry(frame.shape[:2], (r.x0, r.y0, r.x1, r.y1), size)
-    x0, y0, x1, y1 = geom.box
+    x0, y0, x1, y1 = clip_box((r.x0, r.y0, r.x1, r.y1), frame.shape[:2])
     strip = frame[y0:y1 + 1, x0:x1 + 1]
     lum = grey(strip)
     if paint_overlays:
         off = off_map_pixels(strip)
         if off.any():
             lum = paint_out(lum, off)
+    return lum
+
+
+def _one_frame(frame_rgb: np.ndarray) -> np.ndarray:
+    frame = np.asarray(frame_rgb)
+    if frame.ndim == 4 and frame.shape[0] == 1:
+        frame = frame[0]
+    if frame.ndim != 3 or frame.shape[-1] != 3:
+        raise ValueError(f"a Doppler screen must be one (H, W, 3) RGB frame, not shape {frame.shape}")
+    return frame
+
+
+def doppler_input(frame_rgb: np.ndarray, cal: SpectralCalibration, size: tuple[int, int] = (128, 256),
+                  paint_overlays: bool = True, lum: np.ndarray | None = None) -> tuple[np.ndarray, Geometry]:
+    """(H, W, 3) uint8 spectral screen and its calibration -> ((2, rows, cols) float32, Geometry).
+
+    Channel 0: normalised :func:`strip_luminance` (pass ``lum`` when it is already computed).
+    Channel 1: ``(v - v_baseline) / rows`` times the sign of PhysicalDeltaY, i.e. positive where
+    velocity is positive, whichever way the screen is drawn. A (1, H, W, 3) array is accepted.
+    """
+    frame = _one_frame(frame_rgb)
+    r = cal.region
+    geom = doppler_geometry(frame.shape[:2], (r.x0, r.y0, r.x1, r.y1), size)
+    if lum is None:
+        lum = strip_luminance(frame, cal, paint_overlays)
     with one_blas_thread():
         img = normalise(resample_crop(lum, geom)[None])[0]
     _, vb = geom.image_to_model(0.0, cal.baseline_row)
