@@ -5,6 +5,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from echoseg import __version__
 from echoseg.vocab import TASKS
@@ -71,7 +72,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from echoseg.training.train import TrainConfig, load_config, train
 
     cfg = load_config(args.config) if args.config else TrainConfig(task=args.task or "atria")
-    overrides = {k: v for k, v in (("task", args.task), ("out_dir", args.out and str(args.out)),
+    overrides: dict[str, Any] = {k: v for k, v in (("task", args.task), ("out_dir", args.out and str(args.out)),
                                    ("steps", args.steps), ("data", args.data), ("init_from", args.init_from),
                                    ("seed", args.seed)) if v is not None}
     cfg = replace(cfg, **overrides)

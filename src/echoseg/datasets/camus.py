@@ -18,7 +18,7 @@ import re
 import struct
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -93,7 +93,7 @@ def read_nifti(path: Path) -> tuple[np.ndarray, tuple[float, ...]]:
             raise UnsupportedInputError(f"{path}: the gzip stream is corrupt ({exc})") from None
     if len(raw) < 352:
         raise UnsupportedInputError(f"{path}: {len(raw)} bytes is too short for a NIfTI-1 header")
-    end = "<" if struct.unpack("<i", raw[:4])[0] == 348 else ">"
+    end: Literal["<", ">"] = "<" if struct.unpack("<i", raw[:4])[0] == 348 else ">"
     if struct.unpack(end + "i", raw[:4])[0] != 348:
         raise UnsupportedInputError(f"{path}: sizeof_hdr is not 348; not a NIfTI-1 file")
     dim = struct.unpack(end + "8h", raw[40:56])
@@ -171,8 +171,10 @@ def index(root: Path, task: str, opts: DatasetOptions) -> tuple[list[SampleRef],
 
 def load(ref: SampleRef, task: str, opts: DatasetOptions, reader: Any = None) -> LabelledSample:
     """Read the image and its ground truth, remap labels, calibrate from the spacing."""
+    if ref.annotation is None:
+        raise EchosegError(f"{ref.source}: this CAMUS sample reference has no ground-truth file (annotation is None)")
     image, spacing = read_volume(ref.source)
-    gt, _ = read_volume(ref.annotation)  # type: ignore[arg-type]
+    gt, _ = read_volume(ref.annotation)
     if gt.shape != image.shape:
         raise EchosegError(f"{ref.annotation}: ground truth is {gt.shape} but {ref.source} is {image.shape}")
     values = np.unique(gt)

@@ -174,7 +174,7 @@ def open_dataset(root: str | os.PathLike[str], format: str = "auto", task: str =
 @overload
 def split(samples: LabelledSet, val_fraction: float = 0.2, seed: int = 0) -> tuple[LabelledSet, LabelledSet]: ...
 @overload
-def split(samples: Sequence[LabelledSample], val_fraction: float = 0.2,
+def split(samples: list[LabelledSample] | tuple[LabelledSample, ...], val_fraction: float = 0.2,
           seed: int = 0) -> tuple[list[LabelledSample], list[LabelledSample]]: ...
 
 

@@ -23,6 +23,7 @@ from echoseg.imaging.polygons import polygon_mask, shoelace_area
 from echoseg.vocab import LABEL_VALUES
 
 _COLUMNS = ("FileName", "X1", "Y1", "X2", "Y2", "Frame")
+_Line = tuple[float, float, float, float]  # one traced line: X1, Y1, X2, Y2
 
 
 def is_echonet(root: Path) -> bool:
@@ -34,15 +35,15 @@ def _stem(name: str) -> str:
     return name[:-4] if name.lower().endswith(".avi") else name
 
 
-def tracing_polygon(rows: list[tuple[float, float, float, float]]) -> np.ndarray:
+def tracing_polygon(rows: list[_Line]) -> np.ndarray:
     """(N, 2) LV polygon from one frame's (X1, Y1, X2, Y2) lines, the first being the long axis."""
     lines = np.asarray(rows, dtype=np.float64).reshape(-1, 4)
     chords = lines[1:] if len(lines) > 2 else lines
     return np.concatenate([chords[:, 0:2], chords[::-1, 2:4]])
 
 
-def _read_tracings(path: Path) -> tuple[dict[tuple[str, int], list[tuple[float, ...]]], list[tuple[str, str]]]:
-    tracings: dict[tuple[str, int], list[tuple[float, ...]]] = {}
+def _read_tracings(path: Path) -> tuple[dict[tuple[str, int], list[_Line]], list[tuple[str, str]]]:
+    tracings: dict[tuple[str, int], list[_Line]] = {}
     bad: list[tuple[str, str]] = []
     with path.open(newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
@@ -53,7 +54,8 @@ def _read_tracings(path: Path) -> tuple[dict[tuple[str, int], list[tuple[float, 
         for n, row in enumerate(reader, start=2):
             try:
                 key = (_stem(row["FileName"]), int(float(row["Frame"])))
-                tracings.setdefault(key, []).append(tuple(float(row[c]) for c in ("X1", "Y1", "X2", "Y2")))
+                x1, y1, x2, y2 = (float(row[c]) for c in ("X1", "Y1", "X2", "Y2"))
+                tracings.setdefault(key, []).append((x1, y1, x2, y2))
             except (TypeError, ValueError):
                 bad.append((f"{path}:{n}", f"{path} line {n}: non-numeric coordinates or frame {row!r}"))
     return tracings, bad

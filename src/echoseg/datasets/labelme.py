@@ -41,6 +41,7 @@ from echoseg.datasets.common import (
 )
 from echoseg.errors import EchosegError
 from echoseg.imaging.polygons import polygon_mask
+from echoseg.types import Region, SpectralCalibration
 from echoseg.vocab import LABEL_VALUES
 
 _DRAW_ORDER = ("LV", "RV", "LA", "RA")  # atria drawn last: they win where polygons overlap
@@ -158,7 +159,8 @@ def _index_one(path: Path, root: Path, task: str) -> list[SampleRef]:
     if image is None and not embedded:
         raise EchosegError(f"{where}: no image found (imagePath {data.get('imagePath')!r}, nor "
                            f"{split_frame_from_stem(path.stem)[0]}.dcm/.png/.avi next to the JSON)")
-    n_frames, study = (1, None) if embedded else probe(image)  # type: ignore[arg-type]
+    # from here on, embedded is exactly "image is None"
+    n_frames, study = (1, None) if image is None else probe(image)
     size = (data.get("imageHeight"), data.get("imageWidth"))
     refs = []
     for frame, shapes in sorted(by_frame.items(), key=lambda kv: -1 if kv[0] is None else kv[0]):
@@ -170,8 +172,8 @@ def _index_one(path: Path, root: Path, task: str) -> list[SampleRef]:
             frame = 0
         if frame >= n_frames:
             raise EchosegError(f"{where}: frame {frame} is beyond the {n_frames} frame(s) of {image}")
-        source = path if embedded else image
-        refs.append(SampleRef(source=source, frame=frame, group=group_key(source, root, study),  # type: ignore[arg-type]
+        source = path if image is None else image
+        refs.append(SampleRef(source=source, frame=frame, group=group_key(source, root, study),
                               annotation=path,
                               payload={"shapes": tuple(shapes), "baseline": baseline, "size": size,
                                        "embedded": embedded}))
@@ -193,6 +195,7 @@ def load(ref: SampleRef, task: str, opts: DatasetOptions, reader: FrameReader) -
     """Decode the image frame and draw the labels (atria) or flow mask (doppler) of one reference."""
     payload = ref.payload
     where = str(ref.annotation)
+    regions: tuple[Region, ...]
     if payload["embedded"]:
         image, regions = _embedded_image(ref.source), ()
     else:
@@ -213,8 +216,8 @@ def load(ref: SampleRef, task: str, opts: DatasetOptions, reader: FrameReader) -
                     labels[polygon_mask(pts, shape)] = LABEL_VALUES[name]
     else:
         baseline = payload["baseline"]
-        if baseline is None and calibration is not None:
-            baseline = calibration.baseline_row  # type: ignore[union-attr]
+        if baseline is None and isinstance(calibration, SpectralCalibration):  # the doppler task's calibration
+            baseline = calibration.baseline_row
         for label, pts in shapes:
             if label == "flow":
                 labels[polygon_mask(pts, shape)] = 1

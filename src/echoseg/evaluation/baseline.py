@@ -221,7 +221,7 @@ def segment_point(image: np.ndarray, point: Point, *, max_area_frac: float = 0.1
     lies ``level`` of the way from the seed level to that threshold. :func:`star_region` with
     ``n_rays``/``smooth_rays`` then gives the region, its radius bounded so that its area stays
     below ``max_area_frac`` of the image. Star-shaped regions suit an atrium seen from its
-    innermost point (:func:`echoseg.prompts.point_from_mask`).
+    innermost point (:func:`echoseg.evaluation.prompts.point_from_mask`).
     """
     img = _as_grey(image)
     h, w = img.shape
@@ -306,15 +306,15 @@ class SamBackend:
     def _build(self) -> Any:
         name = self.checkpoint_path.name.lower()
         if self.package == "sam2":
-            from sam2.build_sam import build_sam2  # type: ignore[import-not-found]
-            from sam2.sam2_image_predictor import SAM2ImagePredictor  # type: ignore[import-not-found]
+            from sam2.build_sam import build_sam2
+            from sam2.sam2_image_predictor import SAM2ImagePredictor
 
             if self.config is None:
                 raise EchosegError(f"sam2 needs config= the model config matching {self.checkpoint_path.name} "
                                    "(e.g. 'configs/sam2.1/sam2.1_hiera_t.yaml')")
             return SAM2ImagePredictor(build_sam2(self.config, str(self.checkpoint_path), device=self.device))
         if self.package == "segment_anything":
-            from segment_anything import SamPredictor, sam_model_registry  # type: ignore[import-not-found]
+            from segment_anything import SamPredictor, sam_model_registry
 
             key = self.config or next((k for k in ("vit_h", "vit_l", "vit_b") if k in name), None)
             if key is None:
@@ -346,7 +346,7 @@ class SamBackend:
 
 
 def prompts_for(ann: Any, label: str, *, margin_px: float = 0) -> tuple[Box, Point]:
-    """The box and point prompts of ``label`` in a :class:`~echoseg.prompts.LabelmeAnnotation`, in image pixels.
+    """The box and point prompts of ``label`` in a :class:`~echoseg.evaluation.prompts.LabelmeAnnotation`, in image pixels.
 
     The file's own prompts are used when present (rescaled from its ``prompt_image_size``);
     otherwise they are derived from the label's mask (tight box grown by ``margin_px``; the

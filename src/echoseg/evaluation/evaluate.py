@@ -138,9 +138,12 @@ def _stem(name: str) -> str:
     return base.rsplit(".", 1)[0] if "." in base[1:] else base
 
 
-def _index_pred(rows: list[dict[str, str]], path: Path) -> dict[str, dict[tuple[str, str], dict[str, str]]]:
+_PredIndex = dict[str, dict[tuple[str, str], dict[str, str] | None]]  # ambiguous keys map to None
+
+
+def _index_pred(rows: list[dict[str, str]], path: Path) -> _PredIndex:
     """Index prediction rows by (full path | basename | stem, task); ambiguous keys map to None."""
-    levels: dict[str, dict[tuple[str, str], dict[str, str] | None]] = {"path": {}, "base": {}, "stem": {}}
+    levels: _PredIndex = {"path": {}, "base": {}, "stem": {}}
     for row in rows:
         f, task = row.get("file", ""), row.get("task", "")
         for level, key in (("path", f), ("base", _basename(f)), ("stem", _stem(f))):
@@ -152,10 +155,10 @@ def _index_pred(rows: list[dict[str, str]], path: Path) -> dict[str, dict[tuple[
                 levels[level][k] = None  # ambiguous at this level
             else:
                 levels[level][k] = row
-    return levels  # type: ignore[return-value]
+    return levels
 
 
-def _find_pred(levels, truth_file: str, task: str) -> dict[str, str] | None:
+def _find_pred(levels: _PredIndex, truth_file: str, task: str) -> dict[str, str] | None:
     for level, key in (("path", truth_file), ("base", _basename(truth_file)), ("stem", _basename(truth_file)),
                        ("stem", _stem(truth_file))):
         row = levels[level].get((key, task))
@@ -211,17 +214,17 @@ def evaluate(pred_csv: str | Path, truth_csv: str | Path, *, by: Iterable[str] =
         if tval is None:
             continue
         task, tfile = trow["task"], trow["file"]
-        groups = tuple((c, trow.get(c, "")) for c in by)
+        pair_groups = tuple((c, trow.get(c, "")) for c in by)
         prow = _find_pred(levels, tfile, task)
         if prow is None:
-            pairs.append(Pair(tfile, task, tval, None, "missing", "no prediction row", groups))
+            pairs.append(Pair(tfile, task, tval, None, "missing", "no prediction row", pair_groups))
             mm_scale.append(None)
             continue
         used.add(id(prow))
         pval = _float(prow.get("value", ""))
         if prow.get("qc", "").lower() != "pass" or pval is None:
             reason = prow.get("reason", "") or ("qc=fail" if pval is not None else "no value")
-            pairs.append(Pair(tfile, task, tval, None, "refused", reason, groups))
+            pairs.append(Pair(tfile, task, tval, None, "refused", reason, pair_groups))
             mm_scale.append(None)
             continue
         d = h = mm = None
@@ -234,14 +237,15 @@ def evaluate(pred_csv: str | Path, truth_csv: str | Path, *, by: Iterable[str] =
                                        f"reference {tm.shape}; masks must be at the full input image size")
                 d, h = dice(pm, tm), hausdorff_mm(pm, tm, 1.0)  # pixels; scaled below
                 mm = _float(trow.get("mm_per_px", "")) or math.nan
-        pairs.append(Pair(tfile, task, tval, pval, "matched", "", groups, d, h))
+        pairs.append(Pair(tfile, task, tval, pval, "matched", "", pair_groups, d, h))
         mm_scale.append(mm)
 
     # Hausdorff in mm only when every compared pair has mm_per_px; otherwise all stay in pixels.
-    compared = [m for m, p in zip(mm_scale, pairs) if p.dice is not None]
+    # a pair has a Dice exactly when its masks were compared, and then its mm_scale entry is a float
+    compared = [m for m, p in zip(mm_scale, pairs) if p.dice is not None and m is not None]
     hd_px_only = any(math.isnan(m) for m in compared)
     if compared and not hd_px_only:
-        pairs = [replace(p, hausdorff=p.hausdorff * m) if p.hausdorff is not None else p
+        pairs = [replace(p, hausdorff=p.hausdorff * m) if p.hausdorff is not None and m is not None else p
                  for p, m in zip(pairs, mm_scale)]
     if compared and hd_px_only:
         notes.append("Hausdorff distances are in pixels: truth.csv lacks mm_per_px for some compared rows")

@@ -61,7 +61,7 @@ def _size(value: Any, where: str) -> Size:
     else:
         w = h = None
     try:
-        size = (int(w), int(h))  # type: ignore[arg-type]
+        size = (int(w), int(h))
     except (TypeError, ValueError):
         size = (0, 0)
     if size[0] <= 0 or size[1] <= 0:

@@ -4,6 +4,7 @@ intervals; Dice and Hausdorff distance of masks. Pure numpy.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -181,7 +182,13 @@ def hausdorff_mm(a: np.ndarray, b: np.ndarray, mm_per_px: float | tuple[float, f
     if not a.any() or not b.any():
         return math.inf
     ba, bb = _boundary(a), _boundary(b)
-    sampling = (mm_per_px, mm_per_px) if np.isscalar(mm_per_px) else tuple(mm_per_px)
+    sampling: tuple[object, ...]
+    if np.isscalar(mm_per_px):
+        sampling = (mm_per_px, mm_per_px)
+    elif isinstance(mm_per_px, Iterable):
+        sampling = tuple(mm_per_px)
+    else:
+        raise TypeError(f"mm_per_px must be a number or a (row, col) pair, not {mm_per_px!r}")
     da = ndimage.distance_transform_edt(~ba, sampling=sampling)
     db = ndimage.distance_transform_edt(~bb, sampling=sampling)
     return float(max(da[bb].max(), db[ba].max()))

@@ -24,7 +24,7 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write(path: str | os.PathLike[str], write: Callable[[str], None]) -> Path:
+def atomic_write(path: str | os.PathLike[str], write: Callable[[str], object]) -> Path:
     """Call ``write(tmp_path)`` for a temporary file beside ``path``, then rename it to ``path``.
 
     The temporary file is removed when ``write`` fails; ``path`` is then left as it was.

@@ -275,8 +275,8 @@ def _ybr_full_to_rgb(arr: np.ndarray) -> np.ndarray:
     try:
         import cv2
     except ImportError:
-        cv2 = None
-    if cv2 is not None:
+        pass  # numpy fallback below
+    else:
         flat = np.ascontiguousarray(a[..., [0, 2, 1]]).reshape(-1, a.shape[-2], 3)  # Y Cr Cb order for OpenCV
         return cv2.cvtColor(flat, cv2.COLOR_YCrCb2RGB).reshape(a.shape)
     y = a[..., 0].astype(np.float32)

@@ -173,6 +173,7 @@ def generate_a4c(seed: int, *, family: str | None = None, heldout: bool = False,
     la_areas = [shoelace_area(pp["la"]) * cm2 for pp in polys]
     ra_areas = [shoelace_area(pp["ra"]) * cm2 for pp in polys]
     la_f, ra_f = int(np.argmax(la_areas)), int(np.argmax(ra_areas))
+    heart_rate_bpm, frame_time_ms = float(60.0 / timing.rr), float(1000 * timing.frame_time)
     truth = {
         "la_area_cm2": [float(a) for a in la_areas], "ra_area_cm2": [float(a) for a in ra_areas],
         "la_area": float(la_areas[la_f]), "ra_area": float(ra_areas[ra_f]),
@@ -183,10 +184,10 @@ def generate_a4c(seed: int, *, family: str | None = None, heldout: bool = False,
         "ra_annulus_px": [polys[ra_f]["ra"][0].tolist(), polys[ra_f]["ra"][-1].tolist()],
         "cm_per_px": float(screen.cm_per_px), "depth_cm": depth,
         "sector_deg": float(np.rad2deg(2 * screen.half_angle)),
-        "heart_rate_bpm": float(60.0 / timing.rr), "frame_time_ms": float(1000 * timing.frame_time),
+        "heart_rate_bpm": heart_rate_bpm, "frame_time_ms": frame_time_ms,
         "style": style.family, "seed": int(seed), "n_frames": int(len(timing.times)),
         "es_frames": list(timing.es_frames), "ed_frames": list(timing.ed_frames),
     }
-    return SynthCase(kind="a4c", frames=frames, regions=screen.regions(), frame_time_ms=truth["frame_time_ms"],
-                     heart_rate_bpm=truth["heart_rate_bpm"], style=style.family, seed=int(seed), truth=truth,
+    return SynthCase(kind="a4c", frames=frames, regions=screen.regions(), frame_time_ms=frame_time_ms,
+                     heart_rate_bpm=heart_rate_bpm, style=style.family, seed=int(seed), truth=truth,
                      masks=masks, monochrome=style.monochrome)

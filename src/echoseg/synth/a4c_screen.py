@@ -131,6 +131,12 @@ class _Layer:
         self.alpha[sl] = a + self.alpha[sl] * (1 - a)
 
 
+def _pick_rgb(rng: np.random.Generator, options: list[list[int]]) -> tuple[int, int, int]:
+    """One of ``options`` (RGB triples) drawn with ``rng``."""
+    r, g, b = (int(c) for c in rng.choice(options))
+    return r, g, b
+
+
 def _grey(rgb: tuple[int, int, int], mono: bool) -> tuple[int, int, int]:
     if not mono:
         return rgb
@@ -209,8 +215,7 @@ def overlay_layers(rng: np.random.Generator, screen: Screen, style: Style, times
             layer.rgb[by0:by1, bx0:bx0 + bw] = ramp[:, None, :]
             layer.alpha[by0:by1, bx0:bx0 + bw] = 1.0
     cursor = None
-    cur_rgb = _grey(tuple(int(c) for c in rng.choice([[0, 230, 0], [240, 240, 80], [255, 255, 255],
-                                                    [90, 220, 255]])), mono)
+    cur_rgb = _grey(_pick_rgb(rng, [[0, 230, 0], [240, 240, 80], [255, 255, 255], [90, 220, 255]]), mono)
     if screen.ecg is not None:
         ex0, ey0, ex1, ey1 = screen.ecg
         span = float(times[-1] - times[0])
@@ -224,7 +229,7 @@ def overlay_layers(rng: np.random.Generator, screen: Screen, style: Style, times
         ecg_img = Image.new("L", (cols, rows), 0)
         ImageDraw.Draw(ecg_img).line(list(zip(np.arange(ex0, ex1 + 1).tolist(), yy.tolist())), fill=255,
                                      width=int(rng.integers(1, 3)))
-        ecg_rgb = _grey(tuple(int(c) for c in rng.choice([[0, 220, 0], [80, 255, 120], [230, 230, 230]])), mono)
+        ecg_rgb = _grey(_pick_rgb(rng, [[0, 220, 0], [80, 255, 120], [230, 230, 230]]), mono)
         layer.over(ecg_img, ecg_rgb)
         cursor = np.clip(np.round(ex0 + (times - t_start) / win * (ex1 - ex0)).astype(int), ex0, ex1)
     return layer.alpha, layer.rgb, cursor, cur_rgb

@@ -17,18 +17,18 @@ from PIL import Image
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate
 from pydicom.sequence import Sequence
-from pydicom.uid import ExplicitVRLittleEndian, JPEGBaseline8Bit, generate_uid
+from pydicom.uid import UID, ExplicitVRLittleEndian, JPEGBaseline8Bit, generate_uid
 
 from echoseg.io.atomic import atomic_write
 from echoseg.io.calibration import region_to_item
 from echoseg.synth.case import SynthCase
 
-US_MULTIFRAME = "1.2.840.10008.5.1.4.1.1.3.1"
-US_IMAGE = "1.2.840.10008.5.1.4.1.1.6.1"
+US_MULTIFRAME = UID("1.2.840.10008.5.1.4.1.1.3.1")
+US_IMAGE = UID("1.2.840.10008.5.1.4.1.1.6.1")
 _ROOT = "1.2.826.0.1.3680043.10.1147."  # fixed prefix; UIDs derived deterministically from the seed
 
 
-def _uid(*parts: object) -> str:
+def _uid(*parts: object) -> UID:
     return generate_uid(prefix=_ROOT, entropy_srcs=[str(p) for p in parts])
 
 
@@ -114,10 +114,11 @@ def write_case(case: SynthCase, out_dir: str | Path, stem: str, *, compression: 
     truth = {"file": paths["dicom"].name, "kind": case.kind, "tasks": list(case.tasks), "style": case.style,
              "seed": case.seed, "compression": compression, "study_uid": str(ds.StudyInstanceUID), **case.truth}
     atomic_write(paths["truth"], lambda p: Path(p).write_text(json.dumps(truth, indent=1, default=float)))
-    if save_masks and case.masks is not None:
+    masks = case.masks
+    if save_masks and masks is not None:
         paths["masks"] = out / f"{stem}.masks.npz"
         def _save(p: str) -> None:
             with open(p, "wb") as fh:
-                np.savez_compressed(fh, masks=case.masks)
+                np.savez_compressed(fh, masks=masks)
         atomic_write(paths["masks"], _save)
     return paths

@@ -267,12 +267,12 @@ def generate_doppler(seed: int, *, site: str | None = None, family: str | None =
         vti, vmax, vmean = beat_stats(b)
         beat_rows.append({"start_s": b.start_s, "end_s": b.end_s, "vti_cm": vti, "vmax_cm_s": vmax,
                           "vmean_cm_s": vmean, "complete": complete(b)})
-    complete = [r["vti_cm"] for r in beat_rows if r["complete"]]
+    complete_vti = [r["vti_cm"] for r in beat_rows if r["complete"]]
     rr_in = np.diff(r_times[(r_times > -1.6) & (r_times < t_total + 1.6)])
-    value = float(np.mean(complete)) if complete else None
+    value = float(np.mean(complete_vti)) if complete_vti else None
     truth = {
         "site": site, "mode": mode, "variant": variant, "beats": beat_rows, "value": value,
-        "vti_mean_cm": value, "n_complete": len(complete),
+        "vti_mean_cm": value, "n_complete": len(complete_vti),
         "envelope_cm_s": (direction * env).tolist(), "strip": [x0, y0, x1, y1], "baseline_row": int(base),
         "cm_s_per_px": float(delta_y), "s_per_px": float(s_per_px), "direction": direction, "inverted": inverted,
         "heart_rate_bpm": float(60.0 / rr_in.mean()), "rr_s": rr_in.tolist(), "irregular": irregular,

@@ -6,6 +6,7 @@ spectral strip. Velocity labels are placed through :mod:`echoseg.io.calibration`
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -208,8 +209,8 @@ def _blend_box(frame: np.ndarray, layer: np.ndarray, rgb: tuple[int, int, int]) 
 
 def draw_screen(rng: np.random.Generator, lay: ScreenLayout, style: Style, strip_img: np.ndarray,
                 cal: SpectralCalibration, *, site: str, mode: str, r_times: np.ndarray,
-                hr_bpm: float, traces: list[tuple[np.ndarray, np.ndarray]] = (),
-                notes: list[tuple[int, int, str]] = (),
+                hr_bpm: float, traces: Sequence[tuple[np.ndarray, np.ndarray]] = (),
+                notes: Sequence[tuple[int, int, str]] = (),
                 gap: tuple[int, int] | None = None) -> tuple[np.ndarray, tuple[Region, ...]]:
     """Compose the (H, W, 3) uint8 screen; returns it and the 2D tissue region(s) drawn.
 

@@ -8,11 +8,20 @@ the project's external-style test split.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypedDict
 
 import numpy as np
 
+_RGB = tuple[float, float, float]
+
+
+class _Family(TypedDict):
+    cmap: list[tuple[float, _RGB]]  # colour-map control points: intensity 0..1 -> RGB 0..1
+    text: _RGB  # text colour, RGB 0..1
+
+
 # name -> colour-map control points (intensity 0..1 -> RGB 0..1) and text colour.
-_FAMILIES: dict[str, dict] = {
+_FAMILIES: dict[str, _Family] = {
     "grey": {"cmap": [(0, (0, 0, 0)), (1, (1, 1, 1))], "text": (0.9, 0.9, 0.9)},
     "bronze": {"cmap": [(0, (0, 0, 0)), (0.5, (0.55, 0.42, 0.25)), (1, (1, 0.93, 0.78))], "text": (0.95, 0.85, 0.4)},
     "cool": {"cmap": [(0, (0, 0, 0.02)), (0.6, (0.45, 0.55, 0.65)), (1, (0.88, 0.96, 1))], "text": (0.4, 0.9, 1.0)},
@@ -45,7 +54,7 @@ class Style:
         return self.lut[(x * 255.0 + 0.5).astype(np.uint8)]
 
 
-def _lut(points: list[tuple[float, tuple[float, float, float]]]) -> np.ndarray:
+def _lut(points: list[tuple[float, _RGB]]) -> np.ndarray:
     xs = np.array([p[0] for p in points], dtype=np.float64)
     cols = np.array([p[1] for p in points], dtype=np.float64)
     grid = np.linspace(0.0, 1.0, 256)
@@ -60,12 +69,21 @@ def sample_style(rng: np.random.Generator, family: str | None = None, heldout: b
     if family not in _FAMILIES:
         raise ValueError(f"style family must be one of {', '.join(FAMILIES)}, not {family!r}")
     spec = _FAMILIES[family]
-    pts = [(x, tuple(float(np.clip(c * rng.uniform(0.9, 1.1), 0, 1)) for c in col)) for x, col in spec["cmap"]]
-    text = tuple(int(255 * np.clip(c * rng.uniform(0.85, 1.0), 0, 1)) for c in spec["text"])
+
+    def jitter(c: float) -> float:
+        return float(np.clip(c * rng.uniform(0.9, 1.1), 0, 1))
+
+    def text_level(c: float) -> int:
+        return int(255 * np.clip(c * rng.uniform(0.85, 1.0), 0, 1))
+
+    # channels in order r, g, b: the RNG draws happen in the same order as ever
+    pts = [(x, (jitter(r), jitter(g), jitter(b))) for x, (r, g, b) in spec["cmap"]]
+    tr, tg, tb = spec["text"]
+    text = (text_level(tr), text_level(tg), text_level(tb))
     return Style(
         family=family,
         lut=_lut(pts),
-        text_rgb=text,  # type: ignore[arg-type]
+        text_rgb=text,
         gamma=float(rng.uniform(0.7, 1.4)),
         gain=float(rng.uniform(0.8, 1.25)),
         noise=float(rng.uniform(0.5, 1.5)),
