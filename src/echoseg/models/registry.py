@@ -107,7 +107,7 @@ def load(path_or_name: str | Path) -> LoadedModel:
         first = str(exc).splitlines()[0:3]
         raise ModelError(f"{weights} does not match {arch} {arch_config} from {folder / CARD_FILE}: "
                          f"{' '.join(first)}") from exc
-    model.eval().to(memory_format=torch.channels_last)
+    _channels_last(model)
     return LoadedModel(model=model, config=config, path=str(folder))
 
 
@@ -117,6 +117,19 @@ def bf16_supported() -> bool:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         return False
+
+
+def use_bf16(precision: str) -> bool:
+    """Whether ``precision`` ("auto" | "bf16" | "fp32") means bf16: "bf16", or "auto" on a CPU with
+    native bf16 convolutions (the one place inference and training decide it)."""
+    if precision not in ("auto", "bf16", "fp32"):
+        raise ValueError(f"precision must be 'auto', 'bf16' or 'fp32', not {precision!r}")
+    return precision == "bf16" or (precision == "auto" and bf16_supported())
+
+
+def _channels_last(model: nn.Module) -> nn.Module:
+    """``model`` in eval mode with channels_last weights (in place)."""
+    return model.eval().to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # stub lacks memory_format
 
 
 def _activate(name: str, t: torch.Tensor) -> np.ndarray:
@@ -133,16 +146,14 @@ def for_inference(model: nn.Module, precision: str = "auto") -> nn.Module:
     original; the copy is for inference only (never train it)."""
     import copy
 
-    if precision not in ("auto", "bf16", "fp32"):
-        raise ValueError(f"precision must be 'auto', 'bf16' or 'fp32', not {precision!r}")
-    use_bf16 = precision == "bf16" or (precision == "auto" and bf16_supported())
-    ready = copy.deepcopy(model).eval().to(memory_format=torch.channels_last)
-    if use_bf16:
+    bf16 = use_bf16(precision)
+    ready = _channels_last(copy.deepcopy(model))
+    if bf16:
         for mod in ready.modules():
             if isinstance(mod, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
                 mod.to(torch.bfloat16)
     ready.requires_grad_(False)
-    ready._echoseg_precision = "bf16" if use_bf16 else "fp32"  # type: ignore[assignment]
+    setattr(ready, "_echoseg_precision", "bf16" if bf16 else "fp32")  # read back by infer
     return ready
 
 
@@ -162,22 +173,22 @@ def infer(model: nn.Module, x: np.ndarray, batch: int = 32, precision: str = "au
         raise ValueError(f"infer needs (N, C, H, W) inputs, not shape {x.shape}")
     prepared = getattr(model, "_echoseg_precision", None)  # set by for_inference
     if prepared is not None and precision in ("auto", prepared):
-        use_bf16 = prepared == "bf16"
+        bf16 = prepared == "bf16"
     else:
         if prepared is not None:
             raise ValueError(f"this model was prepared for {prepared} inference; precision {precision!r} needs "
                              "for_inference on the original model")
-        use_bf16 = precision == "bf16" or (precision == "auto" and bf16_supported())
+        bf16 = use_bf16(precision)
     was_training = model.training
     if prepared is None:
-        model.eval().to(memory_format=torch.channels_last)
+        _channels_last(model)
     parts: dict[str, list[np.ndarray]] = {}
     plain = True
     try:
         with torch.inference_mode():
             for i in range(0, x.shape[0], max(1, batch)):
                 xb = torch.from_numpy(x[i:i + batch]).contiguous(memory_format=torch.channels_last)
-                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                     out = model(xb)
                 if isinstance(out, dict):
                     plain = False
