@@ -10,20 +10,19 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from echoseg.errors import EchosegError, ModelError  # noqa: E402
-from echoseg.models import infer, load  # noqa: E402
-from echoseg.training.train import VAL_SEED_BASE, TrainConfig, load_config, save_config, train
+from echoseg.errors import EchosegError, ModelError
+from echoseg.models import infer, load
 from echoseg.training.data import StepData, augment
+from echoseg.training.train import VAL_SEED_BASE, TrainConfig, load_config, save_config, train, use_bf16
 
 TINY = {"base": 4, "depth": 2}
 
 
 def _cfg(tmp_path, name: str, **kw) -> TrainConfig:
-    base = dict(task="atria", out_dir=str(tmp_path / name), steps=6, batch_size=3, input_size=48,
-                arch_config=TINY, synth_cases=2, val_cases=1, val_every=100, checkpoint_every=100,
-                warmup_steps=1, lr=3e-3, precision="fp32", cache_dir=str(tmp_path / "cache"))
-    base.update(kw)
-    return TrainConfig(**base)
+    base = {"task": "atria", "out_dir": str(tmp_path / name), "steps": 6, "batch_size": 3, "input_size": 48,
+            "arch_config": TINY, "synth_cases": 2, "val_cases": 1, "val_every": 100, "checkpoint_every": 100,
+            "warmup_steps": 1, "lr": 3e-3, "precision": "fp32", "cache_dir": str(tmp_path / "cache")}
+    return TrainConfig(**{**base, **kw})
 
 
 def _log(path) -> list[dict[str, str]]:
@@ -53,9 +52,10 @@ def test_overfits_a_fixed_set_and_writes_a_loadable_model(tmp_path):
     assert infer(load(d).model, x).shape == (2, 5, 48, 48)
 
 
-def test_resume_continues_exactly(tmp_path):
-    straight = train(_cfg(tmp_path, "straight", checkpoint_every=2), progress=False)
-    cfg = _cfg(tmp_path, "resumed", checkpoint_every=2)
+@pytest.mark.parametrize(("task", "size"), [("atria", 48), ("doppler", [32, 64])])
+def test_resume_continues_exactly(tmp_path, task, size):
+    straight = train(_cfg(tmp_path, "straight", task=task, input_size=size, checkpoint_every=2), progress=False)
+    cfg = _cfg(tmp_path, "resumed", task=task, input_size=size, checkpoint_every=2)
     train(cfg, progress=False, stop_at=4)
     assert not (tmp_path / "resumed" / "model.safetensors").exists()
     assert json.loads((tmp_path / "resumed" / "checkpoint.json").read_text())["step"] == 4
@@ -72,7 +72,7 @@ def test_fine_tune_starts_from_the_init_model(tmp_path):
     ft = train(_cfg(tmp_path, "ft", steps=1, lr=1e-9, warmup_steps=0, input_size=None, arch_config={},
                     init_from=str(init)), progress=False)
     a, b = _weights(init), _weights(ft)
-    conv = [k for k in a if k.endswith("weight") and a[k].ndim == 4][0]
+    conv = next(k for k in a if k.endswith("weight") and a[k].ndim == 4)
     torch.testing.assert_close(a[conv], b[conv], atol=1e-6, rtol=0)
     card = json.loads((ft / "model.json").read_text())
     assert card["arch_config"]["base"] == 4 and card["input_size"] == 48
@@ -186,8 +186,8 @@ def test_trains_from_a_folder_of_png_masks(tmp_path):
 
 
 def test_sample_from_labelled_uses_calibration_and_site():
-    from echoseg.io.calibration import manual_spectral_calibration
     from echoseg.datasets.dataset import LabelledSample
+    from echoseg.io.calibration import manual_spectral_calibration
     from echoseg.training.data import sample_from_labelled
 
     img = np.zeros((60, 90, 3), np.uint8)
@@ -211,3 +211,12 @@ def test_resume_refuses_a_changed_config_and_finishing_twice_keeps_metrics(tmp_p
         train(replace(cfg, batch_size=2), resume=True, progress=False)
     d = train(cfg, resume=True, progress=False)  # nothing left to do: same model, metrics kept
     assert "val_dice_la" in json.loads((d / "model.json").read_text())["metrics"]
+
+
+def test_bf16_is_one_decision(monkeypatch):
+    from echoseg.models import registry
+
+    for supported in (True, False):
+        monkeypatch.setattr(registry, "bf16_supported", lambda s=supported: s)
+        assert use_bf16("bf16") and not use_bf16("fp32")
+        assert use_bf16("auto") is supported
