@@ -14,11 +14,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from echoseg.learner import Learner, Sample
 from echoseg.models.registry import create
 from echoseg.training import families
 from echoseg.training.data import StepData, SynthSource, collate
 from echoseg.training.families import LEARNERS, learner
-from echoseg.training.hooks import Learner, Sample
 from echoseg.training.train import LOG_COLUMNS, TASK_DEFAULTS, compute_loss, validate
 from echoseg.vocab import FAMILIES
 

@@ -12,8 +12,9 @@ torch = pytest.importorskip("torch")
 
 from echoseg.errors import EchosegError, ModelError
 from echoseg.models import infer, load
+from echoseg.models.registry import use_bf16
 from echoseg.training.data import StepData, augment
-from echoseg.training.train import VAL_SEED_BASE, TrainConfig, load_config, save_config, train, use_bf16
+from echoseg.training.train import VAL_SEED_BASE, TrainConfig, load_config, save_config, train
 
 TINY = {"base": 4, "depth": 2}
 

@@ -1,4 +1,4 @@
-"""How the atria network trains: the atria family's :class:`~echoseg.training.hooks.Learner`.
+"""How the atria network trains: the atria family's :class:`~echoseg.learner.Learner`.
 
 The network segments one A4C frame into the label map of :data:`echoseg.vocab.ATRIA_CLASSES`
 (background, LA, RA, LV, RV). Synthetic samples are prepared exactly as inference prepares a real
@@ -22,11 +22,11 @@ from typing import Any
 import numpy as np
 
 from echoseg.atria.prepare import atria_input
+from echoseg.imaging.augment import jitter_intensity, warp, warp_offset
 from echoseg.imaging.resample import labels_input
 from echoseg.io.calibration import manual_tissue_calibration, tissue_calibration
+from echoseg.learner import Learner, Sample
 from echoseg.synth.case import SynthCase
-from echoseg.training.augment import jitter_intensity, warp, warp_offset
-from echoseg.training.hooks import Learner, Sample
 from echoseg.types import TissueCalibration
 from echoseg.vocab import ATRIA_CLASSES, LABEL_VALUES
 

@@ -1,4 +1,4 @@
-"""How the Doppler network trains: the Doppler family's :class:`~echoseg.training.hooks.Learner`.
+"""How the Doppler network trains: the Doppler family's :class:`~echoseg.learner.Learner`.
 
 The network reads a spectral strip (channel 0: luminance, channel 1: signed distance from the
 baseline row) and outputs the soft flow mask between baseline and envelope plus a site class
@@ -22,11 +22,11 @@ import numpy as np
 
 from echoseg.doppler.prepare import doppler_input
 from echoseg.errors import EchosegError
+from echoseg.imaging.augment import jitter_intensity, warp, warp_offset
 from echoseg.imaging.resample import mask_input
 from echoseg.io.calibration import spectral_calibration
+from echoseg.learner import Learner, Sample
 from echoseg.synth.case import SynthCase
-from echoseg.training.augment import jitter_intensity, warp, warp_offset
-from echoseg.training.hooks import Learner, Sample
 from echoseg.types import SpectralCalibration
 from echoseg.vocab import SITES
 

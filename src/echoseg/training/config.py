@@ -36,7 +36,7 @@ class TrainConfig:
     arch_config: overrides of the family's default U-Net settings (base, depth, norm ...).
     init_from: model folder or shipped name to fine-tune from (its arch and input size are kept).
     cache_dir: where synthetic samples are cached on disk (None: out_dir/cache; "": memory only).
-    precision: "auto" (bf16 autocast when the CPU supports it), "bf16" or "fp32" (see :func:`use_bf16`).
+    precision: "auto" (bf16 autocast when the CPU supports it), "bf16" or "fp32" (see :func:`echoseg.models.registry.use_bf16`).
     half_weights: store the final weights as float16 (half the size, for shipping).
     """
 

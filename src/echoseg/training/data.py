@@ -1,8 +1,8 @@
 """Training data: synthetic and folder sample sources, on-the-fly augmentation, step-indexed batches.
 
 Torch is imported only inside :func:`collate`. A *source* is a sequence of base samples
-``(x (C, H, W) float32, y, site)`` (see :mod:`echoseg.training.hooks`); what a sample holds, how
-it is made and augmented is the family's :class:`~echoseg.training.hooks.Learner`, looked up by
+``(x (C, H, W) float32, y, site)`` (see :mod:`echoseg.learner`); what a sample holds, how
+it is made and augmented is the family's :class:`~echoseg.learner.Learner`, looked up by
 task in :data:`echoseg.training.families.LEARNERS`. :class:`StepData` turns a source into batches
 that depend only on (seed, position), which makes resumed runs exact.
 """
@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from echoseg.learner import Sample, SampleSource, Size
 from echoseg.training.families import learner
-from echoseg.training.hooks import Sample, SampleSource, Size
 
 __all__ = ["FolderSource", "Sample", "StepData", "SynthSource", "augment", "collate", "sample_from_labelled"]
 

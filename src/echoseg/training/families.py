@@ -1,7 +1,7 @@
 """The one table from measurement family to its training hooks (torch-free at import).
 
 Training code looks a family up here (:func:`learner`) and calls its
-:class:`~echoseg.training.hooks.Learner`; adding a family means writing ``<family>/learn.py``,
+:class:`~echoseg.learner.Learner`; adding a family means writing ``<family>/learn.py``,
 naming it in :data:`echoseg.vocab.FAMILIES` and listing its LEARNER below.
 
 Example::
@@ -16,7 +16,7 @@ from types import MappingProxyType
 
 from echoseg.atria import learn as atria_learn
 from echoseg.doppler import learn as doppler_learn
-from echoseg.training.hooks import Learner
+from echoseg.learner import Learner
 from echoseg.vocab import FAMILIES
 
 LEARNERS: Mapping[str, Learner] = MappingProxyType(

@@ -7,7 +7,7 @@ validation the reserved range from :data:`VAL_SEED_BASE`; the held-out style fam
 used) or a folder read by :func:`echoseg.datasets.dataset.open_dataset` and split by patient.
 
 Everything that differs between families (defaults, samples, augmentation, loss, validation
-metrics, model-card entries) is the family's :class:`~echoseg.training.hooks.Learner`
+metrics, model-card entries) is the family's :class:`~echoseg.learner.Learner`
 (``echoseg.<family>.learn``), looked up by ``cfg.task`` in :data:`echoseg.training.families.LEARNERS`;
 this module holds no per-family code. The config lives in :mod:`echoseg.training.config`, the
 checkpoint and log files in :mod:`echoseg.training.checkpoint` (both re-exported here).
@@ -32,11 +32,11 @@ from pathlib import Path
 from typing import Any, cast
 
 from echoseg.errors import EchosegError, ModelError
+from echoseg.learner import SampleSource, Size
 from echoseg.training.checkpoint import LOG_COLUMNS, load_checkpoint, read_log, save_checkpoint, write_log
 from echoseg.training.config import RESUME_KEYS, VAL_SEED_BASE, TrainConfig, load_config, save_config
 from echoseg.training.data import FolderSource, Sample, StepData, SynthSource, collate
 from echoseg.training.families import LEARNERS, learner
-from echoseg.training.hooks import SampleSource, Size
 
 
 def _size(size: Size) -> Any:
@@ -51,21 +51,10 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {
 VAL_SITE_WEIGHT = 0.5  # validation loss weighs the site head at the default site_weight, whatever the config
 
 __all__ = ["LOG_COLUMNS", "RESUME_KEYS", "TASK_DEFAULTS", "VAL_SEED_BASE", "TrainConfig", "compute_loss",
-           "load_config", "save_config", "train", "use_bf16", "validate"]
+           "load_config", "save_config", "train", "validate"]
 
 
 # ------------------------------------------------------------------------------ loss, validation
-
-def use_bf16(precision: str) -> bool:
-    """Whether ``precision`` means bf16 autocast: "bf16", or "auto" on a CPU with fast bf16."""
-    if precision == "bf16":
-        return True
-    if precision != "auto":
-        return False
-    from echoseg.models.registry import bf16_supported
-
-    return bool(bf16_supported())
-
 
 def compute_loss(out: Any, y: Any, site: Any, task: str, site_weight: float = 0.5) -> Any:
     """The training loss of family ``task`` (its Learner's ``loss`` hook) for one batch's network output."""
@@ -77,6 +66,8 @@ def validate(model: Any, val: list[Sample], task: str, batch: int = 16, precisio
     import torch
 
     hooks = learner(task)
+    from echoseg.models.registry import use_bf16  # torch: imported when training starts
+
     bf16 = use_bf16(precision)
     model.eval()
     losses: list[float] = []
@@ -196,6 +187,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_at
     start = 0
     if resume and (out / "checkpoint.json").exists():
         start = load_checkpoint(out, model, opt, cfg)
+    from echoseg.models.registry import use_bf16
+
     bf16 = use_bf16(cfg.precision)
     train_src, val, data_desc = _sources(cfg, mcfg["input_size"])
     end = min(cfg.steps, stop_at) if stop_at is not None else cfg.steps
