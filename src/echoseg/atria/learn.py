@@ -21,11 +21,13 @@ from typing import Any
 
 import numpy as np
 
+from echoseg.atria.postprocess import soft_area_cm2
 from echoseg.atria.prepare import atria_input
 from echoseg.imaging.augment import jitter_intensity, warp, warp_offset
 from echoseg.imaging.resample import labels_input
 from echoseg.io.calibration import manual_tissue_calibration, tissue_calibration
 from echoseg.learner import Learner, Sample
+from echoseg.synth.a4c import generate_a4c
 from echoseg.synth.case import SynthCase
 from echoseg.types import TissueCalibration
 from echoseg.vocab import ATRIA_CLASSES, LABEL_VALUES
@@ -56,7 +58,6 @@ def atria_from_case(case: SynthCase, size: int = DEFAULT_ATRIA_SIZE,
 def atria_samples(seed: int, heldout: bool = False, size: int = DEFAULT_ATRIA_SIZE,
                   n_frames: int = FRAMES_PER_CASE) -> list[tuple[np.ndarray, np.ndarray]]:
     """All frames of a short synthetic clip (which always holds an end-systolic frame) as samples."""
-    from echoseg.synth.a4c import generate_a4c
 
     return atria_from_case(generate_a4c(int(seed), heldout=heldout, n_frames=n_frames), size)
 
@@ -64,7 +65,6 @@ def atria_samples(seed: int, heldout: bool = False, size: int = DEFAULT_ATRIA_SI
 def atria_sample(seed: int, heldout: bool = False, size: int = DEFAULT_ATRIA_SIZE,
                  n_frames: int = FRAMES_PER_CASE) -> tuple[np.ndarray, np.ndarray]:
     """The frame where the left atrium is largest, from a short synthetic clip, as (x, y)."""
-    from echoseg.synth.a4c import generate_a4c
 
     case = generate_a4c(int(seed), heldout=heldout, n_frames=n_frames)
     return atria_from_case(case, size, frames=[int(case.truth["la_frame"])])[0]
@@ -123,7 +123,6 @@ def loss(out: Any, y: Any, site: Any, site_weight: float) -> Any:
 
 def _area_errors(prob: np.ndarray, truth_px: np.ndarray) -> list[float]:
     """Relative errors of the pipeline's soft area (postprocess.soft_area_cm2 in model pixels) vs label pixels."""
-    from echoseg.atria.postprocess import soft_area_cm2
 
     unit = manual_tissue_calibration(1.0, prob.shape[-2:])
     return [abs(soft_area_cm2(p, unit) - float(t)) / float(t) for p, t in zip(prob, truth_px) if t > 0]

@@ -15,6 +15,8 @@ import numpy as np
 
 from echoseg.errors import CalibrationError, EchosegError, UnsupportedInputError
 from echoseg.io.calibration import manual_tissue_calibration, spectral_calibration, tissue_calibration
+from echoseg.io.media import read_movie, read_still
+from echoseg.io.read import has_dicm_preamble, read
 from echoseg.types import Region, SpectralCalibration, TissueCalibration
 from echoseg.vocab import FAMILIES
 
@@ -139,7 +141,6 @@ def is_dicom(path: Path) -> bool:
         return True
     if path.suffix:
         return False
-    from echoseg.io.read import has_dicm_preamble
 
     return has_dicm_preamble(path)
 
@@ -231,11 +232,9 @@ class FrameReader:
         if not path.is_file():
             raise UnsupportedInputError(f"{path}: image file not found; check the annotation's image path")
         if is_dicom(path):
-            from echoseg.io.read import read
 
             img = read(path, cm_per_px=opts.cm_per_px, spectral=opts.spectral, max_frames=frame + 1)
             return img.frames, img.regions
-        from echoseg.io.media import read_movie, read_still
 
         if path.suffix.lower() in VIDEO_SUFFIXES:
             return read_movie(path, frame + 1)[0], ()

@@ -27,6 +27,7 @@ from echoseg.imaging.resample import mask_input
 from echoseg.io.calibration import spectral_calibration
 from echoseg.learner import Learner, Sample
 from echoseg.synth.case import SynthCase
+from echoseg.synth.doppler import generate_doppler
 from echoseg.types import SpectralCalibration
 from echoseg.vocab import SITES
 
@@ -53,7 +54,6 @@ def doppler_from_case(case: SynthCase, size: tuple[int, int] = DEFAULT_DOPPLER_S
 def doppler_sample(seed: int, heldout: bool = False, size: tuple[int, int] = DEFAULT_DOPPLER_SIZE
                    ) -> tuple[np.ndarray, np.ndarray, int]:
     """One synthetic spectral Doppler screen (random site) as (x, flow mask, site index)."""
-    from echoseg.synth.doppler import generate_doppler
 
     return doppler_from_case(generate_doppler(int(seed), heldout=heldout), size)
 

@@ -30,6 +30,8 @@ from typing import Any
 import numpy as np
 
 from echoseg.errors import EchosegError, ModelError
+from echoseg.evaluation.prompts import box_from_mask, point_from_mask, rescale_box, rescale_point
+from echoseg.evaluation.stats import dice
 from echoseg.imaging.polygons import polygon_mask
 
 Box = tuple[float, float, float, float]
@@ -185,7 +187,6 @@ def segment_box(image: np.ndarray, box: Box, point: Point | None = None, *, leve
     comp = _clean(comp, radius=int(max(1, scale // 25))) & inner
     comp = _component_at(comp, cx - xs.start, cy - ys.start) if comp.any() else comp
     if star and comp.sum() > 16:
-        from echoseg.evaluation.prompts import point_from_mask
 
         sx, sy = point_from_mask(comp) if point is None else (cx - xs.start, cy - ys.start)
         comp = star_region(~comp, sx, sy, float(np.hypot(bw, bh))) & inner
@@ -352,7 +353,6 @@ def prompts_for(ann: Any, label: str, *, margin_px: float = 0) -> tuple[Box, Poi
     otherwise they are derived from the label's mask (tight box grown by ``margin_px``; the
     interior point farthest from the boundary).
     """
-    from echoseg.evaluation.prompts import box_from_mask, point_from_mask, rescale_box, rescale_point
 
     size = (ann.width, ann.height)
     if label not in ann.masks and label not in ann.bbox_prompts and label not in ann.point_prompts:
@@ -372,7 +372,6 @@ def score_annotation(image: np.ndarray, ann: Any, method: str = "classical-box",
     ``method`` "classical-box"/"classical-point" (or "sam" with "box"/"point" chosen by passing
     method "sam-box"/"sam-point") uses the box or point prompt from :func:`prompts_for`.
     """
-    from echoseg.evaluation.stats import dice
 
     kind = method.rsplit("-", 1)[-1]
     if kind not in ("box", "point"):

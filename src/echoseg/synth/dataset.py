@@ -12,17 +12,18 @@ from pathlib import Path
 import numpy as np
 
 from echoseg.io.atomic import atomic_write
-from echoseg.vocab import SITES
+from echoseg.synth.a4c import generate_a4c
 from echoseg.synth.case import SynthCase
+from echoseg.synth.dicom_writer import new_uid, write_case
+from echoseg.synth.doppler import generate_doppler
+from echoseg.vocab import SITES
 
 KINDS = ("a4c", "doppler", "study", *SITES)
 
 
 def _case(kind: str, seed: int, heldout: bool, family: str | None) -> SynthCase:
     if kind == "a4c":
-        from echoseg.synth.a4c import generate_a4c
         return generate_a4c(seed, family=family, heldout=heldout)
-    from echoseg.synth.doppler import generate_doppler
     return generate_doppler(seed, site=None if kind == "doppler" else kind, family=family, heldout=heldout)
 
 
@@ -34,8 +35,7 @@ def iter_cases(kind: str, n: int, seed: int, *, heldout: bool = False,
     for i in range(n):
         s = seed * 1000 + i
         if kind == "study":
-            from echoseg.synth.dicom_writer import _uid
-            study_uid = _uid("study", "s", s)
+            study_uid = new_uid("study", "s", s)
             yield f"study{s:06d}_a4c", _case("a4c", s, heldout, family), study_uid
             for j, site in enumerate(SITES):
                 yield f"study{s:06d}_{site}", _case(site, s * 10 + j, heldout, family), study_uid
@@ -60,7 +60,6 @@ def truth_rows(stem: str, case: SynthCase, study_uid: str | None) -> list[dict[s
 def write_dataset(out_dir: str | Path, kind: str, n: int, seed: int, *, heldout: bool = False,
                   family: str | None = None, jpeg_fraction: float = 0.3, progress: bool = False) -> Path:
     """Generate and write ``n`` cases; returns the path of truth.csv (written last, atomically)."""
-    from echoseg.synth.dicom_writer import write_case
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -28,7 +28,7 @@ US_IMAGE = UID("1.2.840.10008.5.1.4.1.1.6.1")
 _ROOT = "1.2.826.0.1.3680043.10.1147."  # fixed prefix; UIDs derived deterministically from the seed
 
 
-def _uid(*parts: object) -> UID:
+def new_uid(*parts: object) -> UID:
     return generate_uid(prefix=_ROOT, entropy_srcs=[str(p) for p in parts])
 
 
@@ -49,7 +49,7 @@ def to_dataset(case: SynthCase, *, compression: str = "none", study_uid: str | N
     frames = np.ascontiguousarray(case.frames, dtype=np.uint8)
     n, rows, cols, _ = frames.shape
     sop_class = US_MULTIFRAME if n > 1 else US_IMAGE
-    sop_uid = _uid("sop", case.kind, case.seed, case.style)
+    sop_uid = new_uid("sop", case.kind, case.seed, case.style)
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = sop_class
     meta.MediaStorageSOPInstanceUID = sop_uid
@@ -57,8 +57,8 @@ def to_dataset(case: SynthCase, *, compression: str = "none", study_uid: str | N
     ds = Dataset()
     ds.file_meta = meta
     ds.SOPClassUID, ds.SOPInstanceUID = sop_class, sop_uid
-    ds.StudyInstanceUID = study_uid or _uid("study", case.seed)
-    ds.SeriesInstanceUID = _uid("series", case.kind, case.seed)
+    ds.StudyInstanceUID = study_uid or new_uid("study", case.seed)
+    ds.SeriesInstanceUID = new_uid("series", case.kind, case.seed)
     ds.Modality = "US"
     ds.Manufacturer = f"echoseg synthetic ({case.style})"
     ds.ManufacturerModelName = "echoseg.synth"
