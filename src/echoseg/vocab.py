@@ -13,6 +13,11 @@ TASKS_ATRIA = ("la_area", "ra_area")
 TASKS_DOPPLER = ("mv_vti", "av_vti", "lvot_vti", "rvot_vti", "pv_vti")
 TASKS = TASKS_ATRIA + TASKS_DOPPLER
 SITES = tuple(t.removesuffix("_vti") for t in TASKS_DOPPLER)  # mv, av, lvot, rvot, pv
+# Spectral Doppler that is NOT one of the five VTI sites: refused, with what it looks like.
+NON_TARGETS = {"tr": "tricuspid regurgitation", "mr": "mitral regurgitation", "ar": "aortic regurgitation",
+               "pr": "pulmonary regurgitation", "tdi": "tissue Doppler", "tv": "tricuspid inflow",
+               "pvein": "pulmonary vein flow", "hv": "hepatic vein flow"}
+SITE_CLASSES = SITES + tuple(NON_TARGETS)  # the Doppler network's site head, in this order
 FAMILY_UNIT = {"atria": "cm2", "doppler": "cm"}  # unit column of measurements.csv
 DISPLAY_UNIT = {"cm2": "cm²", "cm": "cm", "": ""}  # how reports print a unit
 

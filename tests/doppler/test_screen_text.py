@@ -93,3 +93,27 @@ def test_screen_site_reads_a_rendered_label(label, site):
     found, words = st.screen_site(frame, regions)
     assert found == site
     assert any(w.text.startswith("MHz") for w in words)  # the other text was read too
+
+
+@pytest.mark.parametrize("text, flow", [
+    (["TR", "Vmax", "3.2", "m/s"], "tr"), (["TRVmax"], "tr"), (["PR", "PG"], "pr"), (["AI", "PHT"], "ar"),
+    (["MR", "Vmax"], "mr"), (["E'", "8", "cm/s"], "tdi"), (["s'"], "tdi"), (["TV", "E/A"], "tv"),
+    (["Pulmonary", "vein"], "pvein"), (["HV"], "hv"), (["Tricuspid", "regurgitation"], "tr")])
+def test_non_target_flows_are_named_and_never_read_as_a_site(text, flow):
+    from echoseg.doppler.screen_text import Word, nontarget_from_words, site_from_words
+
+    words = [Word(t, 90.0, (0, 0, 10, 10)) for t in text]
+    assert nontarget_from_words(words) == flow
+    assert site_from_words(words) is None
+
+
+def test_site_words_name_no_non_target_flow_and_two_flows_name_none():
+    from echoseg.doppler.screen_text import Word, nontarget_from_words
+
+    def words(*t: str) -> list:
+        return [Word(x, 90.0, (0, 0, 10, 10)) for x in t]
+
+    for text in (("LVOT", "VTI"), ("PV", "VTI"), ("MV", "E/A"), ("AV", "Vmax"), ("Trace",), ("Prox",)):
+        assert nontarget_from_words(words(*text)) is None
+    assert nontarget_from_words(words("TR", "PR")) is None
+    assert nontarget_from_words([Word("TR", 10.0, (0, 0, 1, 1))]) is None  # below the confidence floor

@@ -36,3 +36,22 @@ def test_bad_probability_vector():
 def test_site_from_labels(text, site):
     from echoseg.doppler.site import site_from_labels
     assert site_from_labels(text) == site
+
+
+def test_class_posterior_covers_non_target_flows_with_their_views():
+    from echoseg.doppler.site import class_posterior
+    from echoseg.vocab import NON_TARGETS, SITE_CLASSES
+
+    flat = np.full(len(SITE_CLASSES), 1.0 / len(SITE_CLASSES))
+    cw_toward = dict(zip(SITE_CLASSES, class_posterior(flat, "CW", +1)))
+    assert max(cw_toward, key=cw_toward.get) in ("mv", "ar", "pr")  # forward mitral or a regurgitant jet
+    assert cw_toward["lvot"] < 0.01 and cw_toward["tr"] < 0.05 < cw_toward["ar"]
+    printed = dict(zip(SITE_CLASSES, class_posterior(flat, "CW", -1, "tr")))
+    assert max(printed, key=printed.get) == "tr"
+    five = class_posterior(np.full(5, 0.2), "PW", -1)
+    np.testing.assert_allclose(five, site_posterior(np.full(5, 0.2), "PW", -1))
+    assert len(NON_TARGETS) == len(SITE_CLASSES) - len(SITES)
+    with pytest.raises(ValueError, match="sites and non-target"):
+        class_posterior(np.ones(7), "PW", 1)
+    with pytest.raises(ValueError, match="screen_label"):
+        class_posterior(flat, "PW", 1, "xx")

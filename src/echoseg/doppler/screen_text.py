@@ -40,6 +40,20 @@ _SITE_TOKENS = {
 }
 
 
+# Flows that are not one of the five VTI sites, as scanners and sonographers label them: "TR Vmax",
+# "PR PG", "AI", "E'", "s'", "TV E/A", "P Vein", "HV". Matched like the sites; see nontarget_from_words.
+_GRAD = r"(?i:VMAX|V?MAX|PG|PEAK|MAXPG|MEANPG|VEL|VTI|CW|PW|JET|DT|PHT)*"
+_OTHER_TOKENS = {
+    "tr": (rf"^TR{_GRAD}{_END}", r"\btricuspid regurg"), "mr": (rf"^MR{_GRAD}{_END}", r"\bmitral regurg"),
+    "ar": (rf"^(?:AR|AI){_GRAD}{_END}", r"\baortic (?:regurg|insuff)"),
+    "pr": (rf"^(?:PR|PI){_GRAD}{_END}", r"\bpulmon\w* (?:regurg|insuff)"),
+    "tdi": (r"^(?:[EeAaSs]['’`]|TDI|TVI|DTI)(?:[A-Za-z]{0,4})$", r"\btissue doppler"),
+    "tv": (rf"^TV(?i:E/A|E|A|IN|INFLOW|PW)*{_END}", r"\btricuspid (?:inflow|valve inflow)"),
+    "pvein": (r"^(?:PVein|PVEIN|PulmV)$", r"\bpulm\w* ?veins?\b|\bp\.? ?vein"),
+    "hv": (rf"^HV{_GRAD}{_END}", r"\bhepatic"),
+}
+
+
 @dataclass(frozen=True)
 class Word:
     """One word Tesseract read: its text, confidence (0-100) and box (x, y, w, h) in image pixels."""
@@ -108,6 +122,16 @@ def site_from_words(words: list[Word], min_conf: float = _MIN_CONF) -> str | Non
     kept = [w.text.strip(".,:;()[]'\"") for w in words if w.conf >= min_conf]
     joined = " ".join(kept)
     found = {site for site, (abbrev, name) in _SITE_TOKENS.items()
+             if re.search(name, joined, flags=re.IGNORECASE) or any(re.search(abbrev, t) for t in kept)}
+    return found.pop() if len(found) == 1 else None
+
+
+def nontarget_from_words(words: list[Word], min_conf: float = _MIN_CONF) -> str | None:
+    """The one non-target flow (a key of :data:`echoseg.vocab.NON_TARGETS`) the screen words name
+    ("TR Vmax", "PR", "E'", "TV E/A", "pulmonary vein"...), or None when none or several are named."""
+    kept = [w.text.strip(".,:;()[]\"") for w in words if w.conf >= min_conf]
+    joined = " ".join(kept)
+    found = {key for key, (abbrev, name) in _OTHER_TOKENS.items()
              if re.search(name, joined, flags=re.IGNORECASE) or any(re.search(abbrev, t) for t in kept)}
     return found.pop() if len(found) == 1 else None
 
