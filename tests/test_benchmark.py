@@ -1,4 +1,4 @@
-"""echoseg.benchmark and benchmark_report: cohort seeds and styles, size tertiles, table layout, baselines on the measured frame.
+"""echoseg.evaluation.benchmark and benchmark_report: cohort seeds and styles, size tertiles, table layout, baselines on the measured frame.
 
 Most tests share one tiny benchmark run in which ``pipeline.measure_file`` is replaced by an
 oracle that reads the generator's truth: it reports the contract value (the largest area) but
@@ -13,16 +13,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from echoseg import pipeline
+from echoseg.doppler.measure import summarise_beats
 from echoseg.evaluation import benchmark as bm
 from echoseg.evaluation import benchmark_report as bmr
-from echoseg import pipeline
-from echoseg.vocab import ATRIUM_LABEL
 from echoseg.synth.a4c_screen import SIZES as A4C_SIZES
 from echoseg.synth.doppler_screen import _SIZES as DOPPLER_SIZES
 from echoseg.synth.styles import HELDOUT_FAMILY, TRAIN_FAMILIES
 from echoseg.training.train import VAL_SEED_BASE
-from echoseg.types import FileResult, Measurement
-from echoseg.vocab import TASKS
+from echoseg.types import AtriaDetails, DopplerDetails, FileResult, Measurement
+from echoseg.vocab import ATRIUM_LABEL, TASKS
 
 try:
     from tiny_models import TinyModels
@@ -32,7 +32,7 @@ except ImportError:  # run from the repository root
 N_A4C, N_DOPPLER = 2, 2
 
 
-def _oracle(path, models=None, opts=pipeline.Options()) -> FileResult:  # noqa: ANN001, ARG001
+def _oracle(path, models=None, opts=pipeline.Options()) -> FileResult:
     f = Path(path)
     truth = json.loads(f.with_suffix(".truth.json").read_text())
     if truth["kind"] == "a4c":
@@ -42,7 +42,7 @@ def _oracle(path, models=None, opts=pipeline.Options()) -> FileResult:  # noqa: 
             frame = int(np.argmin(truth[f"{task[:2]}_area_cm2"]))
             frames[task], out_masks[task] = frame, masks[frame] == label
             rows.append(Measurement(str(f), task, truth[task], "cm2", 1, frame, "pass",
-                                    extra={"raw_value": truth[task]}))
+                                    details=AtriaDetails(raw_value=truth[task], n_total=1)))
         return FileResult(str(f), "a4c", tuple(rows), route="2D region -> atria", masks=out_masks,
                           frames_for_task=frames)
     task, value = f"{truth['site']}_vti", truth["value"]
@@ -152,7 +152,8 @@ def test_routing_counts_unlabelled_and_waveform_alone_separately(tmp_path):
 
     def res(f: str, task: str, route: str, wave: str) -> FileResult:
         probs = {s: (0.8 if s == wave else 0.05) for s in ("mv", "av", "lvot", "rvot", "pv")}
-        m = Measurement(f, task, 1.0, "cm", 1, 0, "pass", extra={"waveform_site_probabilities": probs})
+        details = DopplerDetails(summary=summarise_beats([]), waveform_site_probabilities=probs)
+        m = Measurement(f, task, 1.0, "cm", 1, 0, "pass", details=details)
         return FileResult(f, "doppler", (m,), route=route)
 
     results = [res(files[0], "mv_vti", "site mv named in the file's labels", "mv"),

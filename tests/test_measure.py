@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import FrozenInstanceError
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ from echoseg.atria.measure import area_length_volume_ml
 from echoseg.doppler.measure import beat_stats, rr_irregular, summarise_beats, vti_cm
 from echoseg.doppler.study import cardiac_output_l_min, continuity_ava_cm2, dimensionless_index, qp_qs, stroke_volume_ml
 from echoseg.reference import classify, indexed
-from echoseg.types import Beat
+from echoseg.types import Beat, BeatSummary
 
 
 def half_sine(vp: float, dur: float, n: int = 2001, sign: float = 1.0):
@@ -69,21 +70,34 @@ def test_summary_regular():
     beats = [_beat(0, 21.0, None, False), _beat(1, 20.0, 0.8), _beat(2, 22.0, 0.8), _beat(3, 21.0, 0.82),
              _beat(4, 19.0, 0.79, False)]
     s = summarise_beats(beats)
-    assert s["value"] == pytest.approx(21.0)
-    assert s["sd"] == pytest.approx(1.0)
-    assert s["cv"] == pytest.approx(1 / 21)
-    assert (s["n"], s["n_total"], s["irregular"], s["min_beats"], s["enough_beats"]) == (3, 5, False, 3, True)
-    assert s["heart_rate_bpm"] == pytest.approx(60 / 0.8)
+    assert isinstance(s, BeatSummary)
+    assert s.value == pytest.approx(21.0)
+    assert s.sd == pytest.approx(1.0)
+    assert s.cv == pytest.approx(1 / 21)
+    assert (s.n, s.n_total, s.irregular, s.min_beats, s.enough_beats) == (3, 5, False, 3, True)
+    assert s.heart_rate_bpm == pytest.approx(60 / 0.8)
+    assert s.rr_cv == pytest.approx(np.std([0.8, 0.8, 0.82, 0.79], ddof=1) / np.mean([0.8, 0.8, 0.82, 0.79]))
+    assert s.vmax_cm_s == pytest.approx(100.0) and s.mean_gradient_mmhg == pytest.approx(2.0)
+    with pytest.raises(FrozenInstanceError):
+        s.value = 1.0  # type: ignore[misc]
 
 
 def test_summary_irregular_needs_five_and_no_complete():
     rr = [0.5, 1.1, 0.7, 1.3, 0.6]
     beats = [_beat(i, 15 + i, r) for i, r in enumerate(rr)][:4]
     s = summarise_beats(beats)
-    assert s["irregular"] is True and s["min_beats"] == 5 and s["enough_beats"] is False
+    assert s.irregular is True and s.min_beats == 5 and s.enough_beats is False
     s2 = summarise_beats([_beat(0, 10, None, False)])
-    assert s2["value"] is None and s2["n"] == 0 and s2["heart_rate_bpm"] is None
-    assert summarise_beats(beats, irregular=False)["min_beats"] == 3
+    assert s2.value is None and s2.n == 0 and s2.n_total == 1 and s2.heart_rate_bpm is None
+    assert (s2.sd, s2.cv, s2.vmax_cm_s, s2.vmean_cm_s, s2.peak_gradient_mmhg) == (None,) * 5
+    assert summarise_beats(beats, irregular=False).min_beats == 3
+
+
+def test_summary_transitional_key_access_names_the_fields():
+    s = summarise_beats([_beat(0, 20.0, 0.8), _beat(1, 22.0, 0.8)])
+    assert s["value"] == s.value == pytest.approx(21.0)
+    with pytest.raises(KeyError, match="no field 'mean'.*value"):
+        s["mean"]
 
 
 def test_rr_irregular():

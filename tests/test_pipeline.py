@@ -11,14 +11,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from echoseg.doppler.study import study_rows
 from echoseg.models.registry import shipped_dir
 from echoseg.options import Models
 from echoseg.pipeline import measure
-from echoseg.doppler.study import study_rows
 from echoseg.report.write import write_all
 from echoseg.synth.a4c import generate_a4c
 from echoseg.synth.dicom_writer import write_case
 from echoseg.synth.doppler import generate_doppler
+from echoseg.types import AtriaDetails, DopplerDetails
 from echoseg.vocab import SITES
 
 pytestmark = pytest.mark.skipif(not (shipped_dir("atria") / "model.safetensors").exists()
@@ -51,7 +52,9 @@ def test_every_file_gets_rows_and_atria_near_truth(study):
     for task, key in (("la_area", "la_area"), ("ra_area", "ra_area")):
         m = got[task]
         assert m.unit == "cm2"
-        raw = m.extra["raw_value"]
+        assert isinstance(m.details, AtriaDetails) and m.details.n_total >= 1
+        raw = m.details.raw_value
+        assert m.raw_value == raw and len(m.details.cycle_values_cm2) == m.details.n_total
         assert raw == pytest.approx(t[key], rel=0.12), (task, raw, t[key])
         # the measured frame is one of the generator's end-systolic frames (or next to one)
         assert min(abs(m.frame - f) for f in t["es_frames"]) <= 1
@@ -67,6 +70,11 @@ def test_doppler_values_and_routing(study):
         t = truth[name]
         (m,) = r.measurements
         routed += m.task == f"{t['site']}_vti"
+        d = m.details
+        assert isinstance(d, DopplerDetails) and d.side in (1, -1) and m.n == d.summary.n
+        assert set(d.site_probabilities) == set(SITES) and sum(d.waveform_site_probabilities.values()) == \
+            pytest.approx(1.0, abs=1e-3)
+        assert m.raw_value == d.summary.value and (m.qc != "pass" or m.value == d.summary.value)
         if m.qc == "pass":
             errors.append(abs(m.value - t["value"]) / t["value"])
             assert m.task == f"{t['site']}_vti", (name, m.task)
@@ -96,11 +104,13 @@ def test_contract_outputs(study, tmp_path):
 
 
 def test_study_keeps_the_surer_of_two_files_claiming_one_parameter():
-    from echoseg.types import FileResult, Measurement
+    from echoseg.doppler.measure import summarise_beats
+    from echoseg.types import DopplerDetails, FileResult, Measurement
 
     def res(name: str, value: float, site_conf: float) -> FileResult:
+        details = DopplerDetails(summary=summarise_beats([]), site_confidence=site_conf)
         m = Measurement(file=name, task="lvot_vti", value=value, unit="cm", n=3, frame=0, qc="pass",
-                        confidence=0.4, extra={"site_confidence": site_conf})
+                        confidence=0.4, details=details)
         return FileResult(file=name, kind="doppler", measurements=(m,), study_uid="s1")
 
     (row,) = study_rows([res("a.dcm", 20.0, 1.0), res("b.dcm", 15.0, 0.6)], lvot_diameter_cm=2.0)
@@ -125,7 +135,7 @@ def test_site_printed_on_the_screen_routes_unlabelled_files(tmp_path):
             continue  # the generator prints no label on about one screen in five
         checked += 1
         assert read.measurements[0].task == f"{site}_vti", read.route
-        assert read.measurements[0].extra["screen_site"] == site
+        assert read.measurements[0].details.screen_site == site
         alone = measure_file(path, models, never)
-        assert "printed" not in alone.route and alone.measurements[0].extra["screen_site"] is None
+        assert "printed" not in alone.route and alone.measurements[0].details.screen_site is None
     assert checked >= 3

@@ -21,21 +21,25 @@ pytest.importorskip("fastapi")
 pytest.importorskip("multipart")
 torch = pytest.importorskip("torch")
 
-from fastapi.testclient import TestClient  # noqa: E402
-from torch import nn  # noqa: E402
+from fastapi.testclient import TestClient
+from torch import nn
 
-from echoseg.web import app as web
+from echoseg.atria.prepare import atria_input
+from echoseg.atria.task import measure_frame, remeasure_frame
+from echoseg.doppler.prepare import doppler_input
+from echoseg.doppler.study import continuity_ava_cm2, dimensionless_index, stroke_volume_ml
+from echoseg.doppler.task import remeasure_beats
+from echoseg.imaging.resample import mask_input
 from echoseg.io.calibration import spectral_calibration, tissue_calibration
 from echoseg.io.read import read
-from echoseg.doppler.study import continuity_ava_cm2, dimensionless_index, stroke_volume_ml
-from echoseg.models.registry import LoadedModel  # noqa: E402
+from echoseg.models.registry import LoadedModel
 from echoseg.options import Models
 from echoseg.pipeline import measure_file
-from echoseg.atria.prepare import atria_input
-from echoseg.doppler.prepare import doppler_input
-from echoseg.imaging.resample import mask_input
-from echoseg.synth.dataset import write_dataset  # noqa: E402
-from echoseg.vocab import SITES  # noqa: E402
+from echoseg.synth.dataset import write_dataset
+from echoseg.types import AtriaDetails, DopplerDetails
+from echoseg.vocab import SITES
+from echoseg.web import app as web
+from echoseg.web import sessions
 
 try:
     from tiny_models import TinyModels
@@ -58,7 +62,7 @@ class _Lookup(nn.Module):
         super().__init__()
         self.table = table
 
-    def forward(self, x: torch.Tensor):  # noqa: ANN201
+    def forward(self, x: torch.Tensor):
         rows = [self.table[_key(s.contiguous().float().numpy())] for s in x]
         out = {k: torch.from_numpy(np.stack([r[k] for r in rows])) for k in rows[0]}
         return out if "cls" in out else out["seg"]
@@ -152,7 +156,7 @@ def test_unknown_session_is_a_readable_404():
 
 
 def test_session_store_drops_least_recently_used_and_its_folder():
-    store = web.SessionStore(max_sessions=2)
+    store = sessions.SessionStore(max_sessions=2)
     a, b = store.create(), store.create()
     store.get(a.id)  # a is now the most recent
     c = store.create()
@@ -162,7 +166,7 @@ def test_session_store_drops_least_recently_used_and_its_folder():
     store.close()
     assert not Path(a.tmp.name).exists() and not Path(c.tmp.name).exists()
     with pytest.raises(ValueError, match="max_sessions must be >= 1"):
-        web.SessionStore(0)
+        sessions.SessionStore(0)
 
 
 # ----------------------------------------------------------------------------- uploads
@@ -200,13 +204,13 @@ def test_zip_members_cannot_escape_the_folder(tmp_path):
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr("../../escaped.dcm", b"x")
     with pytest.raises(ValueError, match="outside the folder"):
-        web.safe_extract_zip(archive, tmp_path / "out")
+        sessions.safe_extract_zip(archive, tmp_path / "out")
     assert not (tmp_path.parent / "escaped.dcm").exists()
     big = tmp_path / "big.zip"
     with zipfile.ZipFile(big, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("a.dcm", b"\0" * 5000)
     with pytest.raises(ValueError, match="MiB uncompressed"):
-        web.safe_extract_zip(big, tmp_path / "out2", max_bytes=1000)
+        sessions.safe_extract_zip(big, tmp_path / "out2", max_bytes=1000)
 
 
 def test_zipped_study_is_measured_under_its_names_and_deleted(study, oracle):
@@ -265,11 +269,21 @@ def test_frame_edit_recomputes_value_and_qc_like_the_pipeline(measured, study, o
     la = _task(a4c, "la_area")
     auto = la["frame"]
     entry = app.state.store.get(sid).entries[a4c["id"]]
-    # the web's recomputation at the pipeline's own frame reproduces the pipeline's value
-    value, mask, check, extra = web.atrium_at_frame(entry.context, entry.original.curves["la_area"], "la_area", auto)
-    assert value == pytest.approx(la["value"], rel=1e-3) and check.qc == "pass"
-    assert extra["length_cm"] == pytest.approx(la["details"]["length_cm"], rel=1e-2)
+    # the family's frame measurement on the kept (float16) probabilities at the pipeline's own frame
+    # reproduces the pipeline's value
+    data, curve = entry.context.data, entry.original.curves["la_area"]
+    at = measure_frame(data.probs["la_area"][auto].astype(np.float32), data.geom, data.cal, curve, "la_area", auto)
+    assert at.value == pytest.approx(la["value"], rel=1e-3) and at.check.qc == "pass"
+    assert at.length_cm == pytest.approx(la["details"]["length_cm"], rel=1e-2)
+    assert at.mask.sum() == pytest.approx(entry.original.masks["la_area"].sum(), rel=1e-2)
+    m = next(x for x in entry.original.measurements if x.task == "la_area")
+    again, mask = remeasure_frame(m, data, curve, auto)
+    assert again.value == pytest.approx(m.value, rel=1e-3) and (again.qc, again.frame) == (m.qc, m.frame)
+    assert again.warnings == m.warnings and isinstance(again.details, AtriaDetails)
+    assert again.details.cycle_values_cm2 == m.details.cycle_values_cm2 and again.edited and not m.edited
     assert mask.sum() == pytest.approx(entry.original.masks["la_area"].sum(), rel=1e-2)
+    with pytest.raises(ValueError, match=r"frame must be between 0 and \d+ for this cine, not 999"):
+        remeasure_frame(m, data, curve, 999)
     curve = np.array(a4c["cine"]["curves"]["la_area"])
     other = int(np.argmin(curve))  # the smallest atrium (LV end-diastole)
     r = client.post(f"/api/sessions/{sid}/files/{a4c['id']}/frame", json={"task": "la_area", "frame": other})
@@ -340,10 +354,11 @@ def test_beat_recomputation_with_every_beat_reproduces_the_pipeline(measured):
         entry = app.state.store.get(sid).entries[f["id"]]
         m = entry.original.measurements[0]
         all_complete = {b.index for b in entry.original.beats[m.task] if b.complete}
-        again = web.doppler_with_beats(m, entry.original.beats[m.task], all_complete, entry.context,
-                                       entry.original.route_confidence)
+        again = remeasure_beats(m, entry.original.beats[m.task], all_complete, entry.context.cal)
         assert (again.value, again.qc, again.reason, again.n) == (m.value, m.qc, m.reason, m.n), name
-        assert again.extra["warnings"] == m.extra["warnings"] and again.confidence == pytest.approx(m.confidence)
+        assert again.warnings == m.warnings and again.confidence == pytest.approx(m.confidence)
+        assert isinstance(again.details, DopplerDetails) and again.details.summary == m.details.summary
+        assert not again.edited  # nothing excluded: not an edit
 
 
 def test_beat_edit_names_unknown_beats(measured):
@@ -352,7 +367,7 @@ def test_beat_edit_names_unknown_beats(measured):
     entry = app.state.store.get(sid).entries[lvot["id"]]
     m = entry.original.measurements[0]
     with pytest.raises(ValueError, match=r"beats \[99\] do not exist"):
-        web.doppler_with_beats(m, entry.original.beats[m.task], {99}, entry.context, None)
+        remeasure_beats(m, entry.original.beats[m.task], {99}, entry.context.cal)
 
 
 # ----------------------------------------------------------------------------- study indices and downloads

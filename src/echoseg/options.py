@@ -17,6 +17,7 @@ class Models:
     _cache: dict[str, Any] = field(default_factory=dict)
 
     def get(self, name: str) -> Any:
+        """The loaded network ``name`` ("atria" | "doppler"), loaded on first call."""
         if name not in self._cache:
             from echoseg.models.inference import load_for_inference
             path = self.atria_path if name == "atria" else self.doppler_path
@@ -33,3 +34,6 @@ class Options:
     keep_image: bool = True
     read_screen_text: bool = True  # read a site label printed on Doppler screens (needs Tesseract) ...
     screen_text_below: float = 0.95  # ... when the waveform's site posterior leaves this much doubt
+    # keep what re-measuring needs in FileResult.edit_data (the web demo's edits): the atria network's
+    # per-frame probabilities at model resolution (float16) and the cine, or the Doppler calibration
+    edit_data: bool = False

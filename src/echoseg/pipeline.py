@@ -1,7 +1,9 @@
 """measure(paths, task) -> results: the one call the CLI and the web app use.
 
-read -> route -> preprocess -> model -> postprocess -> measure -> qc, per file. A file that cannot
-be read or measured still yields a result with qc=fail and the reason; nothing stops the batch.
+read -> route -> family (preprocess -> model -> postprocess -> measure -> qc), per file. Each
+measurement family exposes the same call, ``measure(img, task, models, opts) -> FileResult``
+(:data:`FAMILIES`). A file that cannot be read or measured still yields a result with qc=fail and
+the reason; nothing stops the batch.
 """
 from __future__ import annotations
 
@@ -9,12 +11,15 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from echoseg.atria.task import _measure_a4c
-from echoseg.doppler.task import _measure_doppler
+from echoseg.atria import task as atria_task
+from echoseg.doppler import task as doppler_task
 from echoseg.errors import CalibrationError, EchosegError
 from echoseg.options import Models, Options
 from echoseg.types import EchoImage, FileResult, Measurement
 from echoseg.vocab import TASKS, TASKS_ATRIA, TASKS_DOPPLER, unit_of
+
+FamilyMeasure = Callable[[EchoImage, str, Models, Options], FileResult]
+FAMILIES: dict[str, FamilyMeasure] = {"a4c": atria_task.measure, "doppler": doppler_task.measure}  # route_kind -> call
 
 
 def route_kind(img: EchoImage, task: str = "auto") -> tuple[str, str]:
@@ -37,36 +42,32 @@ def route_kind(img: EchoImage, task: str = "auto") -> tuple[str, str]:
                            "echoseg refuses to guess the scale (pass --cm-per-px for a 2D image)")
 
 
-def _fail_rows(file: str, tasks: Sequence[str], reason: str) -> tuple[Measurement, ...]:
-    return tuple(Measurement(file=file, task=t, value=None, unit=unit_of(t), n=0, frame=None, qc="fail",
+def _failed(file: str, tasks: Sequence[str], reason: str) -> FileResult:
+    rows = tuple(Measurement(file=file, task=t, value=None, unit=unit_of(t), n=0, frame=None, qc="fail",
                              reason=reason) for t in tasks)
+    return FileResult(file=file, kind=None, measurements=rows, error=reason)
 
 
-
-
-def measure_file(path: str | os.PathLike[str], models: Models | None = None, opts: Options = Options()) -> FileResult:
-    """Measure one file; every failure becomes a result with qc=fail and a reason."""
-    models = models or Models()
+def measure_file(path: str | os.PathLike[str], models: Models | None = None,
+                 opts: Options | None = None) -> FileResult:
+    """Measure one file (``opts`` None: :class:`Options` defaults); every failure becomes a result with
+    qc=fail and a reason."""
     from echoseg.io.read import read
-    from echoseg.pipeline import route_kind
 
+    models = models or Models()
+    opts = opts or Options()
     file = str(path)
-    requested = [opts.task] if opts.task != "auto" else None
+    tasks = [opts.task] if opts.task != "auto" else ["unknown"]
     try:
         if opts.task not in ("auto", *TASKS):
             raise ValueError(f"task must be auto or one of {', '.join(TASKS)}, not {opts.task!r}")
         img = read(path, cm_per_px=opts.cm_per_px)
         kind, _how = route_kind(img, opts.task)
-        if kind == "a4c":
-            return _measure_a4c(img, requested or list(TASKS_ATRIA), models, opts)
-        return _measure_doppler(img, opts.task, models, opts)
+        return FAMILIES[kind](img, opts.task, models, opts)
     except (EchosegError, ValueError) as exc:
-        return FileResult(file=file, kind=None, measurements=_fail_rows(file, requested or ["unknown"], str(exc)),
-                          error=str(exc))
+        return _failed(file, tasks, str(exc))
     except Exception as exc:  # noqa: BLE001 - one bad file must never stop a batch
-        msg = f"{file}: internal error {type(exc).__name__}: {exc}"
-        return FileResult(file=file, kind=None, measurements=_fail_rows(file, requested or ["unknown"], msg),
-                          error=msg)
+        return _failed(file, tasks, f"{file}: internal error {type(exc).__name__}: {exc}")
 
 
 def measure(paths: Sequence[str | os.PathLike[str]], task: str = "auto", *, cm_per_px: float | None = None,

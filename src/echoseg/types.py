@@ -1,11 +1,14 @@
 """Typed, frozen data carried between echoseg's stages (io -> route -> model -> measure -> report)."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from echoseg.imaging.resample import Geometry
 
 # DICOM PS3.3 C.8.5.5.1 code meanings used by echoseg.
 SPATIAL_FORMATS = {0: "none", 1: "2D", 2: "M-mode", 3: "spectral", 4: "waveform", 5: "graphics"}
@@ -150,9 +153,108 @@ class Beat:
     rr_s: float | None = None
 
 
+# ============================================================================= measurement results
+@dataclass(frozen=True)
+class BeatSummary:
+    """Summary of one Doppler strip (:func:`echoseg.doppler.measure.summarise_beats`).
+
+    ``value`` is the reported VTI: the mean over complete beats (cm; None without complete beats).
+    ``sd``/``cv`` are over those beats; ``vmax_cm_s``, ``vmean_cm_s``, ``peak_gradient_mmhg`` and
+    ``mean_gradient_mmhg`` are means over them. ``heart_rate_bpm`` is 60 / median RR (None without
+    RR intervals). ``irregular`` is None when undecidable; ``min_beats`` is 3, or 5 in irregular
+    rhythm, as guidelines advise.
+    """
+
+    n: int  # complete beats
+    n_total: int
+    irregular: bool | None
+    min_beats: int
+    enough_beats: bool
+    value: float | None = None
+    sd: float | None = None
+    cv: float | None = None
+    vmax_cm_s: float | None = None
+    vmean_cm_s: float | None = None
+    peak_gradient_mmhg: float | None = None
+    mean_gradient_mmhg: float | None = None
+    heart_rate_bpm: float | None = None
+    rr_cv: float | None = None
+
+    def __getitem__(self, name: str) -> Any:
+        """Transitional read access by field name (``summary["value"]``) for callers not yet moved
+        to attributes; KeyError names the fields. New code reads the attributes."""
+        if name not in self.__dataclass_fields__:
+            raise KeyError(f"BeatSummary has no field {name!r}; fields are {', '.join(self.__dataclass_fields__)}")
+        return getattr(self, name)
+
+
+@dataclass(frozen=True)
+class AtriaDetails:
+    """What an atrial area row carries beyond the CONTRACT.md columns.
+
+    ``raw_value``: the area before QC (cm²); ``n_total``: cardiac cycles found;
+    ``cycle_values_cm2``: the largest area of each cycle; ``sd``: their standard deviation (None
+    with one cycle); ``length_cm``/``volume_ml``: long axis and area-length volume of the measured
+    mask (None when the mask is empty).
+    """
+
+    raw_value: float
+    n_total: int
+    cycle_values_cm2: tuple[float, ...] = ()
+    warnings: tuple[str, ...] = ()
+    sd: float | None = None
+    length_cm: float | None = None
+    volume_ml: float | None = None
+
+
+@dataclass(frozen=True)
+class DopplerDetails:
+    """What a Doppler VTI row carries beyond the CONTRACT.md columns.
+
+    ``summary``: the strip's beat summary (its ``value`` is the VTI before QC); ``notes``: remarks
+    of the measurement itself (sweep erase bar, unread screen text), also part of ``warnings``;
+    ``screen_site``: the site read on the screen (None when not read); ``envelope_confidence``:
+    mean envelope confidence over the flow columns; ``site_confidence``: confidence of the site
+    (1.0 when the site was given or named); ``side``: sign of the flow velocity (+1/-1);
+    ``site_probabilities``/``waveform_site_probabilities``: site posterior with and without the
+    screen text; ``mode``: "PW" | "CW" | "unknown".
+    """
+
+    summary: BeatSummary
+    warnings: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    screen_site: str | None = None
+    envelope_confidence: float = 1.0
+    site_confidence: float = 1.0
+    side: int | None = None
+    site_probabilities: Mapping[str, float] = field(default_factory=dict)
+    waveform_site_probabilities: Mapping[str, float] = field(default_factory=dict)
+    mode: str = "unknown"
+
+    def __post_init__(self) -> None:
+        if self.side not in (None, 1, -1):
+            raise ValueError(f"side must be +1, -1 or None (the sign of the flow velocity), not {self.side!r}")
+        for name in ("envelope_confidence", "site_confidence"):
+            v = getattr(self, name)
+            if np.isfinite(v) and not 0.0 <= v <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1, not {v!r}")
+
+    @property
+    def raw_value(self) -> float | None:
+        """The VTI before QC (cm), None without complete beats."""
+        return self.summary.value
+
+
+Details = AtriaDetails | DopplerDetails
+
+
 @dataclass(frozen=True)
 class Measurement:
-    """One (file, task) result row as CONTRACT.md defines it, plus extras."""
+    """One (file, task) result row as CONTRACT.md defines it, plus the family's typed details.
+
+    ``details`` is None for a row of a file that could not be measured; ``edit`` says how a user
+    changed the row in the web demo (empty when the row is the pipeline's).
+    """
 
     file: str
     task: str
@@ -163,7 +265,46 @@ class Measurement:
     qc: str  # "pass" | "fail"
     reason: str = ""
     confidence: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    details: Details | None = None
+    edit: str = ""
+
+    @property
+    def edited(self) -> bool:
+        return bool(self.edit)
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Notes that do not fail the row (empty without details)."""
+        return self.details.warnings if self.details is not None else ()
+
+    @property
+    def raw_value(self) -> float | None:
+        """The value before QC (the reported value when there are no details)."""
+        return self.details.raw_value if self.details is not None else self.value
+
+
+@dataclass(frozen=True, eq=False)
+class AtriaEditData:
+    """What re-measuring an atrium on another frame needs, kept when ``Options.edit_data`` asks.
+
+    ``probs``: task -> per-frame atrial probabilities at model resolution, (T, S, S) float16;
+    ``geom``: where the model grid sits in the image; ``cal``: the image's calibration;
+    ``notes``: file-level warnings every row carries (e.g. assumed frame timing);
+    ``frames``: the cine, (T, H, W, 3) uint8, to show the chosen frame.
+    """
+
+    probs: Mapping[str, np.ndarray]
+    geom: Geometry
+    cal: TissueCalibration
+    notes: tuple[str, ...] = ()
+    frames: np.ndarray | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class DopplerEditData:
+    """What re-measuring a strip over chosen beats needs, kept when ``Options.edit_data`` asks."""
+
+    cal: SpectralCalibration
 
 
 @dataclass(frozen=True, eq=False)
@@ -180,13 +321,14 @@ class FileResult:
     beats: dict[str, tuple[Beat, ...]] = field(default_factory=dict)  # task -> beats
     curves: dict[str, np.ndarray] = field(default_factory=dict)  # task -> cm² per frame (atria)
     masks: dict[str, np.ndarray] = field(default_factory=dict)  # task -> bool (H, W) at the measured frame
-    envelope: tuple[np.ndarray, np.ndarray] | None = None  # (image columns, signed velocity cm/s)
+    envelope: tuple[np.ndarray, np.ndarray] | None = None  # (image columns, envelope image rows)
     image: np.ndarray | None = None  # (H, W, 3) frame the overlay is drawn on (atria: LA frame)
     frames_for_task: dict[str, int] = field(default_factory=dict)
     labels: tuple[tuple[float, float, str], ...] = ()  # (x, y, text) drawn on the overlay, e.g. beat numbers
     study_uid: str | None = None
     frame_time_ms: float | None = None
     error: str | None = None
+    edit_data: AtriaEditData | DopplerEditData | None = None  # only with Options.edit_data
 
 
 # ============================================================================= quality control

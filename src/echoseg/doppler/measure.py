@@ -12,11 +12,12 @@ the envelope). Definitions (docs/measurements.md has the formulas with units):
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from echoseg.types import Beat
+from echoseg.types import Beat, BeatSummary
 
 MMHG_PER_M2_S2 = 4.0  # simplified Bernoulli: dP (mmHg) = 4 v² (v in m/s)
 
@@ -93,37 +94,33 @@ def rr_irregular(rr_s: Sequence[float], cv_limit: float = 0.10, succ_limit: floa
     return bool(cv > cv_limit or succ > succ_limit)
 
 
-def summarise_beats(beats: Sequence[Beat], irregular: bool | None = None) -> dict[str, Any]:
-    """Summary of a strip: the reported value is the mean VTI over complete beats.
+def summarise_beats(beats: Sequence[Beat], irregular: bool | None = None) -> BeatSummary:
+    """Summary of a strip (:class:`~echoseg.types.BeatSummary`): the reported value is the mean VTI
+    over complete beats.
 
-    Keys: value (cm, None without complete beats), sd, cv, n (complete beats), n_total,
-    vmax_cm_s, vmean_cm_s, peak_gradient_mmhg, mean_gradient_mmhg (means over complete beats),
-    heart_rate_bpm (60 / median RR, None without RR), rr_cv, irregular (given, else detected from
-    RR; None when undecidable), min_beats (3, or 5 in irregular rhythm, as guidelines advise),
-    enough_beats.
+    ``irregular``: the rhythm as already known; None detects it from the beats' RR intervals
+    (:func:`rr_irregular`). Means are over complete beats; the heart rate is 60 / median RR.
     """
     comp = [b for b in beats if b.complete]
     rr = [b.rr_s for b in beats if b.rr_s is not None]
     if irregular is None:
         irregular = rr_irregular(rr)
     min_beats = 5 if irregular else 3
-    out: dict[str, Any] = {"n": len(comp), "n_total": len(beats), "irregular": irregular, "min_beats": min_beats,
-                           "enough_beats": len(comp) >= min_beats}
-    if comp:
-        vti = np.array([b.vti_cm for b in comp])
-        sd = float(vti.std(ddof=1)) if vti.size > 1 else 0.0
-        out.update(value=float(vti.mean()), sd=sd, cv=sd / float(vti.mean()) if vti.mean() > 0 else None,
+    heart_rate: float | None = None
+    rr_cv: float | None = None
+    if rr:
+        arr = np.asarray(rr)
+        heart_rate = 60.0 / float(np.median(arr))
+        rr_cv = float(arr.std(ddof=1) / arr.mean()) if arr.size > 1 else None
+    head = BeatSummary(n=len(comp), n_total=len(beats), irregular=irregular, min_beats=min_beats,
+                       enough_beats=len(comp) >= min_beats, heart_rate_bpm=heart_rate, rr_cv=rr_cv)
+    if not comp:
+        return head
+    vti = np.array([b.vti_cm for b in comp])
+    mean = float(vti.mean())
+    sd = float(vti.std(ddof=1)) if vti.size > 1 else 0.0
+    return replace(head, value=mean, sd=sd, cv=sd / mean if vti.mean() > 0 else None,
                    vmax_cm_s=float(np.mean([b.vmax_cm_s for b in comp])),
                    vmean_cm_s=float(np.mean([b.vmean_cm_s for b in comp])),
                    peak_gradient_mmhg=float(np.mean([b.peak_gradient_mmhg for b in comp])),
                    mean_gradient_mmhg=float(np.mean([b.mean_gradient_mmhg for b in comp])))
-    else:
-        out.update(value=None, sd=None, cv=None, vmax_cm_s=None, vmean_cm_s=None,
-                   peak_gradient_mmhg=None, mean_gradient_mmhg=None)
-    if rr:
-        arr = np.asarray(rr)
-        out["heart_rate_bpm"] = 60.0 / float(np.median(arr))
-        out["rr_cv"] = float(arr.std(ddof=1) / arr.mean()) if arr.size > 1 else None
-    else:
-        out["heart_rate_bpm"], out["rr_cv"] = None, None
-    return out

@@ -5,12 +5,11 @@ to ``warnings``.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 
-from echoseg.types import Beat, QCResult, SpectralCalibration, make_result
+from echoseg.types import Beat, BeatSummary, QCResult, SpectralCalibration, make_result
 
 VTI_RANGE_CM = {"mv": (5.0, 120.0), "av": (5.0, 150.0), "lvot": (4.0, 60.0), "rvot": (3.0, 50.0), "pv": (3.0, 60.0)}
 
@@ -28,7 +27,7 @@ def scale_limit_cm_s(cal: SpectralCalibration, side: int) -> float:
     return float(down if side == sign_down else up)
 
 
-def qc_doppler(beats: Sequence[Beat], summary: Mapping[str, Any], envelope_conf: float | np.ndarray | None,
+def qc_doppler(beats: Sequence[Beat], summary: BeatSummary, envelope_conf: float | np.ndarray | None,
                site_confidence: float | None, cal: SpectralCalibration | None, *, site: str,
                side: int | None = None, clip_px: float = 2.0, max_cv: float = 0.25,
                min_envelope_conf: float = 0.2, min_site_conf: float = 0.5) -> QCResult:
@@ -40,7 +39,7 @@ def qc_doppler(beats: Sequence[Beat], summary: Mapping[str, Any], envelope_conf:
     aliasing; with side None the larger limit is used); mean envelope confidence below
     ``min_envelope_conf``; site confidence below ``min_site_conf``; mean VTI outside the plausible
     range for ``site``; Vmax above 700 cm/s. Warns on fewer complete beats than ``summary``'s
-    min_beats (3, 5 in irregular rhythm), incomplete edge beats, and irregular rhythm.
+    min_beats (3, 5 in irregular rhythm; :func:`echoseg.doppler.measure.summarise_beats`), incomplete edge beats, and irregular rhythm.
     Confidence = min(envelope confidence, site confidence).
     """
     if site not in VTI_RANGE_CM:
@@ -51,8 +50,8 @@ def qc_doppler(beats: Sequence[Beat], summary: Mapping[str, Any], envelope_conf:
     n_inc = len(beats) - len(comp)
     if not comp:
         reasons.append(f"no complete beat in the strip ({len(beats)} partial)" if beats else "no beat found")
-    min_beats = int(summary.get("min_beats", 3))
-    irregular = bool(summary.get("irregular"))
+    min_beats = summary.min_beats
+    irregular = bool(summary.irregular)
     if comp and len(comp) < min_beats:
         warnings.append(f"only {len(comp)} complete beat(s); {min_beats} advised"
                         + (" in irregular rhythm" if irregular else ""))
@@ -60,7 +59,7 @@ def qc_doppler(beats: Sequence[Beat], summary: Mapping[str, Any], envelope_conf:
         warnings.append(f"{n_inc} beat(s) cut by the strip edge excluded")
     if irregular:
         warnings.append("irregular rhythm")
-    cv = summary.get("cv")
+    cv = summary.cv
     if cv is not None and len(comp) >= 2 and cv > max_cv:
         msg = f"beats inconsistent: VTI varies {100 * cv:.0f} % between beats (> {100 * max_cv:.0f} %)"
         (warnings if irregular else reasons).append(msg)
@@ -81,7 +80,7 @@ def qc_doppler(beats: Sequence[Beat], summary: Mapping[str, Any], envelope_conf:
         conf = min(conf, float(site_confidence))
         if site_confidence < min_site_conf:
             reasons.append(f"site uncertain: confidence {site_confidence:.2f} that this is {site.upper()}")
-    value = summary.get("value")
+    value = summary.value
     lo, hi = VTI_RANGE_CM[site]
     if value is not None and not lo <= value <= hi:
         reasons.append(f"implausible VTI for {site.upper()}: {value:.1f} cm outside {lo:g}-{hi:g} cm")

@@ -9,9 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from echoseg.reference import classify
-from echoseg.reference import _check
-from echoseg.types import FileResult, Measurement
+from echoseg.reference import _check, classify
+from echoseg.types import DopplerDetails, FileResult, Measurement
 from echoseg.vocab import TASKS
 
 
@@ -58,6 +57,13 @@ def qp_qs(rvot_diameter_cm: float, rvot_vti_cm: float, lvot_diameter_cm: float, 
     return (_csa_cm2(rd) * rv) / (_csa_cm2(ld) * lv)
 
 
+def _sureness(m: Measurement) -> float:
+    """How sure a row is of its parameter: the site confidence of a Doppler row, else its QC confidence."""
+    if isinstance(m.details, DopplerDetails):
+        return float(m.details.site_confidence)
+    return float(m.confidence or 0.0)
+
+
 def study_rows(results: Sequence[FileResult], lvot_diameter_cm: float | None = None,
                rvot_diameter_cm: float | None = None) -> list[dict[str, object]]:
     """One row per StudyInstanceUID: the study's passing values and the derived indices they allow."""
@@ -75,13 +81,11 @@ def study_rows(results: Sequence[FileResult], lvot_diameter_cm: float | None = N
             if prev is not None:  # two files claim one parameter: keep the more confident, say so
                 row["conflicts"] = "; ".join(filter(None, [row["conflicts"], f"{meas.task} from "
                                              f"{Path(prev.file).name} and {Path(meas.file).name}"]))
-                def sure(m: Measurement) -> float:
-                    return float(m.extra.get("site_confidence", m.confidence or 0.0))
-                if sure(prev) >= sure(meas):
+                if _sureness(prev) >= _sureness(meas):
                     continue
             best[(key, meas.task)] = meas
             row[meas.task] = meas.value
-            hr = meas.extra.get("heart_rate_bpm")
+            hr = meas.details.summary.heart_rate_bpm if isinstance(meas.details, DopplerDetails) else None
             if meas.task == "lvot_vti" and hr:
                 row["heart_rate_bpm"] = hr
     out = []

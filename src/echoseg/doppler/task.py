@@ -1,89 +1,196 @@
 """Measure one spectral Doppler file: network -> envelope -> site -> beats -> values -> QC.
 
-The Doppler family's entry point (:func:`measure_doppler`); the pipeline dispatches here for files
-whose regions hold a spectral region.
+The Doppler family's entry point is :func:`measure` (the pipeline dispatches here for files whose
+regions hold a spectral region). :func:`assess_beats` turns beats into the strip's summary and QC:
+the pipeline uses it on every beat it finds, and the web demo's beat edits use it, through
+:func:`remeasure_beats`, on the beats the user keeps.
 """
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from echoseg.doppler import screen_text
+from echoseg.doppler.beats import Span, erase_bar_columns, split_beats
+from echoseg.doppler.envelope import FlowEnvelope, envelope_from_flow
+from echoseg.doppler.measure import beats_from_spans, summarise_beats
+from echoseg.doppler.prepare import doppler_input
+from echoseg.doppler.qc import qc_doppler
+from echoseg.doppler.site import site_from_labels, site_posterior
+from echoseg.imaging.resample import to_image
+from echoseg.io.calibration import spectral_calibration, velocity_to_row
+from echoseg.models import inference
 from echoseg.options import Models, Options
-from echoseg.types import EchoImage, FileResult, Measurement
-from echoseg.vocab import SITES
+from echoseg.types import (
+    Beat,
+    BeatSummary,
+    DopplerDetails,
+    DopplerEditData,
+    EchoImage,
+    FileResult,
+    Measurement,
+    QCResult,
+    SpectralCalibration,
+)
+from echoseg.vocab import SITES, TASKS_DOPPLER, site_of, unit_of
 
 
-def _measure_doppler(img: EchoImage, task: str, models: Models, opts: Options) -> FileResult:
-    from echoseg.doppler import screen_text as screen_text
-    from echoseg.doppler.beats import erase_bar_columns, split_beats
-    from echoseg.doppler.envelope import envelope_from_flow
-    from echoseg.doppler.measure import beats_from_spans, summarise_beats
-    from echoseg.doppler.prepare import doppler_input
-    from echoseg.doppler.qc import qc_doppler
-    from echoseg.doppler.site import site_from_labels, site_posterior
-    from echoseg.imaging.resample import to_image
-    from echoseg.io.calibration import spectral_calibration, velocity_to_row
-    from echoseg.models.inference import infer
+@dataclass(frozen=True, eq=False)
+class SiteChoice:
+    """The site a strip is measured as, and why.
 
+    ``confidence`` is None when the user gave the task; ``probabilities`` is the posterior over
+    :data:`~echoseg.vocab.SITES` (with the screen text when read), ``waveform_probabilities`` the
+    one without it; ``notes`` says what went wrong reading the screen, if anything.
+    """
+
+    task: str
+    site: str
+    confidence: float | None
+    how: str
+    screen_site: str | None
+    probabilities: np.ndarray
+    waveform_probabilities: np.ndarray
+    notes: tuple[str, ...] = ()
+
+
+def measure(img: EchoImage, task: str, models: Models, opts: Options) -> FileResult:
+    """The family call: measure ``task`` ("auto": the site the file shows) in the Doppler file ``img``."""
+    if task != "auto" and task not in TASKS_DOPPLER:
+        raise ValueError(f"task must be auto or one of {', '.join(TASKS_DOPPLER)} for a Doppler strip, not {task!r}")
     cal = spectral_calibration(img.regions, img.shape, img.path)
+    prob, wave_p = _infer(img, cal, models)
+    env = envelope_from_flow(prob, cal)
+    choice = choose_site(img, task, wave_p, cal.mode, env.side, opts)
+    spans, beats, bar_notes = find_beats(img.frames[0], cal, env, choice.site)
+    row = _row(img.path, choice, beats, env, cal, choice.notes + bar_notes)
+    return _file_result(img, row, choice, spans, beats, env, prob, cal, opts)
+
+
+def choose_site(img: EchoImage, task: str, wave_p: np.ndarray, mode: str, side: int, opts: Options) -> SiteChoice:
+    """The site from the task given, else the file's labels, else the waveform (+ screen text when in doubt)."""
+    named = site_from_labels(img.extra.get("labels", ""))
+    wave_post = site_posterior(wave_p, mode, side)
+    printed: str | None = None
+    notes: tuple[str, ...] = ()
+    doubt = float(wave_post.max()) < opts.screen_text_below
+    if task == "auto" and not named and doubt and opts.read_screen_text and screen_text.available():
+        printed, notes = read_screen_site(img)
+    post = site_posterior(wave_p, mode, side, printed) if printed else wave_post
+    if task != "auto":
+        return SiteChoice(task, site_of(task), None, "site given", printed, post, wave_post, notes)
+    if named:
+        return SiteChoice(f"{named}_vti", named, 1.0, f"site {named} named in the file's labels", printed, post,
+                          wave_post, notes)
+    k = int(np.argmax(post))
+    site, conf = SITES[k], float(post[k])
+    cues = (f"'{printed.upper()}' printed on the screen, " if printed else "") + "waveform"
+    how = f"site {site} ({conf:.2f}) from {cues}, {mode} and flow direction"
+    return SiteChoice(f"{site}_vti", site, conf, how, printed, post, wave_post, notes)
+
+
+def read_screen_site(img: EchoImage) -> tuple[str | None, tuple[str, ...]]:
+    """(site printed on the screen or None, notes): OCR is a cue, not a need, so failures become notes."""
+    try:
+        printed, _words = screen_text.screen_site(img.frames[0], img.regions)
+    except (OSError, RuntimeError, subprocess.TimeoutExpired) as exc:
+        return None, (f"screen text not read: {exc}",)
+    return printed, ()
+
+
+def find_beats(frame: np.ndarray, cal: SpectralCalibration, env: FlowEnvelope,
+               site: str) -> tuple[list[Span], list[Beat], tuple[str, ...]]:
+    """(flow periods, their beats, notes) of the strip; beats across a sweep erase bar are incomplete."""
+    r = cal.region
+    erased = erase_bar_columns(frame[r.y0:r.y1 + 1, r.x0:r.x1 + 1])
+    spans = split_beats(env.t_s, env.speed_cm_s, join=site == "mv", valid=~erased[env.cols - r.x0])
+    notes: tuple[str, ...] = ()
+    if erased.any():
+        notes = (f"sweep erase bar: {int(erased.sum())} blank strip columns; beats across it are incomplete",)
+    return spans, beats_from_spans(env.t_s, env.velocity_cm_s, spans), notes
+
+
+def assess_beats(beats: Sequence[Beat], *, site: str, cal: SpectralCalibration, side: int | None,
+                 envelope_conf: float, site_conf: float | None,
+                 irregular: bool | None = None) -> tuple[BeatSummary, QCResult]:
+    """Summary and QC of a strip's beats (``irregular`` None: detected from their RR intervals)."""
+    summary = summarise_beats(beats, irregular=irregular)
+    return summary, qc_doppler(beats, summary, envelope_conf, site_conf, cal, site=site, side=side)
+
+
+def envelope_confidence(env: FlowEnvelope) -> float:
+    """Mean envelope confidence over the columns with flow (all columns when none has)."""
+    flow_cols = env.speed_cm_s > 0.1 * max(float(env.speed_cm_s.max()), 1e-9)
+    return float(np.mean(env.confidence[flow_cols] if flow_cols.any() else env.confidence))
+
+
+def remeasure_beats(m: Measurement, beats: Sequence[Beat], included: Collection[int],
+                    cal: SpectralCalibration) -> Measurement:
+    """The row ``m`` recomputed over the ``included`` complete beats (the web's beat edits).
+
+    Incomplete beats never count; the rhythm stays the one found on the whole strip.
+    """
+    d = m.details
+    if not isinstance(d, DopplerDetails):
+        raise TypeError(f"{m.file}: {m.task} is not a measured Doppler VTI; only rows with Doppler details "
+                         "can be re-measured over chosen beats")
+    unknown = set(included) - {b.index for b in beats}
+    if unknown:
+        raise ValueError(f"beats {sorted(unknown)} do not exist; this strip has beats {[b.index for b in beats]}")
+    chosen = [b for b in beats if not b.complete or b.index in included]
+    summary, check = assess_beats(chosen, site=site_of(m.task), cal=cal, side=d.side,
+                                  envelope_conf=d.envelope_confidence, site_conf=d.site_confidence,
+                                  irregular=d.summary.irregular)
+    excluded = sorted(b.index for b in beats if b.complete and b.index not in included)
+    reason = check.reason if summary.n or not excluded else "every complete beat is excluded; include at least one"
+    edit = f"beats {', '.join(str(i + 1) for i in excluded)} excluded by the user" if excluded else ""
+    return replace(m, value=summary.value if check.passed else None, n=summary.n, qc=check.qc, reason=reason,
+                   confidence=check.confidence, details=replace(d, summary=summary, warnings=check.warnings + d.notes),
+                   edit=edit)
+
+
+def _infer(img: EchoImage, cal: SpectralCalibration, models: Models) -> tuple[np.ndarray, np.ndarray]:
+    """(flow probability (H, W) in the full image grid, waveform site probabilities) of the first frame."""
     loaded = models.get("doppler")
     x, geom = doppler_input(img.frames[0], cal, size=tuple(loaded.config["input_size"]))
-    out = infer(loaded.model, x[None])
-    seg, wave_p = out["seg"][0, 0], out["cls"][0]
-    prob = to_image(seg, geom)
-    env = envelope_from_flow(prob, cal)
-    named = site_from_labels(img.extra.get("labels", ""))
-    printed, notes = None, []
-    site_p_wave = site_posterior(wave_p, cal.mode, env.side)
-    doubt = float(site_p_wave.max()) < opts.screen_text_below
-    if task == "auto" and not named and doubt and opts.read_screen_text and screen_text.available():
-        try:
-            printed, _words = screen_text.screen_site(img.frames[0], img.regions)
-        except (OSError, RuntimeError, subprocess.TimeoutExpired) as exc:  # OCR is a cue, not a need
-            notes.append(f"screen text not read: {exc}")
-    site_p = site_posterior(wave_p, cal.mode, env.side, printed) if printed else site_p_wave
-    if task == "auto" and named:
-        site, site_conf, how = named, 1.0, f"site {named} named in the file's labels"
-        task = f"{named}_vti"
-    elif task == "auto":
-        k = int(np.argmax(site_p))
-        site, site_conf = SITES[k], float(site_p[k])
-        cues = (f"'{printed.upper()}' printed on the screen, " if printed else "") + "waveform"
-        how = f"site {site} ({site_conf:.2f}) from {cues}, {cal.mode} and flow direction"
-        task = f"{site}_vti"
-    else:
-        site = task.removesuffix("_vti")
-        site_conf, how = None, "site given"
-    r = cal.region
-    erased = erase_bar_columns(img.frames[0][r.y0:r.y1 + 1, r.x0:r.x1 + 1])
-    spans = split_beats(env.t_s, env.speed_cm_s, join=site == "mv", valid=~erased[env.cols - r.x0])
-    if erased.any():
-        notes.append(f"sweep erase bar: {int(erased.sum())} blank strip columns; beats across it are incomplete")
-    beats = beats_from_spans(env.t_s, env.velocity_cm_s, spans)
-    summary = summarise_beats(beats)
-    flow_cols = env.speed_cm_s > 0.1 * max(float(env.speed_cm_s.max()), 1e-9)
-    conf = env.confidence[flow_cols] if flow_cols.any() else env.confidence
-    check = qc_doppler(beats, summary, conf, site_conf, cal, site=site, side=env.side)
-    value = summary["value"]
-    extra = {k: summary.get(k) for k in ("sd", "n_total", "heart_rate_bpm", "vmax_cm_s", "vmean_cm_s",
-                                          "peak_gradient_mmhg", "mean_gradient_mmhg")}
-    extra |= {"warnings": list(check.warnings) + notes, "raw_value": value, "screen_site": printed,
-              "notes": notes, "envelope_confidence": float(np.mean(conf)),
-              "site_confidence": 1.0 if site_conf is None else site_conf,
-              "side": env.side, "site_probabilities":
-              {s: round(float(p), 4) for s, p in zip(SITES, site_p)}, "waveform_site_probabilities":
-              {s: round(float(p), 4) for s, p in zip(SITES, site_p_wave)}, "mode": cal.mode,
-              "irregular": summary.get("irregular")}
-    row = Measurement(file=img.path, task=task, value=value if check.passed else None, unit="cm",
-                      n=int(summary["n"]), frame=0, qc=check.qc, reason=check.reason,
-                      confidence=check.confidence, extra=extra)
-    env_rows = velocity_to_row(cal, env.velocity_cm_s)
+    out = inference.infer(loaded.model, x[None])
+    return to_image(out["seg"][0, 0], geom), out["cls"][0]
+
+
+def _by_site(p: np.ndarray) -> dict[str, float]:
+    return {s: round(float(v), 4) for s, v in zip(SITES, p)}
+
+
+def _row(path: str, choice: SiteChoice, beats: Sequence[Beat], env: FlowEnvelope, cal: SpectralCalibration,
+         notes: tuple[str, ...]) -> Measurement:
+    """The measurements.csv row of the strip: value over its complete beats, QC and details."""
+    env_conf = envelope_confidence(env)
+    summary, check = assess_beats(beats, site=choice.site, cal=cal, side=env.side, envelope_conf=env_conf,
+                                  site_conf=choice.confidence)
+    details = DopplerDetails(
+        summary=summary, warnings=check.warnings + notes, notes=notes, screen_site=choice.screen_site,
+        envelope_confidence=env_conf, site_confidence=1.0 if choice.confidence is None else choice.confidence,
+        side=env.side, site_probabilities=_by_site(choice.probabilities),
+        waveform_site_probabilities=_by_site(choice.waveform_probabilities), mode=cal.mode)
+    return Measurement(file=path, task=choice.task, value=summary.value if check.passed else None,
+                       unit=unit_of(choice.task), n=summary.n, frame=0, qc=check.qc, reason=check.reason,
+                       confidence=check.confidence, details=details)
+
+
+def _file_result(img: EchoImage, row: Measurement, choice: SiteChoice, spans: Sequence[Span],
+                 beats: Sequence[Beat], env: FlowEnvelope, prob: np.ndarray, cal: SpectralCalibration,
+                 opts: Options) -> FileResult:
+    """The file's result: the row, its beats, the flow mask, the envelope and the beat numbers to draw."""
+    r, task = cal.region, choice.task
     labels = tuple((float(env.cols[(sp.start + sp.end) // 2]) - 4, float(cal.baseline_row) + 3, str(i + 1))
                    for i, sp in enumerate(spans))
     mask = np.zeros(img.shape, dtype=bool)
     mask[r.y0:r.y1 + 1, r.x0:r.x1 + 1] = prob[r.y0:r.y1 + 1, r.x0:r.x1 + 1] > 0.5
-    return FileResult(file=img.path, kind="doppler", measurements=(row,), route=how,
-                      route_confidence=site_conf, beats={task: tuple(beats)}, masks={task: mask},
-                      envelope=(env.cols, env_rows), image=img.frames[0] if opts.keep_image else None,
-                      frames_for_task={task: 0}, labels=labels, study_uid=img.study_uid)
+    return FileResult(file=img.path, kind="doppler", measurements=(row,), route=choice.how,
+                      route_confidence=choice.confidence, beats={task: tuple(beats)}, masks={task: mask},
+                      envelope=(env.cols, velocity_to_row(cal, env.velocity_cm_s)),
+                      image=img.frames[0] if opts.keep_image else None, frames_for_task={task: 0}, labels=labels,
+                      study_uid=img.study_uid, edit_data=DopplerEditData(cal) if opts.edit_data else None)

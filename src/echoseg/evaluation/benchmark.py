@@ -11,12 +11,12 @@ so its case seeds are ``(9000 + 10 * seed + k) * 1000 + i`` (>= 9_000_000, at mo
 
 Each cohort is written as DICOM, measured through :func:`echoseg.pipeline.measure` exactly as a
 user's files are, written with :func:`echoseg.report.write_all`, and compared with its truth by
-:func:`echoseg.evaluate.evaluate`. The baseline comparison segments the A4C frame echoseg measured
-with the classical prompted segmenters of :mod:`echoseg.baseline`, prompts taken from the truth mask.
+:func:`echoseg.evaluation.evaluate.evaluate`. The baseline comparison segments the A4C frame echoseg measured
+with the classical prompted segmenters of :mod:`echoseg.evaluation.baseline`, prompts taken from the truth mask.
 
 Example::
 
-    from echoseg.benchmark import run_benchmark, write_benchmark_md
+    from echoseg.evaluation.benchmark import run_benchmark, write_benchmark_md
     from echoseg.pipeline import Models
     res = run_benchmark("out/bench", n_a4c=40, n_doppler=100, models=Models())
     write_benchmark_md(res, "docs/benchmark.md", "echoseg benchmark")
@@ -26,19 +26,18 @@ from __future__ import annotations
 import csv
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from echoseg.vocab import ATRIUM_LABEL
 from echoseg.evaluation.evaluate import EvalResult, evaluate
 from echoseg.evaluation.stats import agreement, dice
 from echoseg.options import Models
-from echoseg.types import FileResult
-from echoseg.vocab import TASKS, TASKS_ATRIA, TASKS_DOPPLER
+from echoseg.types import DopplerDetails, FileResult
+from echoseg.vocab import ATRIUM_LABEL, TASKS, TASKS_ATRIA, TASKS_DOPPLER, site_of
 
 TEST_SEED_BASE = 9000  # write_dataset seed; cases are seed * 1000 + i >= 9_000_000
 MAX_CASES = 1000  # per cohort and kind, so that cohorts never share a case seed
@@ -150,7 +149,8 @@ def _write_sized(out: Path, kind: str, n: int, seed: int, sizes: Sequence[tuple[
     rng = np.random.default_rng(seed)
     rows: list[dict[str, object]] = []
     for i, s in enumerate(range(seed * 1000, seed * 1000 + n)):
-        size = tuple(sizes[i % len(sizes)])
+        h, w = sizes[i % len(sizes)]
+        size = (int(h), int(w))
         case = generate_a4c(s, image_size=size) if kind == "a4c" else generate_doppler(s, image_size=size)
         compression = "jpeg" if rng.random() < jpeg_fraction and not case.monochrome else "none"
         stem = f"{kind}{s:06d}"
@@ -159,7 +159,7 @@ def _write_sized(out: Path, kind: str, n: int, seed: int, sizes: Sequence[tuple[
     return _write_rows(out / "truth.csv", rows)
 
 
-def _write_rows(path: Path, rows: list[dict[str, object]]) -> Path:
+def _write_rows(path: Path, rows: Sequence[Mapping[str, object]]) -> Path:
     from echoseg.report.tables import write_csv
 
     cols: list[str] = []
@@ -220,8 +220,8 @@ def add_size_tertiles(rows: list[dict[str, str]]) -> list[dict[str, str]]:
     """Copies of truth rows with ``size_tertile``: the tertile of ``value`` among the rows of the same task."""
     out = [dict(r, size_tertile="") for r in rows]
     for task in dict.fromkeys(r["task"] for r in rows):
-        idx = [i for i, r in enumerate(rows) if r["task"] == task and _num(r.get("value")) is not None]
-        for i, label in zip(idx, size_tertiles([_num(rows[i]["value"]) for i in idx])):
+        values = {i: v for i, r in enumerate(rows) if r["task"] == task and (v := _num(r.get("value"))) is not None}
+        for i, label in zip(values, size_tertiles(list(values.values()))):
             out[i]["size_tertile"] = label
     return out
 
@@ -266,8 +266,9 @@ def routing(results: Sequence[FileResult], truth: Sequence[dict[str, str]]) -> t
         right, n = right + ok, n + 1
         if r is None or "named" not in r.route:
             right_u, n_u = right_u + ok, n_u + 1
-            probs = r.measurements[0].extra.get("waveform_site_probabilities") if r and r.measurements else None
-            right_w += bool(probs) and max(probs, key=probs.get) == t["task"].removesuffix("_vti")
+            details = r.measurements[0].details if r and r.measurements else None
+            probs = details.waveform_site_probabilities if isinstance(details, DopplerDetails) else {}
+            right_w += bool(probs) and max(probs, key=lambda s: probs[s]) == site_of(t["task"])
     return right, n, right_u, n_u, right_w
 
 
@@ -314,7 +315,8 @@ def baseline_cases(cohort: str, results: Sequence[FileResult]) -> list[BaselineC
         for task, frame in r.frames_for_task.items():
             ref = masks[frame] == ATRIUM_LABEL[task]
             m = rows[task]
-            area = {"echoseg": float(m.extra.get("raw_value", m.value if m.value is not None else math.nan))}
+            raw = m.raw_value
+            area = {"echoseg": float(raw if raw is not None else math.nan)}
             dc = {"echoseg": dice(r.masks[task], ref)}
             for method in BASELINE_METHODS[1:]:
                 prompt = {"box": box_from_mask(ref)} if method.endswith("box") else {"point": point_from_mask(ref)}
@@ -405,9 +407,12 @@ def baseline_table(cases: Sequence[BaselineCase]) -> list[dict[str, Any]]:
 
 
 def write_benchmark_md(result: BenchmarkResult, path: str | Path, command: str) -> Path:
-    """Write docs/benchmark.md (:func:`echoseg.benchmark_report.benchmark_markdown`) to ``path``; return it."""
+    """Write docs/benchmark.md (:func:`echoseg.evaluation.benchmark_report.benchmark_markdown`) to ``path``; return it."""
     from echoseg.evaluation.benchmark_report import benchmark_markdown
     from echoseg.io.atomic import atomic_write
 
     text = benchmark_markdown(result, command)
-    return atomic_write(Path(path), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+    def write(tmp: str) -> None:
+        Path(tmp).write_text(text, encoding="utf-8")
+    return atomic_write(Path(path), write)

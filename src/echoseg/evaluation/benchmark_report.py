@@ -1,6 +1,6 @@
-"""docs/benchmark.md from a :class:`~echoseg.benchmark.BenchmarkResult`: cohorts, parameters, subgroups, baselines.
+"""docs/benchmark.md from a :class:`~echoseg.evaluation.benchmark.BenchmarkResult`: cohorts, parameters, subgroups, baselines.
 
-Layout: a cohort table; one row per parameter (CONTRACT.md's seven) with n / refused / R² / MAE
+Layout: a cohort table; one row per parameter (docs/output-format.md's seven) with n / refused / R² / MAE
 per cohort; a subgroup table over all cohorts pooled (rhythm, size tertile, style family) with
 ``R² / MAE (measured/cases)`` per parameter; the baseline comparison of the atria.
 """
@@ -98,7 +98,7 @@ def benchmark_markdown(result: BenchmarkResult, command: str) -> str:
     from echoseg import __version__
 
     lines = ["# Benchmark on synthetic cohorts", "",
-             "Written by `echoseg.benchmark` from the one run described here.", "",
+             "Written by `echoseg.evaluation.benchmark` from the one run described here.", "",
              f"Command: `{command}`  ",
              f"Run: {time.strftime('%Y-%m-%d')}, {result.wall_s:.0f} s on {os.cpu_count()} CPU cores "
              f"({platform.machine()}); echoseg {__version__}; models: {result.models}.  ",
@@ -106,18 +106,8 @@ def benchmark_markdown(result: BenchmarkResult, command: str) -> str:
              "clinical accuracy.", "", "## Cohorts", "",
              "Every cohort is regenerated from fixed seeds that training (< 8,500,000) and validation "
              "(8,500,000 ..) never use, written as DICOM, measured with `echoseg.pipeline.measure` and compared "
-             "by `echoseg.evaluate.evaluate`.", ""]
-    crow = []
-    for c in result.cohorts:
-        s = c.spec
-        what = DESCRIPTION[s.name]
-        if s.image_sizes:
-            what += " (rows x cols: " + ", ".join(f"{r}x{q}" for r, q in s.image_sizes) + ", cycled)"
-        seeds = s.case_seeds(max(c.n_a4c, c.n_doppler))
-        crow.append([s.name, what, str(s.seed), f"{seeds.start}-{seeds.stop - 1}", str(c.n_a4c), str(c.n_doppler),
-                     routing_text(c.routing)])
-    lines += _table(["cohort", "what it is", "write_dataset seed", "case seeds", "A4C", "Doppler",
-                     "Doppler site routing"], crow)
+             "by `echoseg.evaluation.evaluate.evaluate`.", ""]
+    lines += _cohort_table(result)
     lines += ["", "Doppler site routing: files measured as their true site; files whose DICOM labels name the site "
               "are routed by the label, the others by the site printed on the screen (read by Tesseract OCR when "
               "installed), the network's waveform class, PW/CW and flow direction. \"Waveform alone\": the same "
@@ -136,12 +126,36 @@ def benchmark_markdown(result: BenchmarkResult, command: str) -> str:
               "Each cell: R² / MAE (measured/cases). Rhythm applies to Doppler only. Size tertiles are cut per "
               f"parameter over the truth values of all cohorts ({_tertile_cuts(result.pooled)}).", ""]
     lines += subgroup_table(result.pooled)
-    lines += ["", "## Baseline comparison: left and right atrium", ""]
+    lines += _baseline_section(result)
+    notes = sorted({n for c in result.cohorts for n in c.evaluation.notes} | set(result.pooled.notes))
+    if notes:
+        lines += ["", "Notes from the evaluation:", *(f"- {n}" for n in notes)]
+    return "\n".join(lines) + "\n"
+
+
+def _cohort_table(result: BenchmarkResult) -> list[str]:
+    """The cohorts: what each is, its seeds, its case counts and its Doppler site routing."""
+    crow = []
+    for c in result.cohorts:
+        s = c.spec
+        what = DESCRIPTION[s.name]
+        if s.image_sizes:
+            what += " (rows x cols: " + ", ".join(f"{r}x{q}" for r, q in s.image_sizes) + ", cycled)"
+        seeds = s.case_seeds(max(c.n_a4c, c.n_doppler))
+        crow.append([s.name, what, str(s.seed), f"{seeds.start}-{seeds.stop - 1}", str(c.n_a4c), str(c.n_doppler),
+                     routing_text(c.routing)])
+    return _table(["cohort", "what it is", "write_dataset seed", "case seeds", "A4C", "Doppler",
+                   "Doppler site routing"], crow)
+
+
+def _baseline_section(result: BenchmarkResult) -> list[str]:
+    """The section comparing echoseg with the classical prompted baselines on the atria."""
+    lines = ["", "## Baseline comparison: left and right atrium", ""]
     if result.baseline is None:
         lines += ["Not run (`--no-baselines`)."]
     else:
         lines += ["All A4C cases of all cohorts, each atrium on the frame echoseg measured. The classical "
-                  "baselines (`echoseg.baseline`) are prompted from the truth mask of that frame, as public "
+                  "baselines (`echoseg.evaluation.baseline`) are prompted from the truth mask of that frame, as public "
                   "prompted-segmentation benchmarks derive prompts: `classical-box` from its bounding box, "
                   "`classical-point` from its innermost point. Baseline area = mask pixels x cm² per pixel of "
                   "the file's calibration; echoseg's area is its value before QC, so all methods are scored on "
@@ -150,9 +164,6 @@ def benchmark_markdown(result: BenchmarkResult, command: str) -> str:
         brow = [[r["task"], r["method"], str(r["n"]), _f(r["dice"]), _f(r["r2"]), _f(r["mae"], 2),
                  _f(r["bias"], 2, signed=True)] for r in baseline_table(result.baseline)]
         lines += _table(["atrium", "method", "n", "Dice", "area R²", "area MAE (cm²)", "area bias (cm²)"], brow)
-        lines += ["", "A SAM-family backend (`echoseg.baseline.SamBackend`, `pip install echoseg[sam]` plus a "
+        lines += ["", "A SAM-family backend (`echoseg.evaluation.baseline.SamBackend`, `pip install echoseg[sam]` plus a "
                   "checkpoint) can be scored the same way; it was not run here."]
-    notes = sorted({n for c in result.cohorts for n in c.evaluation.notes} | set(result.pooled.notes))
-    if notes:
-        lines += ["", "Notes from the evaluation:", *(f"- {n}" for n in notes)]
-    return "\n".join(lines) + "\n"
+    return lines

@@ -8,10 +8,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from echoseg.report.overlay import COLOURS, overlay_png
-from echoseg.report.tables import _fmt, measurement_rows
+from echoseg.report.tables import format_cell, measurement_rows
 from echoseg.types import FileResult
 from echoseg.vocab import DISCLAIMER
-
 
 
 def _svg_plot(result: FileResult, width: int = 460, height: int = 180) -> str | None:
@@ -88,7 +87,7 @@ def html_report(results: Sequence[FileResult], studies: list[dict[str, object]] 
     if studies:
         cols = list(studies[0])
         parts.append("<h2>Studies</h2><table><tr>" + "".join(f"<th>{esc(c)}</th>" for c in cols) + "</tr>" + "".join(
-            "<tr>" + "".join(f"<td>{esc(str(_fmt(s.get(c))))}</td>" for c in cols) + "</tr>" for s in studies)
+            "<tr>" + "".join(f"<td>{esc(str(format_cell(s.get(c))))}</td>" for c in cols) + "</tr>" for s in studies)
             + "</table>")
     for i, r in enumerate(results):
         parts.append(f"<div class='card'><h3>{esc(r.file)}</h3><p>{esc(r.kind or 'not measured')} "

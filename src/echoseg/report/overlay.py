@@ -14,7 +14,7 @@ COLOURS = {"la_area": (255, 80, 80), "ra_area": (80, 170, 255), "doppler": (255,
 
 
 def mask_png(path: Path, mask: np.ndarray) -> Path:
-    """0/255 PNG at the full input image size (CONTRACT.md --save-masks)."""
+    """0/255 PNG at the full input image size (docs/output-format.md --save-masks)."""
     img = Image.fromarray(np.where(mask, 255, 0).astype(np.uint8), mode="L")
     return atomic_write(path, lambda tmp: img.save(tmp, format="PNG"))
 
