@@ -283,14 +283,14 @@ def _measure_cmd(study: Path, out: Path, model_args: list[str]) -> list[str]:
 STAGES = (  # (label, module path suffix, function): cumulative times, nested stages overlap
     ("all imports (importlib)", "<frozen importlib._bootstrap>", "_find_and_load"),
     ("model load (inference.load_for_inference)", "echoseg/models/inference.py", "load_for_inference"),
-    ("DICOM read + decode (io.read)", "echoseg/io.py", "read"),
-    ("A4C preprocess (atria_input)", "echoseg/preprocess.py", "atria_input"),
-    ("Doppler preprocess (doppler_input)", "echoseg/preprocess.py", "doppler_input"),
+    ("DICOM read + decode (io.read.read)", "echoseg/io/read.py", "read"),
+    ("A4C preprocess (atria.prepare.atria_input)", "echoseg/atria/prepare.py", "atria_input"),
+    ("Doppler preprocess (doppler.prepare.doppler_input)", "echoseg/doppler/prepare.py", "doppler_input"),
     ("networks (inference.infer)", "echoseg/models/inference.py", "infer"),
-    ("A4C file after reading (_measure_a4c)", "echoseg/pipeline.py", "_measure_a4c"),
-    ("Doppler files after reading (_measure_doppler)", "echoseg/pipeline.py", "_measure_doppler"),
-    ("reports (report.write_all)", "echoseg/report.py", "write_all"),
-    ("  of which report.html (html_report)", "echoseg/report.py", "html_report"),
+    ("A4C file after reading (atria.task.measure)", "echoseg/atria/task.py", "measure"),
+    ("Doppler files after reading (doppler.task.measure)", "echoseg/doppler/task.py", "measure"),
+    ("reports (report.write.write_all)", "echoseg/report/write.py", "write_all"),
+    ("  of which report.html (report.html.html_report)", "echoseg/report/html.py", "html_report"),
 )
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 
 # ----------------------------------------------------------------------------- validation
-def _check(name: str, value: float, lo: float, hi: float, unit: str) -> float:
+def check_range(name: str, value: float, lo: float, hi: float, unit: str) -> float:
     """Return ``value`` as float or raise ValueError naming it, its range and unit."""
     try:
         x = float(value)
@@ -38,7 +38,7 @@ def _check(name: str, value: float, lo: float, hi: float, unit: str) -> float:
 
 def indexed(value: float, bsa_m2: float) -> float:
     """A value divided by body surface area (m²), e.g. SVi (ml/m²), CI (l/min/m²), LAVi (ml/m²)."""
-    bsa = _check("bsa_m2", bsa_m2, 0.2, 3.5, "m2")
+    bsa = check_range("bsa_m2", bsa_m2, 0.2, 3.5, "m2")
     return float(value) / bsa
 
 

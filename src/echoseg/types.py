@@ -180,13 +180,6 @@ class BeatSummary:
     heart_rate_bpm: float | None = None
     rr_cv: float | None = None
 
-    def __getitem__(self, name: str) -> Any:
-        """Transitional read access by field name (``summary["value"]``) for callers not yet moved
-        to attributes; KeyError names the fields. New code reads the attributes."""
-        if name not in self.__dataclass_fields__:
-            raise KeyError(f"BeatSummary has no field {name!r}; fields are {', '.join(self.__dataclass_fields__)}")
-        return getattr(self, name)
-
 
 @dataclass(frozen=True)
 class AtriaDetails:

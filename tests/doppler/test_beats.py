@@ -137,9 +137,9 @@ def test_synthetic_doppler_truth_reproduced(site):
         spans = split_beats(fe.t_s, fe.velocity_cm_s, join=site == "mv", valid=valid)
         summary = summarise_beats(beats_from_spans(fe.t_s, fe.velocity_cm_s, spans))
         if tr["value"] is not None:
-            assert summary["value"] == pytest.approx(tr["value"], rel=0.03), seed
-        if not tr["irregular"] and summary["heart_rate_bpm"] is not None:
-            assert summary["heart_rate_bpm"] == pytest.approx(tr["heart_rate_bpm"], rel=0.1)
+            assert summary.value == pytest.approx(tr["value"], rel=0.03), seed
+        if not tr["irregular"] and summary.heart_rate_bpm is not None:
+            assert summary.heart_rate_bpm == pytest.approx(tr["heart_rate_bpm"], rel=0.1)
         beats = beats_from_spans(fe.t_s, fe.velocity_cm_s, spans)
         res = qc_doppler(beats, summary, fe.confidence, None, cal, site=site, side=fe.side)
         assert res.passed == (tr["value"] is not None), (seed, res.reasons)

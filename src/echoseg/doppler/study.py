@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from echoseg.reference import _check, classify
+from echoseg.reference import check_range, classify
 from echoseg.types import DopplerDetails, FileResult, Measurement
 from echoseg.vocab import TASKS
 
@@ -21,39 +21,39 @@ def _csa_cm2(d_cm: float) -> float:
 
 def stroke_volume_ml(lvot_vti_cm: float, lvot_diameter_cm: float) -> float:
     """Stroke volume (ml) = π (D/2)² · VTI, the outflow tract taken as a circle of diameter D."""
-    vti = _check("lvot_vti_cm", lvot_vti_cm, 1.0, 80.0, "cm")
-    d = _check("lvot_diameter_cm", lvot_diameter_cm, 1.0, 4.0, "cm")
+    vti = check_range("lvot_vti_cm", lvot_vti_cm, 1.0, 80.0, "cm")
+    d = check_range("lvot_diameter_cm", lvot_diameter_cm, 1.0, 4.0, "cm")
     return _csa_cm2(d) * vti
 
 
 def cardiac_output_l_min(sv_ml: float, heart_rate_bpm: float) -> float:
     """Cardiac output (l/min) = SV (ml) · HR (/min) / 1000."""
-    sv = _check("sv_ml", sv_ml, 0.0, 400.0, "ml")
-    hr = _check("heart_rate_bpm", heart_rate_bpm, 20.0, 300.0, "bpm")
+    sv = check_range("sv_ml", sv_ml, 0.0, 400.0, "ml")
+    hr = check_range("heart_rate_bpm", heart_rate_bpm, 20.0, 300.0, "bpm")
     return sv * hr / 1000.0
 
 
 def continuity_ava_cm2(lvot_diameter_cm: float, lvot_vti_cm: float, av_vti_cm: float) -> float:
     """Aortic valve area (cm²) by the continuity equation: π (D/2)² · VTI_LVOT / VTI_AV."""
-    d = _check("lvot_diameter_cm", lvot_diameter_cm, 1.0, 4.0, "cm")
-    lv = _check("lvot_vti_cm", lvot_vti_cm, 1.0, 80.0, "cm")
-    av = _check("av_vti_cm", av_vti_cm, 1.0, 250.0, "cm")
+    d = check_range("lvot_diameter_cm", lvot_diameter_cm, 1.0, 4.0, "cm")
+    lv = check_range("lvot_vti_cm", lvot_vti_cm, 1.0, 80.0, "cm")
+    av = check_range("av_vti_cm", av_vti_cm, 1.0, 250.0, "cm")
     return _csa_cm2(d) * lv / av
 
 
 def dimensionless_index(lvot_vti_cm: float, av_vti_cm: float) -> float:
     """Dimensionless index (velocity ratio by VTI) = VTI_LVOT / VTI_AV."""
-    lv = _check("lvot_vti_cm", lvot_vti_cm, 1.0, 80.0, "cm")
-    av = _check("av_vti_cm", av_vti_cm, 1.0, 250.0, "cm")
+    lv = check_range("lvot_vti_cm", lvot_vti_cm, 1.0, 80.0, "cm")
+    av = check_range("av_vti_cm", av_vti_cm, 1.0, 250.0, "cm")
     return lv / av
 
 
 def qp_qs(rvot_diameter_cm: float, rvot_vti_cm: float, lvot_diameter_cm: float, lvot_vti_cm: float) -> float:
     """Pulmonary-to-systemic flow ratio = (π (D_RVOT/2)² VTI_RVOT) / (π (D_LVOT/2)² VTI_LVOT)."""
-    rd = _check("rvot_diameter_cm", rvot_diameter_cm, 1.0, 5.0, "cm")
-    rv = _check("rvot_vti_cm", rvot_vti_cm, 1.0, 80.0, "cm")
-    ld = _check("lvot_diameter_cm", lvot_diameter_cm, 1.0, 4.0, "cm")
-    lv = _check("lvot_vti_cm", lvot_vti_cm, 1.0, 80.0, "cm")
+    rd = check_range("rvot_diameter_cm", rvot_diameter_cm, 1.0, 5.0, "cm")
+    rv = check_range("rvot_vti_cm", rvot_vti_cm, 1.0, 80.0, "cm")
+    ld = check_range("lvot_diameter_cm", lvot_diameter_cm, 1.0, 4.0, "cm")
+    lv = check_range("lvot_vti_cm", lvot_vti_cm, 1.0, 80.0, "cm")
     return (_csa_cm2(rd) * rv) / (_csa_cm2(ld) * lv)
 
 
