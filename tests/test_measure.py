@@ -93,13 +93,6 @@ def test_summary_irregular_needs_five_and_no_complete():
     assert summarise_beats(beats, irregular=False).min_beats == 3
 
 
-def test_summary_transitional_key_access_names_the_fields():
-    s = summarise_beats([_beat(0, 20.0, 0.8), _beat(1, 22.0, 0.8)])
-    assert s["value"] == s.value == pytest.approx(21.0)
-    with pytest.raises(KeyError, match="no field 'mean'.*value"):
-        s["mean"]
-
-
 def test_rr_irregular():
     assert rr_irregular([0.8, 0.8]) is None
     assert rr_irregular([0.80, 0.82, 0.79, 0.81, 0.80]) is False
