@@ -210,7 +210,8 @@ class DopplerDetails:
     mean envelope confidence over the flow columns; ``site_confidence``: confidence of the site
     (1.0 when the site was given or named); ``side``: sign of the flow velocity (+1/-1);
     ``site_probabilities``/``waveform_site_probabilities``: site posterior with and without the
-    screen text; ``mode``: "PW" | "CW" | "unknown".
+    screen text; ``mode``: "PW" | "CW" | "unknown"; ``tracer_vti``: the model-free tracer's VTI over
+    each beat of the strip (in the order of the file's beats; empty when the tracer did not run).
     """
 
     summary: BeatSummary
@@ -223,6 +224,7 @@ class DopplerDetails:
     site_probabilities: Mapping[str, float] = field(default_factory=dict)
     waveform_site_probabilities: Mapping[str, float] = field(default_factory=dict)
     mode: str = "unknown"
+    tracer_vti: tuple[float, ...] = ()  # the model-free tracer's VTI (cm) over each beat's span (doppler.tracer)
 
     def __post_init__(self) -> None:
         if self.side not in (None, 1, -1):

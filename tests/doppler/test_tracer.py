@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from echoseg.doppler.prepare import strip_luminance
-from echoseg.doppler.tracer import AGREEMENT_MARGIN, beat_agreement, span_vti, trace_envelope
+from echoseg.doppler.tracer import AGREEMENT_MARGIN, beat_agreement, span_vti, trace_envelope, tracer_vtis
 from echoseg.io.calibration import manual_spectral_calibration, spectral_calibration
 from echoseg.synth.doppler import generate_doppler
 from echoseg.types import Beat
@@ -67,9 +67,14 @@ def test_agreement_counts_beats_beyond_the_margin():
     true_vti = span_vti(t, speed, 0.0, 0.3)
     same = [_beat(i, i, i + 0.3, true_vti) for i in range(3)]
     half = [_beat(i, i, i + 0.3, 0.5 * true_vti) for i in range(3)]
-    assert beat_agreement(same, traced).agrees and beat_agreement(same, traced).n_disagree == 0
-    low = beat_agreement(half, traced)
+    ok = beat_agreement(same, tracer_vtis(same, traced))
+    assert ok.agrees and ok.n_disagree == 0 and ok.reason() == ""
+    low = beat_agreement(half, tracer_vtis(half, traced))
     assert not low.agrees and low.n_disagree == 3 and low.median == pytest.approx(2 / 3, rel=0.02)
-    mixed = beat_agreement(same[:2] + half[2:] + [_beat(3, 0, 0.3, 1.0, complete=False)], traced)
+    assert "disagree: 3 of 3 beats" in low.reason() and "+67 %" in low.reason()
+    beats = same[:2] + half[2:] + [_beat(3, 0, 0.3, 1.0, complete=False)]
+    mixed = beat_agreement(beats, tracer_vtis(beats, traced))
     assert mixed.agrees and len(mixed.differences) == 3 and mixed.n_disagree == 1
+    with pytest.raises(ValueError, match="one per beat"):
+        beat_agreement(beats, (1.0,))
     assert cal.region.width == 200

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from echoseg.doppler.tracer import Agreement
 from echoseg.types import Beat, BeatSummary, QCResult, SpectralCalibration, make_result
 
 VTI_RANGE_CM = {"mv": (5.0, 120.0), "av": (5.0, 150.0), "lvot": (4.0, 60.0), "rvot": (3.0, 50.0), "pv": (3.0, 60.0)}
@@ -30,7 +31,8 @@ def scale_limit_cm_s(cal: SpectralCalibration, side: int) -> float:
 def qc_doppler(beats: Sequence[Beat], summary: BeatSummary, envelope_conf: float | np.ndarray | None,
                site_confidence: float | None, cal: SpectralCalibration | None, *, site: str,
                side: int | None = None, clip_px: float = 2.0, max_cv: float = 0.25,
-               min_envelope_conf: float = 0.2, min_site_conf: float = 0.5) -> QCResult:
+               min_envelope_conf: float = 0.2, min_site_conf: float = 0.5,
+               agreement: Agreement | None = None) -> QCResult:
     """Rules for one Doppler VTI measurement.
 
     Fails on: no complete beat; beat-to-beat VTI CV above ``max_cv`` in regular rhythm (a warning
@@ -38,7 +40,8 @@ def qc_doppler(beats: Sequence[Beat], summary: BeatSummary, envelope_conf: float
     ``clip_px`` pixels of the scale limit on the flow side ``side`` (clipped envelope or
     aliasing; with side None the larger limit is used); mean envelope confidence below
     ``min_envelope_conf``; site confidence below ``min_site_conf``; mean VTI outside the plausible
-    range for ``site``; Vmax above 700 cm/s. Warns on fewer complete beats than ``summary``'s
+    range for ``site``; Vmax above 700 cm/s; the model-free tracer disagreeing with the network on
+    more than half of the complete beats (``agreement``, :mod:`echoseg.doppler.tracer`). Warns on fewer complete beats than ``summary``'s
     min_beats (3, 5 in irregular rhythm; :func:`echoseg.doppler.measure.summarise_beats`), incomplete edge beats, and irregular rhythm.
     Confidence = min(envelope confidence, site confidence).
     """
@@ -87,4 +90,6 @@ def qc_doppler(beats: Sequence[Beat], summary: BeatSummary, envelope_conf: float
     vmax = max((b.vmax_cm_s for b in comp), default=0.0)
     if vmax > VMAX_LIMIT_CM_S:
         reasons.append(f"implausible Vmax: {vmax:.0f} cm/s (> {VMAX_LIMIT_CM_S:.0f})")
+    if agreement is not None and not agreement.agrees:
+        reasons.append(agreement.reason())
     return make_result(reasons, conf, warnings)

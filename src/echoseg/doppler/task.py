@@ -17,9 +17,10 @@ from echoseg.doppler import screen_text
 from echoseg.doppler.beats import Span, erase_bar_columns, split_beats
 from echoseg.doppler.envelope import FlowEnvelope, envelope_from_flow
 from echoseg.doppler.measure import beats_from_spans, summarise_beats
-from echoseg.doppler.prepare import doppler_input
+from echoseg.doppler.prepare import doppler_input, strip_luminance
 from echoseg.doppler.qc import qc_doppler
 from echoseg.doppler.site import site_from_labels, site_posterior
+from echoseg.doppler.tracer import beat_agreement, trace_envelope, tracer_vtis
 from echoseg.imaging.resample import to_image
 from echoseg.io.calibration import spectral_calibration, velocity_to_row
 from echoseg.models import inference
@@ -62,11 +63,13 @@ def measure(img: EchoImage, task: str, models: Models, opts: Options) -> FileRes
     if task != "auto" and task not in TASKS_DOPPLER:
         raise ValueError(f"task must be auto or one of {', '.join(TASKS_DOPPLER)} for a Doppler strip, not {task!r}")
     cal = spectral_calibration(img.regions, img.shape, img.path)
-    prob, wave_p = _infer(img, cal, models)
+    lum = strip_luminance(img.frames[0], cal)
+    prob, wave_p = _infer(img, cal, lum, models)
     env = envelope_from_flow(prob, cal)
     choice = choose_site(img, task, wave_p, cal.mode, env.side, opts)
     spans, beats, bar_notes = find_beats(img.frames[0], cal, env, choice.site)
-    row = _row(img.path, choice, beats, env, cal, choice.notes + bar_notes)
+    second = _second_opinion(lum, cal, env.side, beats)
+    row = _row(img.path, choice, beats, env, cal, choice.notes + bar_notes, second)
     return _file_result(img, row, choice, spans, beats, env, prob, cal, opts)
 
 
@@ -114,11 +117,23 @@ def find_beats(frame: np.ndarray, cal: SpectralCalibration, env: FlowEnvelope,
 
 
 def assess_beats(beats: Sequence[Beat], *, site: str, cal: SpectralCalibration, side: int | None,
-                 envelope_conf: float, site_conf: float | None,
-                 irregular: bool | None = None) -> tuple[BeatSummary, QCResult]:
-    """Summary and QC of a strip's beats (``irregular`` None: detected from their RR intervals)."""
+                 envelope_conf: float, site_conf: float | None, irregular: bool | None = None,
+                 tracer_vti: Sequence[float] = ()) -> tuple[BeatSummary, QCResult]:
+    """Summary and QC of a strip's beats (``irregular`` None: detected from their RR intervals).
+
+    ``tracer_vti``: the model-free tracer's VTI over each beat (empty: no second opinion to check).
+    """
     summary = summarise_beats(beats, irregular=irregular)
-    return summary, qc_doppler(beats, summary, envelope_conf, site_conf, cal, site=site, side=side)
+    agreement = beat_agreement(beats, tracer_vti) if len(tracer_vti) == len(beats) and beats else None
+    return summary, qc_doppler(beats, summary, envelope_conf, site_conf, cal, site=site, side=side,
+                               agreement=agreement)
+
+
+def _second_opinion(lum: np.ndarray, cal: SpectralCalibration, side: int, beats: Sequence[Beat]) -> tuple[float, ...]:
+    """The tracer's VTI over each beat; empty when the strip was clipped by the image edge."""
+    if lum.shape != (cal.region.height, cal.region.width):
+        return ()
+    return tracer_vtis(beats, trace_envelope(lum, cal, side))
 
 
 def envelope_confidence(env: FlowEnvelope) -> float:
@@ -140,10 +155,12 @@ def remeasure_beats(m: Measurement, beats: Sequence[Beat], included: Collection[
     unknown = set(included) - {b.index for b in beats}
     if unknown:
         raise ValueError(f"beats {sorted(unknown)} do not exist; this strip has beats {[b.index for b in beats]}")
-    chosen = [b for b in beats if not b.complete or b.index in included]
+    keep = [not b.complete or b.index in included for b in beats]
+    chosen = [b for b, k in zip(beats, keep) if k]
+    traced = tuple(v for v, k in zip(d.tracer_vti, keep) if k) if len(d.tracer_vti) == len(beats) else ()
     summary, check = assess_beats(chosen, site=site_of(m.task), cal=cal, side=d.side,
                                   envelope_conf=d.envelope_confidence, site_conf=d.site_confidence,
-                                  irregular=d.summary.irregular)
+                                  irregular=d.summary.irregular, tracer_vti=traced)
     excluded = sorted(b.index for b in beats if b.complete and b.index not in included)
     reason = check.reason if summary.n or not excluded else "every complete beat is excluded; include at least one"
     edit = f"beats {', '.join(str(i + 1) for i in excluded)} excluded by the user" if excluded else ""
@@ -152,10 +169,11 @@ def remeasure_beats(m: Measurement, beats: Sequence[Beat], included: Collection[
                    edit=edit)
 
 
-def _infer(img: EchoImage, cal: SpectralCalibration, models: Models) -> tuple[np.ndarray, np.ndarray]:
+def _infer(img: EchoImage, cal: SpectralCalibration, lum: np.ndarray,
+           models: Models) -> tuple[np.ndarray, np.ndarray]:
     """(flow probability (H, W) in the full image grid, waveform site probabilities) of the first frame."""
     loaded = models.get("doppler")
-    x, geom = doppler_input(img.frames[0], cal, size=tuple(loaded.config["input_size"]))
+    x, geom = doppler_input(img.frames[0], cal, size=tuple(loaded.config["input_size"]), lum=lum)
     out = inference.infer(loaded.model, x[None])
     return to_image(out["seg"][0, 0], geom), out["cls"][0]
 
@@ -165,16 +183,17 @@ def _by_site(p: np.ndarray) -> dict[str, float]:
 
 
 def _row(path: str, choice: SiteChoice, beats: Sequence[Beat], env: FlowEnvelope, cal: SpectralCalibration,
-         notes: tuple[str, ...]) -> Measurement:
+         notes: tuple[str, ...], tracer_vti: tuple[float, ...]) -> Measurement:
     """The measurements.csv row of the strip: value over its complete beats, QC and details."""
     env_conf = envelope_confidence(env)
     summary, check = assess_beats(beats, site=choice.site, cal=cal, side=env.side, envelope_conf=env_conf,
-                                  site_conf=choice.confidence)
+                                  site_conf=choice.confidence, tracer_vti=tracer_vti)
     details = DopplerDetails(
         summary=summary, warnings=check.warnings + notes, notes=notes, screen_site=choice.screen_site,
         envelope_confidence=env_conf, site_confidence=1.0 if choice.confidence is None else choice.confidence,
         side=env.side, site_probabilities=_by_site(choice.probabilities),
-        waveform_site_probabilities=_by_site(choice.waveform_probabilities), mode=cal.mode)
+        waveform_site_probabilities=_by_site(choice.waveform_probabilities), mode=cal.mode,
+        tracer_vti=tracer_vti)
     return Measurement(file=path, task=choice.task, value=summary.value if check.passed else None,
                        unit=unit_of(choice.task), n=summary.n, frame=0, qc=check.qc, reason=check.reason,
                        confidence=check.confidence, details=details)

@@ -147,7 +147,7 @@ class Agreement:
     (tracer - network) / mean of both, and how many exceed ``margin``."""
 
     differences: tuple[float, ...]
-    margin: float
+    margin: float = AGREEMENT_MARGIN
 
     @property
     def n_disagree(self) -> int:
@@ -162,14 +162,29 @@ class Agreement:
     def median(self) -> float | None:
         return float(np.median(self.differences)) if self.differences else None
 
+    def reason(self) -> str:
+        """The QC refusal this comparison gives ("" when the two agree)."""
+        if self.agrees:
+            return ""
+        return (f"the network and the model-free tracer disagree: {self.n_disagree} of {len(self.differences)} "
+                f"beats differ by more than {100 * self.margin:.0f} % (tracer {100 * (self.median or 0.0):+.0f} % "
+                "median); this screen may look unlike what the network learned")
 
-def beat_agreement(beats: Sequence[Beat], traced: TracedEnvelope, margin: float = AGREEMENT_MARGIN) -> Agreement:
-    """Compare each complete network beat's VTI with the tracer's VTI over the same time span."""
+
+def tracer_vtis(beats: Sequence[Beat], traced: TracedEnvelope) -> tuple[float, ...]:
+    """The tracer's VTI (cm) over each beat's time span, in the order of ``beats``."""
+    return tuple(span_vti(traced.t_s, traced.speed_cm_s, b.start_s, b.end_s) for b in beats)
+
+
+def beat_agreement(beats: Sequence[Beat], tracer_vti: Sequence[float], margin: float = AGREEMENT_MARGIN) -> Agreement:
+    """Compare each complete network beat's VTI with the tracer's VTI over the same span
+    (``tracer_vti[i]`` belongs to ``beats[i]``; see :func:`tracer_vtis`)."""
+    if len(tracer_vti) != len(beats):
+        raise ValueError(f"tracer_vti has {len(tracer_vti)} values for {len(beats)} beats; give one per beat")
     diffs = []
-    for b in beats:
+    for b, other in zip(beats, tracer_vti):
         if not b.complete:
             continue
-        other = span_vti(traced.t_s, traced.speed_cm_s, b.start_s, b.end_s)
         mean = 0.5 * (other + b.vti_cm)
         diffs.append((other - b.vti_cm) / mean if mean > 0 else 0.0)
     return Agreement(tuple(diffs), float(margin))
