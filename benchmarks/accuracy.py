@@ -18,8 +18,8 @@ import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
-from echoseg.evaluation.benchmark import COHORTS, BenchmarkResult, CohortResult, run_benchmark, task_summaries
-from echoseg.evaluation.benchmark_report import routing_text
+from echoseg.evaluation.benchmark import COHORTS, BenchmarkResult, CohortResult, run_benchmark
+from echoseg.evaluation.benchmark_report import routing_text, task_summaries
 from echoseg.options import Models
 
 TITLE = {"held-out": "held-out", "shifted": "shifted (screen sizes)", "external": "external-style"}

@@ -39,9 +39,9 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _cmd_measure(args: argparse.Namespace) -> int:
+    from echoseg.doppler.study import study_rows
     from echoseg.options import Models
     from echoseg.pipeline import measure
-    from echoseg.doppler.study import study_rows
     from echoseg.report.write import write_all
 
     models = Models(atria_path=args.atria_model, doppler_path=args.doppler_model)
@@ -84,7 +84,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_benchmark(args: argparse.Namespace) -> int:
     import tempfile
 
-    from echoseg.evaluation.benchmark import run_benchmark, write_benchmark_md
+    from echoseg.evaluation.benchmark import run_benchmark
+    from echoseg.evaluation.benchmark_report import write_benchmark_md
     from echoseg.options import Models
 
     cmd = f"echoseg benchmark --n-a4c {args.n_a4c} --n-doppler {args.n_doppler}" + \

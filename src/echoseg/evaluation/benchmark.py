@@ -16,7 +16,8 @@ with the classical prompted segmenters of :mod:`echoseg.evaluation.baseline`, pr
 
 Example::
 
-    from echoseg.evaluation.benchmark import run_benchmark, write_benchmark_md
+    from echoseg.evaluation.benchmark import run_benchmark
+    from echoseg.evaluation.benchmark_report import write_benchmark_md
     from echoseg.pipeline import Models
     res = run_benchmark("out/bench", n_a4c=40, n_doppler=100, models=Models())
     write_benchmark_md(res, "docs/benchmark.md", "echoseg benchmark")
@@ -29,15 +30,14 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from echoseg.evaluation.evaluate import EvalResult, evaluate
-from echoseg.evaluation.stats import agreement, dice
+from echoseg.evaluation.stats import dice
 from echoseg.options import Models
 from echoseg.types import DopplerDetails, FileResult
-from echoseg.vocab import ATRIUM_LABEL, TASKS, TASKS_ATRIA, TASKS_DOPPLER, site_of
+from echoseg.vocab import ATRIUM_LABEL, TASKS_DOPPLER, site_of
 
 TEST_SEED_BASE = 9000  # write_dataset seed; cases are seed * 1000 + i >= 9_000_000
 MAX_CASES = 1000  # per cohort and kind, so that cohorts never share a case seed
@@ -106,23 +106,6 @@ class BenchmarkResult:
     seed: int
     models: str
     wall_s: float
-
-
-@dataclass(frozen=True)
-class TaskSummary:
-    """Agreement of one task in one evaluation, as the benchmark tables show it."""
-
-    task: str
-    n_truth: int
-    n: int  # measured (QC pass, right task)
-    refused: int  # refused by QC
-    missing: int  # no row for this task: routed elsewhere or unreadable
-    r2: float
-    mae: float
-    mae_pct: float  # MAE as % of the mean truth of the measured cases
-    bias: float
-    max_err_pct: float
-    dice: float  # atria: mean Dice of the measured cases' masks
 
 
 # --------------------------------------------------------------------------- cohorts
@@ -363,6 +346,18 @@ def run_benchmark(out_dir: str | Path, *, n_a4c: int, n_doppler: int, models: Mo
                            describe_models(models), time.time() - t0)
 
 
+def _shown(path: str) -> str:
+    """A model folder as docs may print it: relative to the working directory, else its name only
+    (never a machine's absolute path)."""
+    p = Path(path)
+    if not p.is_absolute():
+        return path
+    try:
+        return str(p.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return p.name
+
+
 def describe_models(models: Models) -> str:
     """"atria: <folder> (N steps), doppler: ..." for the networks a run loaded (paths as given otherwise)."""
     parts = []
@@ -370,49 +365,7 @@ def describe_models(models: Models) -> str:
         loaded = getattr(models, "_cache", {}).get(name)
         cfg = getattr(loaded, "config", {}) or {}
         steps = f" ({cfg['steps']} training steps)" if "steps" in cfg else ""
-        parts.append(f"{name}: {getattr(loaded, 'path', '') or given}{steps}")
+        parts.append(f"{name}: {_shown(getattr(loaded, 'path', '') or given)}{steps}")
     return ", ".join(parts)
 
 
-# --------------------------------------------------------------------------- summaries
-def task_summaries(ev: EvalResult) -> dict[str, TaskSummary]:
-    """Per task: counts, agreement, MAE % of mean, largest error % and mean Dice (whole set)."""
-    out = {}
-    for task in sorted(ev.tasks, key=lambda t: TASKS.index(t) if t in TASKS else len(TASKS)):
-        g = ev.overall(task)
-        m = [p for p in ev.pairs if p.task == task and p.status == "matched"]
-        pred = np.array([p.pred for p in m], float)
-        tru = np.array([p.truth for p in m], float)
-        nz = np.abs(tru) > 0
-        err = 100.0 * np.abs(pred - tru)[nz] / np.abs(tru)[nz]
-        out[task] = TaskSummary(
-            task, g.n_truth, g.n_matched, g.n_refused, g.n_missing, g.stats.r2, g.stats.mae,
-            100.0 * g.stats.mae / float(tru.mean()) if tru.size and tru.mean() else math.nan, g.stats.bias,
-            float(err.max()) if err.size else math.nan, g.masks.dice_mean if g.masks else math.nan)
-    return out
-
-
-def baseline_table(cases: Sequence[BaselineCase]) -> list[dict[str, Any]]:
-    """Per atrium and method: n, mean Dice, area R² and MAE against the truth area of the same frame."""
-    rows = []
-    for task in TASKS_ATRIA:
-        tc = [c for c in cases if c.task == task]
-        for method in BASELINE_METHODS:
-            ok = [c for c in tc if math.isfinite(c.area_cm2[method])]
-            a = agreement(np.array([c.area_cm2[method] for c in ok]), np.array([c.truth_cm2 for c in ok]), n_boot=0)
-            rows.append({"task": task, "method": method, "n": len(tc),
-                         "dice": float(np.mean([c.dice[method] for c in tc])) if tc else math.nan,
-                         "r2": a.r2, "mae": a.mae, "bias": a.bias})
-    return rows
-
-
-def write_benchmark_md(result: BenchmarkResult, path: str | Path, command: str) -> Path:
-    """Write docs/benchmark.md (:func:`echoseg.evaluation.benchmark_report.benchmark_markdown`) to ``path``; return it."""
-    from echoseg.evaluation.benchmark_report import benchmark_markdown
-    from echoseg.io.atomic import atomic_write
-
-    text = benchmark_markdown(result, command)
-
-    def write(tmp: str) -> None:
-        Path(tmp).write_text(text, encoding="utf-8")
-    return atomic_write(Path(path), write)

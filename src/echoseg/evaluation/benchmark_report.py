@@ -9,18 +9,68 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from echoseg.evaluation.benchmark import (
-    DESCRIPTION,
-    SUBGROUPS,
-    BenchmarkResult,
-    baseline_table,
-    task_summaries,
-)
+from echoseg.evaluation.benchmark import BASELINE_METHODS, DESCRIPTION, SUBGROUPS, BaselineCase, BenchmarkResult
 from echoseg.evaluation.evaluate import EvalResult
-from echoseg.vocab import DISPLAY_UNIT, TASKS, unit_of
+from echoseg.evaluation.stats import agreement
+from echoseg.io.atomic import atomic_write
+from echoseg.vocab import DISPLAY_UNIT, TASKS, TASKS_ATRIA, unit_of
+
+
+@dataclass(frozen=True)
+class TaskSummary:
+    """Agreement of one task in one evaluation, as the benchmark tables show it."""
+
+    task: str
+    n_truth: int
+    n: int  # measured (QC pass, right task)
+    refused: int  # refused by QC
+    missing: int  # no row for this task: routed elsewhere or unreadable
+    r2: float
+    mae: float
+    mae_pct: float  # MAE as % of the mean truth of the measured cases
+    bias: float
+    max_err_pct: float
+    dice: float  # atria: mean Dice of the measured cases' masks
+
+
+
+# --------------------------------------------------------------------------- summaries
+def task_summaries(ev: EvalResult) -> dict[str, TaskSummary]:
+    """Per task: counts, agreement, MAE % of mean, largest error % and mean Dice (whole set)."""
+    out = {}
+    for task in sorted(ev.tasks, key=lambda t: TASKS.index(t) if t in TASKS else len(TASKS)):
+        g = ev.overall(task)
+        m = [p for p in ev.pairs if p.task == task and p.status == "matched"]
+        pred = np.array([p.pred for p in m], float)
+        tru = np.array([p.truth for p in m], float)
+        nz = np.abs(tru) > 0
+        err = 100.0 * np.abs(pred - tru)[nz] / np.abs(tru)[nz]
+        out[task] = TaskSummary(
+            task, g.n_truth, g.n_matched, g.n_refused, g.n_missing, g.stats.r2, g.stats.mae,
+            100.0 * g.stats.mae / float(tru.mean()) if tru.size and tru.mean() else math.nan, g.stats.bias,
+            float(err.max()) if err.size else math.nan, g.masks.dice_mean if g.masks else math.nan)
+    return out
+
+
+
+def baseline_table(cases: Sequence[BaselineCase]) -> list[dict[str, Any]]:
+    """Per atrium and method: n, mean Dice, area R² and MAE against the truth area of the same frame."""
+    rows = []
+    for task in TASKS_ATRIA:
+        tc = [c for c in cases if c.task == task]
+        for method in BASELINE_METHODS:
+            ok = [c for c in tc if math.isfinite(c.area_cm2[method])]
+            a = agreement(np.array([c.area_cm2[method] for c in ok]), np.array([c.truth_cm2 for c in ok]), n_boot=0)
+            rows.append({"task": task, "method": method, "n": len(tc),
+                         "dice": float(np.mean([c.dice[method] for c in tc])) if tc else math.nan,
+                         "r2": a.r2, "mae": a.mae, "bias": a.bias})
+    return rows
 
 
 def _f(v: float, digits: int = 3, signed: bool = False) -> str:
@@ -167,3 +217,12 @@ def _baseline_section(result: BenchmarkResult) -> list[str]:
         lines += ["", "A SAM-family backend (`echoseg.evaluation.baseline.SamBackend`, `pip install echoseg[sam]` plus a "
                   "checkpoint) can be scored the same way; it was not run here."]
     return lines
+
+
+def write_benchmark_md(result: BenchmarkResult, path: str | Path, command: str) -> Path:
+    """Write docs/benchmark.md (:func:`benchmark_markdown`) to ``path``; return it."""
+    text = benchmark_markdown(result, command)
+
+    def write(tmp: str) -> None:
+        Path(tmp).write_text(text, encoding="utf-8")
+    return atomic_write(Path(path), write)

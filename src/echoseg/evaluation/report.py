@@ -25,7 +25,6 @@ import numpy as np
 from echoseg.evaluation.evaluate import EvalResult, Pair
 from echoseg.vocab import DISPLAY_UNIT, unit_of
 
-
 _MD_COLUMNS = (  # (header, key, format)
     ("task", "task", "s"), ("subgroup", "_sub", "s"), ("n", "n_matched", "d"), ("refused", "n_refused", "d"),
     ("missing", "n_missing", "d"), ("R² [95% CI]", "r2", "ci3"), ("MAE [95% CI]", "mae", "ci3"),

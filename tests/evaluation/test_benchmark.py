@@ -166,7 +166,7 @@ def test_routing_counts_unlabelled_and_waveform_alone_separately(tmp_path):
 
 
 def test_markdown_sections_and_command(result, tmp_path):
-    path = bm.write_benchmark_md(result, tmp_path / "docs" / "benchmark.md", "echoseg benchmark --n-a4c 2")
+    path = bmr.write_benchmark_md(result, tmp_path / "docs" / "benchmark.md", "echoseg benchmark --n-a4c 2")
     text = path.read_text()
     assert "`echoseg benchmark --n-a4c 2`" in text
     for heading in ("## Cohorts", "## Accuracy per parameter", "## Subgroups", "## Baseline comparison"):
@@ -192,7 +192,7 @@ def test_baseline_is_scored_on_the_frame_echoseg_measured(result):
             assert 0.0 <= c.dice[method] < 1.0 and c.area_cm2[method] > 0
     for method in ("classical-box", "classical-point"):  # the baselines segment the atrium, not noise
         assert np.median([c.dice[method] for c in cases]) > 0.6
-    table = bm.baseline_table(cases)
+    table = bmr.baseline_table(cases)
     assert [(r["task"], r["method"]) for r in table] == [(t, m) for t in ("la_area", "ra_area")
                                                          for m in bm.BASELINE_METHODS]
     mae = {(r["task"], r["method"]): r["mae"] for r in table}
@@ -207,7 +207,7 @@ def test_real_pipeline_run_counts_every_case(tmp_path):
     (cohort,) = res.cohorts
     rows = bm._read_rows(cohort.measurements_csv)
     assert {r["task"] for r in rows} >= {"la_area", "ra_area"}
-    for task, s in bm.task_summaries(cohort.evaluation).items():
+    for task, s in bmr.task_summaries(cohort.evaluation).items():
         assert s.n + s.refused + s.missing == s.n_truth, task
     assert res.baseline is None and cohort.routing[1] == 1
 

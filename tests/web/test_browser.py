@@ -32,10 +32,10 @@ if not CHROMIUM.exists():
 
 import uvicorn  # noqa: E402
 
-from echoseg.web import app as web
 from echoseg.options import Models
 from echoseg.pipeline import measure_file
 from echoseg.synth.dataset import write_dataset  # noqa: E402
+from echoseg.web import app as web
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_web import SEED, OracleModels  # noqa: E402
