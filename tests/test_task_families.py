@@ -18,26 +18,9 @@ from echoseg.io.read import read
 from echoseg.models import inference
 from echoseg.options import Options
 from echoseg.report.tables import measurement_rows
-from echoseg.synth.dataset import write_dataset
 from echoseg.types import AtriaEditData, DopplerDetails, DopplerEditData, FileResult
 from echoseg.vocab import TASKS_ATRIA
-
-try:
-    from test_web import SEED, OracleModels
-except ImportError:  # run from the repository root
-    from tests.test_web import SEED, OracleModels
-
-
-@pytest.fixture(scope="module")
-def study(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("families")
-    write_dataset(out, "study", 1, SEED, jpeg_fraction=0.0)
-    return out
-
-
-@pytest.fixture(scope="module")
-def oracle(study) -> OracleModels:
-    return OracleModels(study)
+from tests.oracle_models import SEED, OracleModels, oracle, study  # noqa: E402, F401 (fixtures)
 
 
 def _file(study: Path, kind: str) -> Path:

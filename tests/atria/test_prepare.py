@@ -7,11 +7,7 @@ import pytest
 from echoseg.atria.prepare import atria_geometry, atria_input
 from echoseg.imaging.resample import mask_input, to_image
 from echoseg.types import Region, TissueCalibration
-
-
-def _disc(shape: tuple[int, int], cy: float, cx: float, r: float) -> np.ndarray:
-    yy, xx = np.mgrid[:shape[0], :shape[1]]
-    return (yy - cy) ** 2 + (xx - cx) ** 2 <= r ** 2
+from tests.shapes import disc, iou
 
 
 def _tissue_cal(box: tuple[int, int, int, int], cm: float = 0.05) -> TissueCalibration:
@@ -19,24 +15,21 @@ def _tissue_cal(box: tuple[int, int, int, int], cm: float = 0.05) -> TissueCalib
     return TissueCalibration(region=region, cm_per_px_x=cm, cm_per_px_y=cm)
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    return float((a & b).sum() / (a | b).sum())
-
 
 @pytest.mark.parametrize("box", [(40, 30, 439, 329), (100, 10, 299, 389)])  # wide and tall crops (padding)
 def test_atria_round_trip_of_a_disc(box):
     shape = (400, 520)
-    disc = _disc(shape, 180, 200 if box[0] == 40 else 190, 55)
+    circle = disc(shape, 180, 200 if box[0] == 40 else 190, 55)
     geom = atria_geometry(shape, box, 96)
     assert geom.out_shape == (96, 96)
     assert geom.scale == pytest.approx(max(box[2] - box[0] + 1, box[3] - box[1] + 1) / 96)
-    small = mask_input(disc, geom)
+    small = mask_input(circle, geom)
     # area is preserved by the anti-aliased resampler (soft mask, model pixels of scale² image pixels)
-    assert small.sum() * geom.scale ** 2 == pytest.approx(disc.sum(), rel=0.01)
+    assert small.sum() * geom.scale ** 2 == pytest.approx(circle.sum(), rel=0.01)
     back = to_image(small, geom)
     assert back.shape == shape
-    assert _iou(back > 0.5, disc) > 0.95
-    assert back.sum() == pytest.approx(disc.sum(), rel=0.02)
+    assert iou(back > 0.5, circle) > 0.95
+    assert back.sum() == pytest.approx(circle.sum(), rel=0.02)
     x0, y0, x1, y1 = box
     outside = np.ones(shape, bool)
     outside[y0:y1 + 1, x0:x1 + 1] = False

@@ -7,15 +7,7 @@ import pytest
 from echoseg.doppler.prepare import doppler_input
 from echoseg.imaging.resample import mask_input, to_image
 from echoseg.io.calibration import manual_spectral_calibration
-
-
-def _disc(shape: tuple[int, int], cy: float, cx: float, r: float) -> np.ndarray:
-    yy, xx = np.mgrid[:shape[0], :shape[1]]
-    return (yy - cy) ** 2 + (xx - cx) ** 2 <= r ** 2
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    return float((a & b).sum() / (a | b).sum())
+from tests.shapes import iou
 
 
 def test_doppler_baseline_channel_and_round_trip():
@@ -44,7 +36,7 @@ def test_doppler_baseline_channel_and_round_trip():
     x2, _ = doppler_input(frame, manual_spectral_calibration(0.01, 2.0, base, box, "PW"), size=(64, 128))
     np.testing.assert_allclose(x2[1], -x[1], atol=1e-6)
     back = to_image(mask_input(flow, geom), geom)
-    assert _iou(back > 0.5, flow) > 0.9
+    assert iou(back > 0.5, flow) > 0.9
     assert back.sum() == pytest.approx(flow.sum(), rel=0.02)
     # bright flow pixels line up with the resized mask
     assert x[0][mask_input(flow, geom) > 0.9].mean() > 0.8

@@ -9,15 +9,6 @@ from echoseg.imaging.resample import Geometry, labels_input, normalise, to_image
 from echoseg.io.calibration import manual_tissue_calibration
 
 
-def _disc(shape: tuple[int, int], cy: float, cx: float, r: float) -> np.ndarray:
-    yy, xx = np.mgrid[:shape[0], :shape[1]]
-    return (yy - cy) ** 2 + (xx - cx) ** 2 <= r ** 2
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    return float((a & b).sum() / (a | b).sum())
-
-
 def test_geometry_coordinates_invert():
     geom = atria_geometry((300, 500), (50, 20, 449, 259), 128)
     u, v = np.array([0.0, 17.5, 127.0]), np.array([3.0, 64.0, 100.25])

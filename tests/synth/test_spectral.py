@@ -16,10 +16,10 @@ T_COLS = np.arange(900) * 3.2 / 900
 
 
 def _scanner(mode: str = "PW", **kw) -> sp.Scanner:
-    base = dict(mode=mode, span_cm_s=250.0, v_lo_cm_s=-175.0, f0_hz=2.5e6, beta=0.06, sigma0_cm_s=1.5, wall_hz=50.0,
-                noise_db=-40.0, mirror_db=None, click_db=-99.0, win_len=96, nfft=128, hop=24, drift_db=0.0)
-    base.update(kw)
-    return sp.Scanner(**base)
+    base = {"mode": mode, "span_cm_s": 250.0, "v_lo_cm_s": -175.0, "f0_hz": 2.5e6, "beta": 0.06, "sigma0_cm_s": 1.5,
+            "wall_hz": 50.0, "noise_db": -40.0, "mirror_db": None, "click_db": -99.0, "win_len": 96, "nfft": 128,
+            "hop": 24, "drift_db": 0.0}
+    return sp.Scanner(**{**base, **kw})
 
 
 def _away(t: np.ndarray) -> np.ndarray:
@@ -166,7 +166,10 @@ def test_flow_density_shapes() -> None:
     plug = sp.flow_density(s, e, sp.Flow(_away, kind="plug", band=0.15, fill=0.0, floor_db=-20.0), 0.03, 1.0)[:, 0]
     filled = sp.flow_density(s, e, sp.Flow(_away, kind="filled", shape_k=1.0, low_boost=0.0, floor_db=-20.0),
                              0.03, 1.0)[:, 0]
-    at = lambda v: int(np.argmin(np.abs(s[:, 0] - v)))  # noqa: E731
+
+    def at(v: float) -> int:
+        return int(np.argmin(np.abs(s[:, 0] - v)))
+
     assert plug[at(93)] > 30 * plug[at(50)]  # hollow window below a narrow band at the envelope
     assert filled[at(50)] > 0.3 * filled[at(93)]  # CW jets are filled
     for d in (plug, filled):

@@ -8,7 +8,6 @@ demo's edits can be checked against the same functions the command line uses.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import zipfile
@@ -22,20 +21,11 @@ pytest.importorskip("multipart")
 torch = pytest.importorskip("torch")
 
 from fastapi.testclient import TestClient
-from torch import nn
 
-from echoseg.atria.prepare import atria_input
 from echoseg.atria.task import measure_frame, remeasure_frame
-from echoseg.doppler.prepare import doppler_input
 from echoseg.doppler.study import continuity_ava_cm2, dimensionless_index, stroke_volume_ml
 from echoseg.doppler.task import remeasure_beats
-from echoseg.imaging.resample import mask_input
-from echoseg.io.calibration import spectral_calibration, tissue_calibration
-from echoseg.io.read import read
-from echoseg.models.registry import LoadedModel
-from echoseg.options import Models
 from echoseg.pipeline import measure_file
-from echoseg.synth.dataset import write_dataset
 from echoseg.types import AtriaDetails, DopplerDetails
 from echoseg.vocab import SITES
 from echoseg.web import app as web
@@ -46,72 +36,7 @@ try:
 except ImportError:  # run from the repository root
     from tests.tiny_models import TinyModels
 
-ATRIA_SIZE, DOPPLER_SIZE = 96, (384, 1024)
-SEED = 7
-
-
-# ----------------------------------------------------------------------------- stand-in models
-def _key(x: np.ndarray) -> str:
-    return hashlib.sha1(np.ascontiguousarray(x, dtype=np.float32).tobytes()).hexdigest()
-
-
-class _Lookup(nn.Module):
-    """Returns the stored logits of each input sample (KeyError for an input it was not built for)."""
-
-    def __init__(self, table: dict[str, dict[str, np.ndarray]]) -> None:
-        super().__init__()
-        self.table = table
-
-    def forward(self, x: torch.Tensor):
-        rows = [self.table[_key(s.contiguous().float().numpy())] for s in x]
-        out = {k: torch.from_numpy(np.stack([r[k] for r in rows])) for k in rows[0]}
-        return out if "cls" in out else out["seg"]
-
-
-class OracleModels(Models):
-    """Models whose answers are the synthetic truth of the DICOMs in ``folder`` (written by write_dataset)."""
-
-    def __init__(self, folder: Path, smooth: bool = False) -> None:
-        """``smooth``: soft atrial edges from area-weighted resampling (slower; nicer overlays)."""
-        super().__init__(atria_path=str(folder), doppler_path=str(folder))
-        atria: dict[str, dict[str, np.ndarray]] = {}
-        doppler: dict[str, dict[str, np.ndarray]] = {}
-        for dcm in sorted(Path(folder).glob("*.dcm")):
-            img, truth = read(dcm), json.loads(dcm.with_suffix(".truth.json").read_text())
-            masks = np.load(dcm.with_suffix(".masks.npz"))["masks"]
-            if truth["kind"] == "a4c":
-                x, geom = atria_input(img.frames, tissue_calibration(img.regions, img.shape), ATRIA_SIZE)
-                xs, ys = geom.model_to_image(np.arange(ATRIA_SIZE), np.arange(ATRIA_SIZE))  # nearest sample
-                rows = np.clip(np.round(ys).astype(int), 0, masks.shape[1] - 1)
-                cols = np.clip(np.round(xs).astype(int), 0, masks.shape[2] - 1)
-                onehot = np.eye(5, dtype=np.float32)[masks[:, rows][:, :, cols]].transpose(0, 3, 1, 2)
-                if smooth:
-                    for k in (1, 2):
-                        onehot[:, k] = mask_input(masks == k, geom)
-                    onehot[:, 0] = 1 - onehot[:, 1] - onehot[:, 2]
-                    onehot[:, 3:] = 0
-                for xt, lt in zip(x, onehot, strict=True):
-                    atria[_key(xt)] = {"seg": 12.0 * lt}
-            else:
-                x, geom = doppler_input(img.frames[0], spectral_calibration(img.regions, img.shape), DOPPLER_SIZE)
-                soft = np.clip(mask_input(masks[0], geom), 1e-4, 1 - 1e-4)
-                cls = np.where(np.array(SITES) == truth["site"], 4.0, 0.0).astype(np.float32)
-                doppler[_key(x)] = {"seg": (40.0 * (soft - 0.5))[None].astype(np.float32), "cls": cls}
-        self._cache["atria"] = LoadedModel(_Lookup(atria), {"input_size": ATRIA_SIZE}, "oracle")
-        self._cache["doppler"] = LoadedModel(_Lookup(doppler), {"input_size": list(DOPPLER_SIZE)}, "oracle")
-
-
-# ----------------------------------------------------------------------------- fixtures
-@pytest.fixture(scope="module")
-def study(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("study")
-    write_dataset(out, "study", 1, SEED, jpeg_fraction=0.0)
-    return out
-
-
-@pytest.fixture(scope="module")
-def oracle(study) -> OracleModels:
-    return OracleModels(study)
+from tests.oracle_models import SEED, OracleModels, oracle, study  # noqa: E402, F401 (fixtures)
 
 
 @pytest.fixture(scope="module")
