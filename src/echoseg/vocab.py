@@ -15,8 +15,8 @@ TASKS = TASKS_ATRIA + TASKS_DOPPLER
 SITES = tuple(t.removesuffix("_vti") for t in TASKS_DOPPLER)  # mv, av, lvot, rvot, pv
 # Spectral Doppler that is NOT one of the five VTI sites: refused, with what it looks like.
 NON_TARGETS = {"tr": "tricuspid regurgitation", "mr": "mitral regurgitation", "ar": "aortic regurgitation",
-               "pr": "pulmonary regurgitation", "tdi": "tissue Doppler", "tv": "tricuspid inflow",
-               "pvein": "pulmonary vein flow", "hv": "hepatic vein flow"}
+               "pr": "pulmonary regurgitation", "tdi": "tissue Doppler", "tv_inflow": "tricuspid inflow",
+               "pulm_vein": "pulmonary vein flow", "hepatic_vein": "hepatic vein flow"}
 SITE_CLASSES = SITES + tuple(NON_TARGETS)  # the Doppler network's site head, in this order
 FAMILY_UNIT = {"atria": "cm2", "doppler": "cm"}  # unit column of measurements.csv
 DISPLAY_UNIT = {"cm2": "cm²", "cm": "cm", "": ""}  # how reports print a unit

@@ -64,7 +64,7 @@ def test_screen_label_multiplies_into_the_site_posterior():
     sure_mv = np.array([0.999, 0.00025, 0.00025, 0.00025, 0.00025])
     assert site_posterior(sure_mv, "PW", +1, "av").argmax() == 0
     with pytest.raises(ValueError, match="screen_site"):
-        site_posterior(flat, "PW", -1, "tv")
+        site_posterior(flat, "PW", -1, "tv_inflow")
 
 
 def test_available_is_off_when_disabled(monkeypatch):
@@ -97,8 +97,8 @@ def test_screen_site_reads_a_rendered_label(label, site):
 
 @pytest.mark.parametrize("text, flow", [
     (["TR", "Vmax", "3.2", "m/s"], "tr"), (["TRVmax"], "tr"), (["PR", "PG"], "pr"), (["AI", "PHT"], "ar"),
-    (["MR", "Vmax"], "mr"), (["E'", "8", "cm/s"], "tdi"), (["s'"], "tdi"), (["TV", "E/A"], "tv"),
-    (["Pulmonary", "vein"], "pvein"), (["HV"], "hv"), (["Tricuspid", "regurgitation"], "tr")])
+    (["MR", "Vmax"], "mr"), (["E'", "8", "cm/s"], "tdi"), (["s'"], "tdi"), (["TV", "E/A"], "tv_inflow"),
+    (["Pulmonary", "vein"], "pulm_vein"), (["HV"], "hepatic_vein"), (["Tricuspid", "regurgitation"], "tr")])
 def test_non_target_flows_are_named_and_never_read_as_a_site(text, flow):
     from echoseg.doppler.screen_text import Word, nontarget_from_words, site_from_words
 

@@ -48,9 +48,9 @@ _OTHER_TOKENS = {
     "ar": (rf"^(?:AR|AI){_GRAD}{_END}", r"\baortic (?:regurg|insuff)"),
     "pr": (rf"^(?:PR|PI){_GRAD}{_END}", r"\bpulmon\w* (?:regurg|insuff)"),
     "tdi": (r"^(?:[EeAaSs]['’`]|TDI|TVI|DTI)(?:[A-Za-z]{0,4})$", r"\btissue doppler"),
-    "tv": (rf"^TV(?i:E/A|E|A|IN|INFLOW|PW)*{_END}", r"\btricuspid (?:inflow|valve inflow)"),
-    "pvein": (r"^(?:PVein|PVEIN|PulmV)$", r"\bpulm\w* ?veins?\b|\bp\.? ?vein"),
-    "hv": (rf"^HV{_GRAD}{_END}", r"\bhepatic"),
+    "tv_inflow": (rf"^TV(?i:E/A|E|A|IN|INFLOW|PW)*{_END}", r"\btricuspid (?:inflow|valve inflow)"),
+    "pulm_vein": (r"^(?:PVein|PVEIN|PulmV)$", r"\bpulm\w* ?veins?\b|\bp\.? ?vein"),
+    "hepatic_vein": (rf"^HV{_GRAD}{_END}", r"\bhepatic"),
 }
 
 

@@ -22,8 +22,8 @@ _PRIORS: dict[str, tuple[dict[str, float], dict[int, float]]] = {  # class -> ({
     "pv": ({"PW": 1.0, "CW": 1.0}, {1: 0.1, -1: 1.0}),
     "tr": ({"PW": 0.05, "CW": 1.0}, {1: 0.1, -1: 1.0}), "mr": ({"PW": 0.05, "CW": 1.0}, {1: 0.1, -1: 1.0}),
     "ar": ({"PW": 0.3, "CW": 1.0}, {1: 1.0, -1: 0.1}), "pr": ({"PW": 0.5, "CW": 1.0}, {1: 1.0, -1: 0.1}),
-    "tdi": ({"PW": 1.0, "CW": 0.05}, {1: 1.0, -1: 1.0}), "tv": ({"PW": 1.0, "CW": 0.3}, {1: 1.0, -1: 0.1}),
-    "pvein": ({"PW": 1.0, "CW": 0.05}, {1: 1.0, -1: 0.1}), "hv": ({"PW": 1.0, "CW": 0.05}, {1: 0.3, -1: 1.0}),
+    "tdi": ({"PW": 1.0, "CW": 0.05}, {1: 1.0, -1: 1.0}), "tv_inflow": ({"PW": 1.0, "CW": 0.3}, {1: 1.0, -1: 0.1}),
+    "pulm_vein": ({"PW": 1.0, "CW": 0.05}, {1: 1.0, -1: 0.1}), "hepatic_vein": ({"PW": 1.0, "CW": 0.05}, {1: 0.3, -1: 1.0}),
 }
 _MODE_WEIGHT = {m: np.array([_PRIORS[c][0][m] for c in SITE_CLASSES]) for m in ("PW", "CW")}
 _SIDE_WEIGHT = {d: np.array([_PRIORS[c][1][d] for c in SITE_CLASSES]) for d in (1, -1)}
