@@ -15,6 +15,7 @@ from echoseg.models import infer, load
 from echoseg.models.registry import use_bf16
 from echoseg.training.data import StepData, augment
 from echoseg.training.train import VAL_SEED_BASE, TrainConfig, load_config, save_config, train
+from echoseg.vocab import SITE_CLASSES
 
 TINY = {"base": 4, "depth": 2}
 
@@ -88,10 +89,11 @@ def test_doppler_training_gives_a_site_head(tmp_path):
     cfg = _cfg(tmp_path, "dop", task="doppler", input_size=[32, 64], steps=2, batch_size=2, val_every=2)
     d = train(cfg, progress=False)
     card = json.loads((d / "model.json").read_text())
-    assert card["sites"] == ["mv", "av", "lvot", "rvot", "pv"] and card["input_size"] == [32, 64]
+    assert card["sites"] == list(SITE_CLASSES) and card["sites"][:5] == ["mv", "av", "lvot", "rvot", "pv"]
+    assert card["input_size"] == [32, 64]
     assert {"val_dice_flow", "val_site_acc"} <= set(card["metrics"])
     out = infer(load(d).model, np.zeros((1, 2, 32, 64), np.float32))
-    assert out["cls"].shape == (1, 5)
+    assert out["cls"].shape == (1, len(SITE_CLASSES))
 
 
 def test_config_round_trip_and_errors(tmp_path):

@@ -2,7 +2,7 @@
 
 The network reads a spectral strip (channel 0: luminance, channel 1: signed distance from the
 baseline row) and outputs the soft flow mask between baseline and envelope plus a site class
-(:data:`echoseg.vocab.SITES`). Synthetic samples are prepared exactly as inference prepares a real
+(:data:`echoseg.vocab.SITE_CLASSES`: the five sites, then flows that are none of them). Synthetic samples are prepared exactly as inference prepares a real
 file (calibration from the Sequence of Ultrasound Regions, pixels through
 :func:`echoseg.doppler.prepare.doppler_input`, mask resampled with the same geometry).
 Importing this module does not import torch.
@@ -10,7 +10,7 @@ Importing this module does not import torch.
 Example::
 
     >>> x, y, site = doppler_sample(5, size=(32, 64))
-    >>> x.shape, y.shape, str(y.dtype), 0 <= site < len(SITES)
+    >>> x.shape, y.shape, str(y.dtype), 0 <= site < len(SITE_CLASSES)
     ((2, 32, 64), (32, 64), 'float32', True)
 """
 from __future__ import annotations
@@ -28,11 +28,16 @@ from echoseg.io.calibration import spectral_calibration
 from echoseg.learner import Learner, Sample
 from echoseg.synth.case import SynthCase
 from echoseg.synth.doppler import generate_doppler
+from echoseg.synth.doppler_signal import generate_doppler_signal
 from echoseg.types import SpectralCalibration
-from echoseg.vocab import SITES
+from echoseg.vocab import SITE_CLASSES
 
 DEFAULT_DOPPLER_SIZE = (128, 256)  # network input (rows, cols)
-ARCH_CONFIG = MappingProxyType({"in_ch": 2, "n_classes": 1, "base": 12, "depth": 4, "n_cls": len(SITES)})
+ARCH_CONFIG = MappingProxyType({"in_ch": 2, "n_classes": 1, "base": 12, "depth": 4, "n_cls": len(SITE_CLASSES)})
+# Synthetic training mix: screens of the picture-level generator (echoseg.synth.doppler), of the
+# signal-level one (echoseg.synth.doppler_signal: speckled spectra as scanners compute them) and
+# signal-level screens of flows that are not one of the five sites (the head's "other" classes).
+MIX = (("picture", 0.35), ("signal", 0.47), ("other", 0.18))
 
 __all__ = ["ARCH_CONFIG", "DEFAULT_DOPPLER_SIZE", "LEARNER", "DopplerTally", "augment", "doppler_from_case",
            "doppler_sample", "loss", "sample_from_labelled", "synth_samples"]
@@ -40,22 +45,43 @@ __all__ = ["ARCH_CONFIG", "DEFAULT_DOPPLER_SIZE", "LEARNER", "DopplerTally", "au
 
 # ------------------------------------------------------------------------------ synthetic samples
 
+def site_class(truth: dict[str, Any]) -> int:
+    """Index into :data:`echoseg.vocab.SITE_CLASSES` of a synthetic case: its site, or for a
+    non-target flow (site "other") the flow's name (``variant``)."""
+    name = truth["variant"] if truth["site"] == "other" else truth["site"]
+    return SITE_CLASSES.index(name)
+
+
 def doppler_from_case(case: SynthCase, size: tuple[int, int] = DEFAULT_DOPPLER_SIZE
                       ) -> tuple[np.ndarray, np.ndarray, int]:
-    """(x (2, rows, cols) float32, soft flow mask (rows, cols) float32, site index into SITES) of a Doppler case."""
+    """(x (2, rows, cols) float32, soft flow mask (rows, cols) float32, class index into SITE_CLASSES) of a case."""
     if case.masks is None:
         raise ValueError(f"synthetic case (seed {case.seed}) has no flow mask")
     cal = spectral_calibration(case.regions, case.frames.shape[1:3], f"synthetic doppler seed {case.seed}")
     x, geom = doppler_input(case.frames[0], cal, size=size)
     y = mask_input(case.masks[0], geom)
-    return x, y, SITES.index(case.truth["site"])
+    return x, y, site_class(case.truth)
+
+
+def generator_of(seed: int) -> str:
+    """Which part of :data:`MIX` synthetic case ``seed`` comes from (a fixed function of the seed)."""
+    u = float(np.random.default_rng([int(seed), 1789]).random())
+    edges = np.cumsum([w for _, w in MIX])
+    return MIX[int(np.searchsorted(edges, u, side="right"))][0]
+
+
+def synth_case(seed: int, heldout: bool = False) -> SynthCase:
+    """Synthetic spectral Doppler screen ``seed`` from the generator :func:`generator_of` picks."""
+    kind = generator_of(seed)
+    if kind == "picture":
+        return generate_doppler(int(seed), heldout=heldout)
+    return generate_doppler_signal(int(seed), heldout=heldout, site="other" if kind == "other" else None)
 
 
 def doppler_sample(seed: int, heldout: bool = False, size: tuple[int, int] = DEFAULT_DOPPLER_SIZE
                    ) -> tuple[np.ndarray, np.ndarray, int]:
-    """One synthetic spectral Doppler screen (random site) as (x, flow mask, site index)."""
-
-    return doppler_from_case(generate_doppler(int(seed), heldout=heldout), size)
+    """One synthetic spectral Doppler screen (random generator and site) as (x, flow mask, class index)."""
+    return doppler_from_case(synth_case(seed, heldout=heldout), size)
 
 
 def synth_samples(seed: int, size: Any) -> list[Sample]:
@@ -77,7 +103,7 @@ def sample_from_labelled(sample: Any, size: Any) -> Sample:
                            "use DICOMs with ultrasound regions or pass spectral= to open_dataset")
     x, geom = doppler_input(sample.image, cal, size=(int(size[0]), int(size[1])))
     site = (sample.meta or {}).get("site")
-    return x, mask_input(sample.labels > 0, geom), SITES.index(site) if site in SITES else -1
+    return x, mask_input(sample.labels > 0, geom), SITE_CLASSES.index(site) if site in SITE_CLASSES else -1
 
 
 # --------------------------------------------------------------------------------- augmentation
@@ -149,7 +175,7 @@ LEARNER = Learner(
     family="doppler",
     input_size=DEFAULT_DOPPLER_SIZE,
     arch_config=ARCH_CONFIG,
-    card=MappingProxyType({"classes": ["flow"], "sites": list(SITES)}),
+    card=MappingProxyType({"classes": ["flow"], "sites": list(SITE_CLASSES)}),
     metrics=("val_dice_flow", "val_site_acc"),
     frames_per_case=1,
     label_dtype=np.float32,
