@@ -225,6 +225,7 @@ class DopplerDetails:
     waveform_site_probabilities: Mapping[str, float] = field(default_factory=dict)
     mode: str = "unknown"
     tracer_vti: tuple[float, ...] = ()  # the model-free tracer's VTI (cm) over each beat's span (doppler.tracer)
+    nontarget: str = ""  # the refusal when the strip is not one of the five sites ("" when it is)
 
     def __post_init__(self) -> None:
         if self.side not in (None, 1, -1):

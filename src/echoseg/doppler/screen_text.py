@@ -141,3 +141,16 @@ def screen_site(frame: np.ndarray, regions: tuple[Region, ...]) -> tuple[str | N
     the file's ultrasound regions are blanked first."""
     words = read_words(text_image(frame, regions))
     return site_from_words(words), words
+
+
+def label_from_words(words: list[Word]) -> str | None:
+    """The one class of :data:`echoseg.vocab.SITE_CLASSES` the words name: a site or a non-target
+    flow; None when none, or a site and a non-target flow both, are named."""
+    site, other = site_from_words(words), nontarget_from_words(words)
+    return None if site and other else site or other
+
+
+def screen_label(frame: np.ndarray, regions: tuple[Region, ...]) -> tuple[str | None, list[Word]]:
+    """(site or non-target flow named on the screen, or None; the words read): see :func:`screen_site`."""
+    words = read_words(text_image(frame, regions))
+    return label_from_words(words), words

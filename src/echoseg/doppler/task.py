@@ -19,7 +19,7 @@ from echoseg.doppler.envelope import FlowEnvelope, envelope_from_flow
 from echoseg.doppler.measure import beats_from_spans, summarise_beats
 from echoseg.doppler.prepare import doppler_input, strip_luminance
 from echoseg.doppler.qc import qc_doppler
-from echoseg.doppler.site import site_from_labels, site_posterior
+from echoseg.doppler.site import class_posterior, site_from_labels
 from echoseg.doppler.tracer import beat_agreement, trace_envelope, tracer_vtis
 from echoseg.imaging.resample import to_image
 from echoseg.io.calibration import spectral_calibration, velocity_to_row
@@ -35,17 +35,21 @@ from echoseg.types import (
     Measurement,
     QCResult,
     SpectralCalibration,
+    combine,
+    make_result,
 )
-from echoseg.vocab import SITES, TASKS_DOPPLER, site_of, unit_of
+from echoseg.vocab import NON_TARGETS, SITE_CLASSES, SITES, TASKS_DOPPLER, site_of, unit_of
 
 
 @dataclass(frozen=True, eq=False)
 class SiteChoice:
     """The site a strip is measured as, and why.
 
-    ``confidence`` is None when the user gave the task; ``probabilities`` is the posterior over
-    :data:`~echoseg.vocab.SITES` (with the screen text when read), ``waveform_probabilities`` the
-    one without it; ``notes`` says what went wrong reading the screen, if anything.
+    ``confidence`` is None when the user gave the task; ``probabilities`` is the posterior over the
+    network's classes (:data:`~echoseg.vocab.SITE_CLASSES`: the five sites first; with the screen
+    text when read), ``waveform_probabilities`` the one without it; ``notes`` says what went wrong
+    reading the screen, if anything; ``nontarget`` is the refusal when the strip looks like a flow
+    that is not one of the five sites (tricuspid regurgitation, tissue Doppler, ...).
     """
 
     task: str
@@ -56,6 +60,7 @@ class SiteChoice:
     probabilities: np.ndarray
     waveform_probabilities: np.ndarray
     notes: tuple[str, ...] = ()
+    nontarget: str = ""  # why this is not one of the five sites ("" when it is one of them)
 
 
 def measure(img: EchoImage, task: str, models: Models, opts: Options) -> FileResult:
@@ -74,31 +79,50 @@ def measure(img: EchoImage, task: str, models: Models, opts: Options) -> FileRes
 
 
 def choose_site(img: EchoImage, task: str, wave_p: np.ndarray, mode: str, side: int, opts: Options) -> SiteChoice:
-    """The site from the task given, else the file's labels, else the waveform (+ screen text when in doubt)."""
+    """The site from the task given, else the file's labels, else the waveform (+ screen text when in doubt).
+
+    A strip whose most likely class is a non-target flow (a head trained with them), or whose screen
+    names one ("TR Vmax", "E'"), is measured as its likeliest site but refused (``nontarget``).
+    """
     named = site_from_labels(img.extra.get("labels", ""))
-    wave_post = site_posterior(wave_p, mode, side)
+    wave_post = class_posterior(wave_p, mode, side)
     printed: str | None = None
     notes: tuple[str, ...] = ()
     doubt = float(wave_post.max()) < opts.screen_text_below
     if task == "auto" and not named and doubt and opts.read_screen_text and screen_text.available():
         printed, notes = read_screen_site(img)
-    post = site_posterior(wave_p, mode, side, printed) if printed else wave_post
+    usable = printed if printed in SITE_CLASSES[:len(wave_post)] else None
+    post = class_posterior(wave_p, mode, side, usable) if usable else wave_post
+    screen_site = printed if printed in SITES else None
     if task != "auto":
-        return SiteChoice(task, site_of(task), None, "site given", printed, post, wave_post, notes)
+        return SiteChoice(task, site_of(task), None, "site given", screen_site, post, wave_post, notes)
     if named:
-        return SiteChoice(f"{named}_vti", named, 1.0, f"site {named} named in the file's labels", printed, post,
+        return SiteChoice(f"{named}_vti", named, 1.0, f"site {named} named in the file's labels", screen_site, post,
                           wave_post, notes)
-    k = int(np.argmax(post))
+    k = int(np.argmax(post[:len(SITES)]))
     site, conf = SITES[k], float(post[k])
-    cues = (f"'{printed.upper()}' printed on the screen, " if printed else "") + "waveform"
+    cues = (f"'{printed.upper()}' printed on the screen, " if printed in SITES else "") + "waveform"
     how = f"site {site} ({conf:.2f}) from {cues}, {mode} and flow direction"
-    return SiteChoice(f"{site}_vti", site, conf, how, printed, post, wave_post, notes)
+    return SiteChoice(f"{site}_vti", site, conf, how, screen_site, post, wave_post, notes,
+                      _nontarget(post, printed))
+
+
+def _nontarget(post: np.ndarray, printed: str | None) -> str:
+    """The refusal of a strip that looks like a non-target flow ("" when its likeliest class is a site)."""
+    if printed in NON_TARGETS:
+        return f"not one of the five VTI sites (looks like {NON_TARGETS[printed]}: {printed.upper()} printed on the screen)"
+    k = int(np.argmax(post))
+    if k < len(SITES):
+        return ""
+    name = SITE_CLASSES[k]
+    return f"not one of the five VTI sites (looks like {NON_TARGETS[name]}, {post[k]:.2f} from the waveform)"
 
 
 def read_screen_site(img: EchoImage) -> tuple[str | None, tuple[str, ...]]:
-    """(site printed on the screen or None, notes): OCR is a cue, not a need, so failures become notes."""
+    """(site or non-target flow printed on the screen, or None; notes): OCR is a cue, not a need, so
+    failures become notes."""
     try:
-        printed, _words = screen_text.screen_site(img.frames[0], img.regions)
+        printed, _words = screen_text.screen_label(img.frames[0], img.regions)
     except (OSError, RuntimeError, subprocess.TimeoutExpired) as exc:
         return None, (f"screen text not read: {exc}",)
     return printed, ()
@@ -118,15 +142,18 @@ def find_beats(frame: np.ndarray, cal: SpectralCalibration, env: FlowEnvelope,
 
 def assess_beats(beats: Sequence[Beat], *, site: str, cal: SpectralCalibration, side: int | None,
                  envelope_conf: float, site_conf: float | None, irregular: bool | None = None,
-                 tracer_vti: Sequence[float] = ()) -> tuple[BeatSummary, QCResult]:
+                 tracer_vti: Sequence[float] = (), nontarget: str = "") -> tuple[BeatSummary, QCResult]:
     """Summary and QC of a strip's beats (``irregular`` None: detected from their RR intervals).
 
-    ``tracer_vti``: the model-free tracer's VTI over each beat (empty: no second opinion to check).
+    ``tracer_vti``: the model-free tracer's VTI over each beat (empty: no second opinion to check);
+    ``nontarget``: the refusal of a strip that is not one of the five sites (first of the reasons).
     """
     summary = summarise_beats(beats, irregular=irregular)
     agreement = beat_agreement(beats, tracer_vti) if len(tracer_vti) == len(beats) and beats else None
-    return summary, qc_doppler(beats, summary, envelope_conf, site_conf, cal, site=site, side=side,
-                               agreement=agreement)
+    check = qc_doppler(beats, summary, envelope_conf, site_conf, cal, site=site, side=side, agreement=agreement)
+    if nontarget:
+        check = combine(make_result([nontarget], check.confidence), check)
+    return summary, check
 
 
 def _second_opinion(lum: np.ndarray, cal: SpectralCalibration, side: int, beats: Sequence[Beat]) -> tuple[float, ...]:
@@ -160,7 +187,7 @@ def remeasure_beats(m: Measurement, beats: Sequence[Beat], included: Collection[
     traced = tuple(v for v, k in zip(d.tracer_vti, keep) if k) if len(d.tracer_vti) == len(beats) else ()
     summary, check = assess_beats(chosen, site=site_of(m.task), cal=cal, side=d.side,
                                   envelope_conf=d.envelope_confidence, site_conf=d.site_confidence,
-                                  irregular=d.summary.irregular, tracer_vti=traced)
+                                  irregular=d.summary.irregular, tracer_vti=traced, nontarget=d.nontarget)
     excluded = sorted(b.index for b in beats if b.complete and b.index not in included)
     reason = check.reason if summary.n or not excluded else "every complete beat is excluded; include at least one"
     edit = f"beats {', '.join(str(i + 1) for i in excluded)} excluded by the user" if excluded else ""
@@ -187,13 +214,13 @@ def _row(path: str, choice: SiteChoice, beats: Sequence[Beat], env: FlowEnvelope
     """The measurements.csv row of the strip: value over its complete beats, QC and details."""
     env_conf = envelope_confidence(env)
     summary, check = assess_beats(beats, site=choice.site, cal=cal, side=env.side, envelope_conf=env_conf,
-                                  site_conf=choice.confidence, tracer_vti=tracer_vti)
+                                  site_conf=choice.confidence, tracer_vti=tracer_vti, nontarget=choice.nontarget)
     details = DopplerDetails(
         summary=summary, warnings=check.warnings + notes, notes=notes, screen_site=choice.screen_site,
         envelope_confidence=env_conf, site_confidence=1.0 if choice.confidence is None else choice.confidence,
         side=env.side, site_probabilities=_by_site(choice.probabilities),
         waveform_site_probabilities=_by_site(choice.waveform_probabilities), mode=cal.mode,
-        tracer_vti=tracer_vti)
+        tracer_vti=tracer_vti, nontarget=choice.nontarget)
     return Measurement(file=path, task=choice.task, value=summary.value if check.passed else None,
                        unit=unit_of(choice.task), n=summary.n, frame=0, qc=check.qc, reason=check.reason,
                        confidence=check.confidence, details=details)

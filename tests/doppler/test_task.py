@@ -1,0 +1,59 @@
+"""echoseg.doppler.task: site choice with non-target flows, and their refusal."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from echoseg.doppler import task as dtask
+from echoseg.options import Options
+from echoseg.types import EchoImage
+from echoseg.vocab import SITE_CLASSES, SITES
+
+
+def _img() -> EchoImage:
+    return EchoImage(path="strip.dcm", frames=np.zeros((1, 8, 8, 3), np.uint8), regions=())
+
+
+def _head(**p: float) -> np.ndarray:
+    out = np.full(len(SITE_CLASSES), 0.01)
+    for k, v in p.items():
+        out[SITE_CLASSES.index(k)] = v
+    return out / out.sum()
+
+
+def test_a_head_sure_of_a_non_target_flow_refuses_it_as_its_likeliest_site():
+    choice = dtask.choose_site(_img(), "auto", _head(tr=0.9, av=0.05), "CW", -1, Options(read_screen_text=False))
+    assert choice.site == "av" and choice.confidence is not None and choice.confidence < 0.2
+    assert choice.nontarget.startswith("not one of the five VTI sites (looks like tricuspid regurgitation")
+    assert choice.probabilities.shape == (len(SITE_CLASSES),)
+
+
+def test_a_site_stays_a_site_and_a_given_task_is_never_refused_as_non_target():
+    sure = dtask.choose_site(_img(), "auto", _head(lvot=0.9, tr=0.05), "PW", -1, Options(read_screen_text=False))
+    assert sure.site == "lvot" and sure.nontarget == "" and sure.confidence > 0.8
+    given = dtask.choose_site(_img(), "av_vti", _head(tr=0.9), "CW", -1, Options(read_screen_text=False))
+    assert given.site == "av" and given.nontarget == "" and given.confidence is None
+
+
+def test_a_non_target_printed_on_the_screen_refuses_even_with_a_five_site_head(monkeypatch):
+    monkeypatch.setattr(dtask.screen_text, "available", lambda: True)
+    monkeypatch.setattr(dtask, "read_screen_site", lambda img: ("pr", ()))
+    five = np.full(len(SITES), 1.0 / len(SITES))
+    choice = dtask.choose_site(_img(), "auto", five, "CW", 1, Options())
+    assert "pulmonary regurgitation: PR printed on the screen" in choice.nontarget
+    assert choice.probabilities.shape == (len(SITES),)
+
+
+def test_the_non_target_refusal_leads_the_reasons():
+    from echoseg.io.calibration import manual_spectral_calibration
+    from echoseg.types import Beat
+
+    cal = manual_spectral_calibration(0.01, -4.0, 50.0, (0, 0, 99, 99), "CW")  # +-200 cm/s
+    beats = [Beat(i, i * 1.0, i * 1.0 + 0.3, 20.0, 100.0, 60.0, 4.0, 2.0, True, 1.0) for i in range(3)]
+    _, check = dtask.assess_beats(beats, site="av", cal=cal, side=-1, envelope_conf=0.9, site_conf=0.9,
+                                  nontarget="not one of the five VTI sites (looks like tissue Doppler)")
+    assert not check.passed and check.reasons[0].startswith("not one of the five VTI sites")
+    _, ok = dtask.assess_beats(beats, site="av", cal=cal, side=-1, envelope_conf=0.9, site_conf=0.9)
+    assert ok.passed, ok.reasons
+    with pytest.raises(ValueError):
+        dtask.measure(_img(), "la_area", None, Options())  # type: ignore[arg-type]
