@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from echoseg.imaging.polygons import shoelace_area
+from echoseg.imaging.polygons import polygon_mask, shoelace_area
 
 N_SIDE = 40  # samples along each side of a lobe
 
@@ -216,20 +216,13 @@ def long_axis(poly: np.ndarray) -> float:
 
 
 def rasterize(poly: np.ndarray, shape: tuple[int, int], out: np.ndarray | None = None, value: int = 1) -> np.ndarray:
-    """Fill a polygon given in pixel coordinates (x = column, y = row; pixel centres at integers).
-
-    A pixel belongs to the polygon when its centre is inside (even-odd rule), so the pixel count
-    times the pixel area is an unbiased estimate of the shoelace area. Writes ``value`` into ``out``
-    (created as uint8 zeros when None) and returns it.
-    """
-    rows, cols = shape
+    """Write ``value`` into ``out`` (created as uint8 zeros when None) where the polygon (pixel
+    coordinates, x = column) covers a pixel centre (:func:`echoseg.imaging.polygons.polygon_mask`);
+    return ``out``."""
     if out is None:
         out = np.zeros(shape, dtype=np.uint8)
-    x, y = poly[:, 0].astype(np.float64), poly[:, 1].astype(np.float64)
-    r0 = max(int(np.ceil(y.min())), 0)
-    r1 = min(int(np.floor(y.max())), rows - 1)
-    if r1 < r0:
-        return out
+    out[polygon_mask(poly, shape)] = value
+    return out
     yr = np.arange(r0, r1 + 1, dtype=np.float64)[:, None]
     xa, ya, xb, yb = x[None, :], y[None, :], np.roll(x, -1)[None, :], np.roll(y, -1)[None, :]
     crosses = (ya <= yr) != (yb <= yr)
