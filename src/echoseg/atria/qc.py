@@ -33,6 +33,49 @@ def _border_band(shape: tuple[int, int], cal: TissueCalibration | None, fan: np.
     return band
 
 
+def _cut_off_reasons(mask: np.ndarray, cal: TissueCalibration | None, fan: np.ndarray | None) -> list[str]:
+    """A reason when the mask touches the region border or fan edge along >= 2 % of its perimeter (min 3 px)."""
+    band = _border_band(mask.shape, cal, fan)
+    touching = int((mask & band).sum())
+    perimeter = int((mask & ~ndimage.binary_erosion(mask)).sum())
+    if touching >= max(3, 0.02 * perimeter):
+        return [f"atrium cut off: mask touches the image border or sector edge ({touching} px)"]
+    return []
+
+
+def _probability_checks(probs: np.ndarray, mask: np.ndarray, threshold: float, fragment_ratio: float,
+                        min_confidence: float) -> tuple[float, list[str]]:
+    """Confidence (mean probability inside the mask) and reasons: fragmented ``probs > threshold``, low confidence."""
+    reasons: list[str] = []
+    p = np.asarray(probs, dtype=np.float64)
+    if p.shape != mask.shape:
+        raise ValueError(f"probs shape {p.shape} must equal mask_at_frame shape {mask.shape}")
+    _, sizes = components(p > threshold)
+    if sizes.size > 1:
+        big = np.sort(sizes)[::-1]
+        if big[1] >= fragment_ratio * big[0]:
+            reasons.append(f"fragmented mask: {int((sizes >= fragment_ratio * big[0]).sum())} large pieces")
+    conf = float(p[mask].mean())
+    if conf < min_confidence:
+        reasons.append(f"low model confidence: {conf:.2f} inside the mask (< {min_confidence:g})")
+    return conf, reasons
+
+
+def _curve_checks(curve: np.ndarray, min_motion: float, max_jump: float) -> tuple[list[str], list[str]]:
+    """(reasons, warnings) from the area curve: no cardiac motion or jumps, checked with >= 8 frames only."""
+    reasons: list[str] = []
+    if curve.size < 8:
+        return reasons, [f"only {curve.size} frame(s): cardiac cycle not checked"]
+    top = float(curve.max())
+    if top > 0 and (top - float(curve.min())) / top < min_motion:
+        reasons.append(f"no cardiac motion: area varies by {100 * (top - curve.min()) / top:.1f} % over the loop")
+    med = float(np.median(curve))
+    jump = float(np.abs(np.diff(curve)).max()) / med if med > 0 else np.inf
+    if jump > max_jump:
+        reasons.append(f"area curve jumpy: {100 * jump:.0f} % change between consecutive frames")
+    return reasons, []
+
+
 def qc_atria(curve_cm2: np.ndarray, mask_at_frame: np.ndarray, probs: np.ndarray | None, task: str, *,
              frame: int | None = None, cal: TissueCalibration | None = None, fan: np.ndarray | None = None,
              min_confidence: float = 0.7, min_motion: float = 0.05, max_jump: float = 0.3,
@@ -52,41 +95,17 @@ def qc_atria(curve_cm2: np.ndarray, mask_at_frame: np.ndarray, probs: np.ndarray
         raise ValueError(f"task must be one of {', '.join(AREA_RANGE_CM2)}, not {task!r}")
     curve = np.asarray(curve_cm2, dtype=np.float64).ravel()
     mask = np.asarray(mask_at_frame, dtype=bool)
-    reasons: list[str] = []
-    warnings: list[str] = []
     if curve.size == 0 or not mask.any():
         return make_result([f"no {task.split('_')[0].upper()} found"], 0.0)
-    k = int(np.argmax(curve)) if frame is None else int(frame)
-    area = float(curve[k])
+    reasons: list[str] = []
+    area = float(curve[int(np.argmax(curve)) if frame is None else int(frame)])
     lo, hi = AREA_RANGE_CM2[task]
     if not lo <= area <= hi:
         reasons.append(f"implausible area: {area:.1f} cm2 outside {lo:g}-{hi:g} cm2")
-    band = _border_band(mask.shape, cal, fan)
-    touching = int((mask & band).sum())
-    perimeter = int((mask & ~ndimage.binary_erosion(mask)).sum())
-    if touching >= max(3, 0.02 * perimeter):
-        reasons.append(f"atrium cut off: mask touches the image border or sector edge ({touching} px)")
+    reasons += _cut_off_reasons(mask, cal, fan)
     conf = 1.0
     if probs is not None:
-        p = np.asarray(probs, dtype=np.float64)
-        if p.shape != mask.shape:
-            raise ValueError(f"probs shape {p.shape} must equal mask_at_frame shape {mask.shape}")
-        _, sizes = components(p > threshold)
-        if sizes.size > 1:
-            big = np.sort(sizes)[::-1]
-            if big[1] >= fragment_ratio * big[0]:
-                reasons.append(f"fragmented mask: {int((sizes >= fragment_ratio * big[0]).sum())} large pieces")
-        conf = float(p[mask].mean())
-        if conf < min_confidence:
-            reasons.append(f"low model confidence: {conf:.2f} inside the mask (< {min_confidence:g})")
-    if curve.size >= 8:
-        top = float(curve.max())
-        if top > 0 and (top - float(curve.min())) / top < min_motion:
-            reasons.append(f"no cardiac motion: area varies by {100 * (top - curve.min()) / top:.1f} % over the loop")
-        med = float(np.median(curve))
-        jump = float(np.abs(np.diff(curve)).max()) / med if med > 0 else np.inf
-        if jump > max_jump:
-            reasons.append(f"area curve jumpy: {100 * jump:.0f} % change between consecutive frames")
-    else:
-        warnings.append(f"only {curve.size} frame(s): cardiac cycle not checked")
-    return make_result(reasons, conf, warnings)
+        conf, prob_reasons = _probability_checks(probs, mask, threshold, fragment_ratio, min_confidence)
+        reasons += prob_reasons
+    curve_reasons, warnings = _curve_checks(curve, min_motion, max_jump)
+    return make_result(reasons + curve_reasons, conf, warnings)

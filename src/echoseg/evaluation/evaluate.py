@@ -184,6 +184,103 @@ def _load_mask(path: Path) -> np.ndarray | None:
     return arr > 127
 
 
+def _compare_masks(pmask_dir: Path | None, tmask_dir: Path | None, prow: dict[str, str],
+                   trow: dict[str, str]) -> tuple[float | None, float | None, float | None]:
+    """(Dice, Hausdorff in px, mm per px or NaN when truth.csv lacks it) of one matched row's saved masks.
+
+    All None when mask folders were not given or either ``<stem>.<task>.png`` is absent.
+    """
+    if pmask_dir is None or tmask_dir is None:
+        return None, None, None
+    task, tfile = trow["task"], trow["file"]
+    pm = _load_mask(pmask_dir / f"{_stem(prow['file'])}.{task}.png")
+    tm = _load_mask(tmask_dir / f"{_stem(tfile)}.{task}.png")
+    if pm is None or tm is None:
+        return None, None, None
+    if pm.shape != tm.shape:
+        raise EchosegError(f"mask shapes differ for {tfile} {task}: prediction {pm.shape}, "
+                           f"reference {tm.shape}; masks must be at the full input image size")
+    d, h = dice(pm, tm), hausdorff_mm(pm, tm, 1.0)  # pixels; scaled by the caller
+    return d, h, _float(trow.get("mm_per_px", "")) or math.nan
+
+
+def _make_pair(trow: dict[str, str], tval: float, prow: dict[str, str] | None, by: tuple[str, ...],
+               pmask_dir: Path | None, tmask_dir: Path | None) -> tuple[Pair, float | None]:
+    """The pair of one reference row (missing, refused or matched) and its mm-per-px entry
+    (a float exactly when masks were compared)."""
+    task, tfile = trow["task"], trow["file"]
+    pair_groups = tuple((c, trow.get(c, "")) for c in by)
+    if prow is None:
+        return Pair(tfile, task, tval, None, "missing", "no prediction row", pair_groups), None
+    pval = _float(prow.get("value", ""))
+    if prow.get("qc", "").lower() != "pass" or pval is None:
+        reason = prow.get("reason", "") or ("qc=fail" if pval is not None else "no value")
+        return Pair(tfile, task, tval, None, "refused", reason, pair_groups), None
+    d, h, mm = _compare_masks(pmask_dir, tmask_dir, prow, trow)
+    return Pair(tfile, task, tval, pval, "matched", "", pair_groups, d, h), mm
+
+
+def _match_rows(truth_rows: list[dict[str, str]], levels: _PredIndex, by: tuple[str, ...],
+                pmask_dir: Path | None, tmask_dir: Path | None
+                ) -> tuple[list[Pair], list[float | None], set[int]]:
+    """Pairs of the reference rows with a value, their mm-per-px entries and the ids of the prediction rows used."""
+    pairs: list[Pair] = []
+    mm_scale: list[float | None] = []  # per pair: mm per pixel when masks were compared
+    used: set[int] = set()
+    for trow in truth_rows:
+        tval = _float(trow["value"])
+        if tval is None:
+            continue
+        prow = _find_pred(levels, trow["file"], trow["task"])
+        if prow is not None:
+            used.add(id(prow))
+        pair, mm = _make_pair(trow, tval, prow, by, pmask_dir, tmask_dir)
+        pairs.append(pair)
+        mm_scale.append(mm)
+    return pairs, mm_scale, used
+
+
+def _hausdorff_to_mm(pairs: list[Pair], mm_scale: list[float | None]) -> tuple[list[Pair], bool]:
+    """Hausdorff in mm only when every compared pair has mm_per_px; otherwise all stay in pixels.
+
+    Returns the pairs and whether they stay in pixels (some compared pair lacks mm_per_px).
+    A pair has a Dice exactly when its masks were compared, and then its mm_scale entry is a float.
+    """
+    compared = [m for m, p in zip(mm_scale, pairs) if p.dice is not None and m is not None]
+    hd_px_only = any(math.isnan(m) for m in compared)
+    if compared and not hd_px_only:
+        pairs = [replace(p, hausdorff=p.hausdorff * m) if p.hausdorff is not None and m is not None else p
+                 for p, m in zip(pairs, mm_scale)]
+    return pairs, hd_px_only
+
+
+def _prediction_notes(pred_rows: list[dict[str, str]], used: set[int]) -> tuple[int, list[str]]:
+    """How many prediction rows matched no reference row, and notes on those and on unexpected units."""
+    notes: list[str] = []
+    n_unmatched = sum(1 for r in pred_rows if id(r) not in used)
+    if n_unmatched:
+        notes.append(f"{n_unmatched} prediction row(s) had no reference row and were ignored")
+    odd_units = sorted({f"{r['task']}: {r['unit']}" for r in pred_rows if id(r) in used and r.get("unit")
+                        and r["unit"] != unit_of(r["task"])})
+    if odd_units:
+        notes.append(f"unexpected prediction units ({', '.join(odd_units)}); areas should be cm2 and VTI cm, "
+                     "and truth.csv values must be in the same units")
+    return n_unmatched, notes
+
+
+def _all_groups(pairs: list[Pair], by: tuple[str, ...], px: bool, n_boot: int, seed: int) -> list[GroupStats]:
+    """Per task (in order of appearance): the whole set, then each value of each ``by`` column (sorted)."""
+    groups: list[GroupStats] = []
+    for task in dict.fromkeys(p.task for p in pairs):
+        tp = [p for p in pairs if p.task == task]
+        groups.append(_group(task, "all", "all", tp, px, n_boot, seed))
+        for i, col in enumerate(by):
+            for val in sorted({p.groups[i][1] for p in tp}):
+                sub = [p for p in tp if p.groups[i][1] == val]
+                groups.append(_group(task, col, val, sub, px, n_boot, seed))
+    return groups
+
+
 def evaluate(pred_csv: str | Path, truth_csv: str | Path, *, by: Iterable[str] = (),
              pred_masks: str | Path | None = None, truth_masks: str | Path | None = None,
              n_boot: int = 1000, seed: int = 0) -> EvalResult:
@@ -204,71 +301,15 @@ def evaluate(pred_csv: str | Path, truth_csv: str | Path, *, by: Iterable[str] =
     levels = _index_pred(pred_rows, pred_path)
     pmask_dir = _mask_dir(pred_masks) if pred_masks is not None else None
     tmask_dir = _mask_dir(truth_masks) if truth_masks is not None else None
+    pairs, mm_scale, used = _match_rows(truth_rows, levels, by, pmask_dir, tmask_dir)
+    pairs, hd_px_only = _hausdorff_to_mm(pairs, mm_scale)
     notes: list[str] = []
-
-    pairs: list[Pair] = []
-    mm_scale: list[float | None] = []  # per pair: mm per pixel when masks were compared
-    used: set[int] = set()
-    for trow in truth_rows:
-        tval = _float(trow["value"])
-        if tval is None:
-            continue
-        task, tfile = trow["task"], trow["file"]
-        pair_groups = tuple((c, trow.get(c, "")) for c in by)
-        prow = _find_pred(levels, tfile, task)
-        if prow is None:
-            pairs.append(Pair(tfile, task, tval, None, "missing", "no prediction row", pair_groups))
-            mm_scale.append(None)
-            continue
-        used.add(id(prow))
-        pval = _float(prow.get("value", ""))
-        if prow.get("qc", "").lower() != "pass" or pval is None:
-            reason = prow.get("reason", "") or ("qc=fail" if pval is not None else "no value")
-            pairs.append(Pair(tfile, task, tval, None, "refused", reason, pair_groups))
-            mm_scale.append(None)
-            continue
-        d = h = mm = None
-        if pmask_dir is not None and tmask_dir is not None:
-            pm = _load_mask(pmask_dir / f"{_stem(prow['file'])}.{task}.png")
-            tm = _load_mask(tmask_dir / f"{_stem(tfile)}.{task}.png")
-            if pm is not None and tm is not None:
-                if pm.shape != tm.shape:
-                    raise EchosegError(f"mask shapes differ for {tfile} {task}: prediction {pm.shape}, "
-                                       f"reference {tm.shape}; masks must be at the full input image size")
-                d, h = dice(pm, tm), hausdorff_mm(pm, tm, 1.0)  # pixels; scaled below
-                mm = _float(trow.get("mm_per_px", "")) or math.nan
-        pairs.append(Pair(tfile, task, tval, pval, "matched", "", pair_groups, d, h))
-        mm_scale.append(mm)
-
-    # Hausdorff in mm only when every compared pair has mm_per_px; otherwise all stay in pixels.
-    # a pair has a Dice exactly when its masks were compared, and then its mm_scale entry is a float
-    compared = [m for m, p in zip(mm_scale, pairs) if p.dice is not None and m is not None]
-    hd_px_only = any(math.isnan(m) for m in compared)
-    if compared and not hd_px_only:
-        pairs = [replace(p, hausdorff=p.hausdorff * m) if p.hausdorff is not None and m is not None else p
-                 for p, m in zip(pairs, mm_scale)]
-    if compared and hd_px_only:
+    if hd_px_only:
         notes.append("Hausdorff distances are in pixels: truth.csv lacks mm_per_px for some compared rows")
-    final = pairs
-    n_unmatched = sum(1 for r in pred_rows if id(r) not in used)
-    if n_unmatched:
-        notes.append(f"{n_unmatched} prediction row(s) had no reference row and were ignored")
-    odd_units = sorted({f"{r['task']}: {r['unit']}" for r in pred_rows if id(r) in used and r.get("unit")
-                        and r["unit"] != unit_of(r["task"])})
-    if odd_units:
-        notes.append(f"unexpected prediction units ({', '.join(odd_units)}); areas should be cm2 and VTI cm, "
-                     "and truth.csv values must be in the same units")
-
-    groups: list[GroupStats] = []
-    tasks = tuple(dict.fromkeys(p.task for p in final))
-    for task in tasks:
-        tp = [p for p in final if p.task == task]
-        groups.append(_group(task, "all", "all", tp, hd_px_only, n_boot, seed))
-        for i, col in enumerate(by):
-            for val in sorted({p.groups[i][1] for p in tp}):
-                sub = [p for p in tp if p.groups[i][1] == val]
-                groups.append(_group(task, col, val, sub, hd_px_only, n_boot, seed))
-    return EvalResult(tuple(groups), tuple(final), by, n_unmatched, tuple(notes))
+    n_unmatched, pred_notes = _prediction_notes(pred_rows, used)
+    notes += pred_notes
+    groups = _all_groups(pairs, by, hd_px_only, n_boot, seed)
+    return EvalResult(tuple(groups), tuple(pairs), by, n_unmatched, tuple(notes))
 
 
 def _group(task: str, by: str, group: str, pairs: list[Pair], px: bool, n_boot: int, seed: int) -> GroupStats:

@@ -40,8 +40,8 @@ _EDGE_SLACK = 1  # vendors (e.g. Philips) write MaxX1 == Columns; clip regions o
 
 
 # ----------------------------------------------------------------------------------------- DICOM
-def read_dicom(p: Path, cm_per_px: float | None, spectral: SpectralCalibration | None,
-                max_frames: int | None) -> EchoImage:
+def _read_dataset(p: Path) -> Any:
+    """Parse ``p`` with pydicom (retrying without the 128-byte preamble); UnsupportedInputError when unreadable."""
     import pydicom
     from pydicom.errors import InvalidDicomError
 
@@ -60,7 +60,11 @@ def read_dicom(p: Path, cm_per_px: float | None, spectral: SpectralCalibration |
     if "SOPClassUID" not in ds and "Modality" not in ds:
         raise UnsupportedInputError(
             f"{p}: the DICOM dataset has neither SOP Class UID nor Modality; the file is truncated or corrupt")
+    return ds
 
+
+def _check_ultrasound(ds: Any, p: Path) -> tuple[str, str | None]:
+    """(SOP class UID, Modality or None) of an ultrasound dataset with pixel data; raises otherwise."""
     sop = str(ds.get("SOPClassUID", "") or "")
     modality = str(ds.get("Modality", "") or "") or None
     has_regions = bool(ds.get("SequenceOfUltrasoundRegions"))
@@ -73,10 +77,13 @@ def read_dicom(p: Path, cm_per_px: float | None, spectral: SpectralCalibration |
     if "PixelData" not in ds:
         raise UnsupportedInputError(
             f"{p}: the DICOM has no pixel data (SOP class {sop or 'absent'}); the file may be truncated")
+    return sop, modality
 
-    frames = _decode(ds, p, max_frames)
-    shape = (int(frames.shape[1]), int(frames.shape[2]))
-    warnings: list[str] = []
+
+def _dataset_regions(ds: Any, p: Path, shape: tuple[int, int], cm_per_px: float | None,
+                     spectral: SpectralCalibration | None, warnings: list[str]) -> tuple[tuple[Region, ...], str]:
+    """The file's regions fitted to the image (see :func:`_fit_region`), or the manual calibration when given,
+    and the calibration source ("dicom", "none" or "manual"). Fitting notes go to ``warnings``."""
     try:
         regions = cal.regions_from_sequence(ds.get("SequenceOfUltrasoundRegions") or [])
     except CalibrationError as exc:
@@ -86,13 +93,34 @@ def read_dicom(p: Path, cm_per_px: float | None, spectral: SpectralCalibration |
     if cm_per_px is not None or spectral is not None:
         regions = manual_regions(regions, shape, cm_per_px, spectral, p)
         source = "manual"
-    ts = _transfer_syntax(ds)
+    return regions, source
+
+
+def _extra(ds: Any, source: str, warnings: list[str]) -> dict[str, Any]:
+    """EchoImage.extra: calibration source, format, free-text acquisition labels and any warnings."""
     extra: dict[str, Any] = {"calibration_source": source, "format": "dicom"}
     # Free-text acquisition labels (no patient data): vendors sometimes name the view or Doppler site here.
     labels = [str(ds.get(k, "") or "") for k in ("SeriesDescription", "ProtocolName", "ImageComments")]
     extra["labels"] = " | ".join(x for x in labels if x.strip())
     if warnings:
         extra["warnings"] = warnings
+    return extra
+
+
+def read_dicom(p: Path, cm_per_px: float | None, spectral: SpectralCalibration | None,
+                max_frames: int | None) -> EchoImage:
+    """Read one ultrasound DICOM: decoded RGB frames, calibrated regions, timing and descriptive tags.
+
+    ``cm_per_px``/``spectral`` override the file's calibration; ``max_frames`` caps the frames decoded.
+    Raises UnsupportedInputError, NotUltrasoundError or CalibrationError with the file named.
+    """
+    ds = _read_dataset(p)
+    sop, modality = _check_ultrasound(ds, p)
+    frames = _decode(ds, p, max_frames)
+    shape = (int(frames.shape[1]), int(frames.shape[2]))
+    warnings: list[str] = []
+    regions, source = _dataset_regions(ds, p, shape, cm_per_px, spectral, warnings)
+    ts = _transfer_syntax(ds)
     return EchoImage(
         path=str(p), frames=frames, regions=regions,
         frame_time_ms=frame_time_ms(ds), heart_rate_bpm=_positive(ds.get("HeartRate")),
@@ -102,7 +130,7 @@ def read_dicom(p: Path, cm_per_px: float | None, spectral: SpectralCalibration |
         manufacturer=str(ds.get("Manufacturer", "") or "") or None,
         study_uid=str(ds.get("StudyInstanceUID", "") or "") or None,
         series_uid=str(ds.get("SeriesInstanceUID", "") or "") or None,
-        extra=extra)
+        extra=_extra(ds, source, warnings))
 
 
 def _fit_region(r: Region, shape: tuple[int, int], p: Path, warnings: list[str]) -> Region | None:

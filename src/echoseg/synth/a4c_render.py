@@ -64,6 +64,69 @@ def leaflets(hinge_sep: np.ndarray, hinge_lat: np.ndarray, apex: np.ndarray, ope
     return out
 
 
+def _speckle_fields(rng: np.random.Generator, r: np.ndarray, th: np.ndarray, depth: float, half: float,
+                    px_cm: float) -> list[np.ndarray]:
+    """Four unit-power speckle fields made in polar coordinates (axial x angular), sampled at (r, th).
+
+    ``px_cm`` is the low-res grid spacing in cm, which sets the polar grid's resolution.
+    """
+    u = rng.uniform
+    n_r = int(np.ceil(depth / px_cm)) + 2
+    n_t = int(np.ceil(n_r * 2 * half)) + 2
+    sig = (u(0.5, 1.0), u(1.2, 3.0))
+    z = [ndi.gaussian_filter(rng.standard_normal((n_r, n_t)).astype(np.float32), sig) for _ in range(4)]
+    norm = np.sqrt(np.mean(z[0] ** 2 + z[1] ** 2)) * np.sqrt(np.pi / 4)
+    z = [zz / norm for zz in z]
+    ri = np.clip(np.round(r / depth * (n_r - 1)), 0, n_r - 1).astype(np.intp)
+    ti = np.clip(np.round((th + half) / (2 * half) * (n_t - 1)), 0, n_t - 1).astype(np.intp)
+    return [zz[ri, ti] for zz in z]
+
+
+def _static_gain(rng: np.random.Generator, r: np.ndarray, th: np.ndarray, depth: float, half: float) -> np.ndarray:
+    """Static gain over the grid: TGC with attenuation, lateral fall-off and, sometimes, a rib / lung shadow."""
+    u = rng.uniform
+    knots = np.linspace(0, depth, 6)
+    tgc = np.exp(np.interp(r, knots, rng.normal(0, 0.18, 6))) * np.exp(-u(0.02, 0.1) * r)
+    lat = 1 - u(0.1, 0.5) * (np.abs(th) / half) ** u(3, 6)
+    gain = tgc * lat
+    if rng.random() < 0.35:  # rib / lung shadow wedge
+        t0, w = u(-half, half), np.deg2rad(u(3, 9))
+        r0 = u(0.5, 6.0)
+        wedge = np.exp(-((th - t0) / w) ** 4) * (1 / (1 + np.exp(-(r - r0) / 0.3)))
+        gain = gain * (1 - u(0.4, 0.8) * wedge)
+    return gain.astype(np.float32)
+
+
+def _near_field_clutter(rng: np.random.Generator, r: np.ndarray) -> np.ndarray:
+    """Near-field clutter decaying with range plus up to three reverberation arcs."""
+    u = rng.uniform
+    r_cw = u(1.2, 2.5)
+    clutter = u(0.02, 0.2) * np.exp(-r / u(0.8, 2.0))
+    for k in range(1, 4):
+        clutter += u(0.0, 0.12) / k * np.exp(-((r - k * r_cw) / u(0.1, 0.25)) ** 2)
+    return clutter.astype(np.float32)
+
+
+def _dropout(rng: np.random.Generator, X: np.ndarray, Y: np.ndarray, p: an.HeartParams,
+             placement: an.Placement) -> np.ndarray:
+    """Multiplicative dropout (1 = none) from a few Gaussian spots on the atrial septum, walls and apex."""
+    u = rng.uniform
+    h = an.heart_at(p, placement, 0.5)
+    spots = []
+    if rng.random() < 0.45:
+        spots.append((an.canonical_point(p, placement, 0.0, 0.5 * p.la_len, 0.5), u(0.6, 1.5), u(0.5, 0.9)))
+    if rng.random() < 0.35:
+        spots.append((h["lv"][int(1.6 * an.N_SIDE)], u(1.0, 2.5), u(0.4, 0.85)))
+    if rng.random() < 0.3:
+        spots.append((h["ra"][int(1.4 * an.N_SIDE)], u(1.0, 2.5), u(0.4, 0.85)))
+    if rng.random() < 0.2:
+        spots.append((h["lv_apex"], u(1.0, 2.0), u(0.3, 0.7)))
+    drop = np.ones_like(X)
+    for c, rad, amt in spots:
+        drop *= 1 - amt * np.exp(-((X - c[0]) ** 2 + (Y - c[1]) ** 2) / rad ** 2)
+    return drop.astype(np.float32)
+
+
 class Renderer:
     """Per-cine rendering state (grids, speckle, gains, extras), drawn from ``rng`` at construction."""
 
@@ -71,10 +134,29 @@ class Renderer:
                  placement: an.Placement, timing: Timing) -> None:
         u = rng.uniform
         self.screen, self.style, self.p, self.pl, self.timing = screen, style, params, placement, timing
+        self._set_grid(u(1.8, 2.5))
+        depth, half = screen.depth_cm, screen.half_angle
+        self.z = _speckle_fields(rng, self.r, self.th, depth, half, screen.cm_per_px * 0.5 * (self.sx + self.sy))
+        self.w_tissue, self.w_blood = u(2.0, 8.0), u(15.0, 40.0)
+        self.speck_pow = u(0.7, 1.1)
+        self.gain = _static_gain(rng, self.r, self.th, depth, half)
+        self.clutter = _near_field_clutter(rng, self.r)
+        self.floor = u(0.0, 0.04)
+        self.tex = self._texture(rng, u(0.8, 2.0), u(0.3, 0.8), 0.05, 2.2)
+        self.myo_tex = self._texture(rng, u(0.3, 0.8), u(0.1, 0.35), 0.3, 2.0)
+        self.peri_tex = self._texture(rng, u(1.0, 3.0), u(0.1, 0.4), 0.3, 1.5)
+        self._sample_echogenicity(rng)
+        self._sample_extras(rng)
+        self.dropout = _dropout(rng, self.X, self.Y, params, placement)
+        self.alpha, self.prem, self.cursor, self.cursor_rgb = overlay_layers(rng, screen, style, timing.times, timing.rr)
+
+    def _set_grid(self, f_draw: float) -> None:
+        """The low-res grid over the fan's box, about ``f_draw`` x coarser (at most ~250 rows), in cm and polar form."""
+        screen = self.screen
         cm = screen.cm_per_px
         self.box = bx0, by0, bx1, by1 = screen.tissue_box()
         hr, wr = by1 - by0 + 1, bx1 - bx0 + 1
-        f = max(u(1.8, 2.5), hr / 250.0)  # low-res grid at most ~250 rows
+        f = max(f_draw, hr / 250.0)
         self.hl, self.wl = int(np.ceil(hr / f)), int(np.ceil(wr / f))
         self.sx, self.sy = wr / self.wl, hr / self.hl
         cols = bx0 + (np.arange(self.wl) + 0.5) * self.sx - 0.5
@@ -87,41 +169,10 @@ class Renderer:
         self.by = (self.Y / np.maximum(self.r, 1e-6)).astype(np.float32)
         self.fan_full = screen.fan_image()[by0:by1 + 1, bx0:bx1 + 1]
         self.cy, self.cx = cm * self.sy, cm * self.sx
-        half, depth = screen.half_angle, screen.depth_cm
-        # speckle in polar coordinates (axial x angular)
-        n_r = int(np.ceil(depth / (cm * 0.5 * (self.sx + self.sy)))) + 2
-        n_t = int(np.ceil(n_r * 2 * half)) + 2
-        sig = (u(0.5, 1.0), u(1.2, 3.0))
-        self.z = [ndi.gaussian_filter(rng.standard_normal((n_r, n_t)).astype(np.float32), sig) for _ in range(4)]
-        norm = np.sqrt(np.mean(self.z[0] ** 2 + self.z[1] ** 2)) * np.sqrt(np.pi / 4)
-        self.z = [zz / norm for zz in self.z]
-        ri = np.clip(np.round(self.r / depth * (n_r - 1)), 0, n_r - 1).astype(np.intp)
-        ti = np.clip(np.round((self.th + half) / (2 * half) * (n_t - 1)), 0, n_t - 1).astype(np.intp)
-        self.z = [zz[ri, ti] for zz in self.z]  # speckle fields sampled on the cartesian grid
-        self.w_tissue, self.w_blood = u(2.0, 8.0), u(15.0, 40.0)
-        self.speck_pow = u(0.7, 1.1)
-        # static gains: TGC, lateral fall-off, shadows
-        knots = np.linspace(0, depth, 6)
-        tgc = np.exp(np.interp(self.r, knots, rng.normal(0, 0.18, 6))) * np.exp(-u(0.02, 0.1) * self.r)
-        lat = 1 - u(0.1, 0.5) * (np.abs(self.th) / half) ** u(3, 6)
-        gain = tgc * lat
-        if rng.random() < 0.35:  # rib / lung shadow wedge
-            t0, w = u(-half, half), np.deg2rad(u(3, 9))
-            r0 = u(0.5, 6.0)
-            wedge = np.exp(-((self.th - t0) / w) ** 4) * (1 / (1 + np.exp(-(self.r - r0) / 0.3)))
-            gain = gain * (1 - u(0.4, 0.8) * wedge)
-        self.gain = gain.astype(np.float32)
-        # near-field clutter and reverberation arcs
-        r_cw = u(1.2, 2.5)
-        clutter = u(0.02, 0.2) * np.exp(-self.r / u(0.8, 2.0))
-        for k in range(1, 4):
-            clutter += u(0.0, 0.12) / k * np.exp(-((self.r - k * r_cw) / u(0.1, 0.25)) ** 2)
-        self.clutter = clutter.astype(np.float32)
-        self.floor = u(0.0, 0.04)
-        self.tex = self._texture(rng, u(0.8, 2.0), u(0.3, 0.8), 0.05, 2.2)
-        self.myo_tex = self._texture(rng, u(0.3, 0.8), u(0.1, 0.35), 0.3, 2.0)
-        self.peri_tex = self._texture(rng, u(1.0, 3.0), u(0.1, 0.4), 0.3, 1.5)
-        # echogenicity
+
+    def _sample_echogenicity(self, rng: np.random.Generator) -> None:
+        """Tissue and blood levels, wall-angle dependence, effusion, compression, blur and edge enhancement."""
+        u = rng.uniform
         self.lv_blood = u(0.0, 0.03)
         self.m_level, self.p_level, self.o_level = u(0.4, 0.75), u(0.65, 1.0), u(0.03, 0.16)
         self.kappa = u(0.3, 0.75)
@@ -130,12 +181,16 @@ class Renderer:
         self.compress = u(2.0, 15.0)
         self.blur = u(0.4, 1.5)
         self.lat_blur = u(0.8, 2.5) if rng.random() < 0.6 else 0.0
-        self.lat_w = np.clip(self.r / depth, 0, 1).astype(np.float32)
+        self.lat_w = np.clip(self.r / self.screen.depth_cm, 0, 1).astype(np.float32)
         self.sharpen = u(0.2, 0.8) if rng.random() < 0.35 else 0.0
         self.leaf_level = u(0.45, 0.8)
         self.resample = Image.Resampling.BILINEAR if rng.random() < 0.6 else Image.Resampling.BICUBIC
-        # anatomy extras (canonical frame) and dropout spots
-        p = params
+
+    def _sample_extras(self, rng: np.random.Generator) -> None:
+        """Anatomy extras in the canonical frame: valves, aorta, pulmonary veins, papillary muscle,
+        moderator band, and the slow probe drift."""
+        u = rng.uniform
+        p = self.p
         self.mv_valve = (u(0.3, 0.7), u(0.0, 0.15))
         self.tv_valve = (u(0.3, 0.7), u(-0.1, 0.1))
         self.aorta = None
@@ -146,21 +201,6 @@ class Renderer:
         self.papillary = rng.random() < 0.7
         self.moderator = rng.random() < 0.45
         self.drift = (u(0.0, 0.25), u(3.0, 5.0), u(0, 2 * np.pi), u(0, 2 * np.pi))
-        h = an.heart_at(p, placement, 0.5)
-        spots = []
-        if rng.random() < 0.45:
-            spots.append((an.canonical_point(p, placement, 0.0, 0.5 * p.la_len, 0.5), u(0.6, 1.5), u(0.5, 0.9)))
-        if rng.random() < 0.35:
-            spots.append((h["lv"][int(1.6 * an.N_SIDE)], u(1.0, 2.5), u(0.4, 0.85)))
-        if rng.random() < 0.3:
-            spots.append((h["ra"][int(1.4 * an.N_SIDE)], u(1.0, 2.5), u(0.4, 0.85)))
-        if rng.random() < 0.2:
-            spots.append((h["lv_apex"], u(1.0, 2.0), u(0.3, 0.7)))
-        drop = np.ones_like(self.r)
-        for c, rad, amt in spots:
-            drop *= 1 - amt * np.exp(-((self.X - c[0]) ** 2 + (self.Y - c[1]) ** 2) / rad ** 2)
-        self.dropout = drop.astype(np.float32)
-        self.alpha, self.prem, self.cursor, self.cursor_rgb = overlay_layers(rng, screen, style, timing.times, timing.rr)
 
     def _texture(self, rng: np.random.Generator, sigma_cm: float, contrast: float, lo: float, hi: float) -> np.ndarray:
         """Smooth multiplicative texture (mean 1) on the low-res grid, made on a 4x coarser grid."""
@@ -231,18 +271,19 @@ class Renderer:
             draw.line([tuple(q) for q in low(np.stack([rv[i], rv[2 * n - 2 - i]])).tolist()], fill=0.6, width=width)
         return img
 
-    def frame(self, k: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Low-res coloured frame k (h, w, 3) uint8 and its chamber polygons in full-res pixels."""
-        t, g = float(self.timing.times[k]), float(self.timing.g[k])
-        sh = self.shift(t)
-        h = an.heart_at(self.p, self.pl, g, sh)
-        polys = {name: self.to_px(h[name]) for name in ("la", "ra", "lv", "rv")}
+    def _label_grid(self, h: dict[str, np.ndarray], g: float, sh: tuple[float, float],
+                    polys: dict[str, np.ndarray]) -> np.ndarray:
+        """Low-res blood-pool labels: extras (EXTRA) under the chambers (LV, RV, LA, RA); 0 elsewhere."""
         lab = np.zeros((self.hl, self.wl), np.uint8)
         for poly in self._extras(h, g, sh):
             an.rasterize(self.to_low(self.to_px(poly)), lab.shape, lab, EXTRA)
         for name, val in (("lv", LV), ("rv", RV), ("la", LA), ("ra", RA)):
             an.rasterize(self.to_low(polys[name]), lab.shape, lab, val)
-        blood = lab > 0
+        return lab
+
+    def _tissue(self, lab: np.ndarray, blood: np.ndarray, g: float) -> np.ndarray:
+        """Tissue echogenicity from the distance to the nearest blood pool: myocardium (wall thickness of
+        that pool, brighter facing the beam), effusion gap, pericardium and surrounding tissue."""
         d, ind = ndi.distance_transform_edt(~blood, sampling=(self.cy, self.cx), return_indices=True)
         near = lab[ind[0], ind[1]]
         p = self.p
@@ -260,14 +301,19 @@ class Renderer:
         outw = 1 / (1 + np.exp(np.minimum(-(e + np.float32(0.02)) / np.float32(0.12), 60)))
         tissue = np.maximum(myo * np.float32(self.m_level) * angf * self.myo_tex,
                             peri * np.float32(self.p_level) * (0.5 + 0.5 * angf) * self.peri_tex) * self.dropout
-        tissue = np.maximum(tissue, outw * np.float32(self.o_level) * self.tex)
-        bright = np.asarray(self._bright(h, k), np.float32) * self.leaf_level
-        inten = np.where(blood, np.float32(self.lv_blood), tissue)
-        inten = np.maximum(inten, bright)
+        return np.maximum(tissue, outw * np.float32(self.o_level) * self.tex)
+
+    def _beam_blur(self, inten: np.ndarray) -> np.ndarray:
+        """Point-spread blur, plus lateral smear growing with range (beam widening with depth)."""
         inten = ndi.gaussian_filter(inten.astype(np.float32), self.blur)
-        if self.lat_blur > 0:  # beam widening with depth: lateral smear grows with range
+        if self.lat_blur > 0:
             wide = ndi.gaussian_filter1d(inten, self.lat_blur, axis=1)
             inten += self.lat_w * (wide - inten)
+        return inten
+
+    def _speckled_display(self, inten: np.ndarray, t: float) -> np.ndarray:
+        """Speckle at time ``t`` (tissue and blood fields decorrelating at their own rates), gains, clutter,
+        log compression and optional vendor edge enhancement."""
         ph, phb = self.w_tissue * t, self.w_blood * t
         z = self.z
         c, sn, cb, sb = (np.float32(v) for v in (np.cos(ph), np.sin(ph), np.cos(phb), np.sin(phb)))
@@ -278,7 +324,21 @@ class Renderer:
         img = np.log1p(np.float32(self.compress) * np.maximum(img, 0)) * np.float32(1 / np.log1p(self.compress))
         if self.sharpen > 0:  # vendor edge enhancement
             img = img + np.float32(self.sharpen) * (img - ndi.gaussian_filter(img, 1.2))
-        rgb = self.style.colorize(img)
+        return img
+
+    def frame(self, k: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Low-res coloured frame k (h, w, 3) uint8 and its chamber polygons in full-res pixels."""
+        t, g = float(self.timing.times[k]), float(self.timing.g[k])
+        sh = self.shift(t)
+        h = an.heart_at(self.p, self.pl, g, sh)
+        polys = {name: self.to_px(h[name]) for name in ("la", "ra", "lv", "rv")}
+        lab = self._label_grid(h, g, sh, polys)
+        blood = lab > 0
+        tissue = self._tissue(lab, blood, g)
+        bright = np.asarray(self._bright(h, k), np.float32) * self.leaf_level
+        inten = np.where(blood, np.float32(self.lv_blood), tissue)
+        inten = self._beam_blur(np.maximum(inten, bright))
+        rgb = self.style.colorize(self._speckled_display(inten, t))
         if self.style.monochrome:  # equal channels here stay equal through resizing and overlays
             rgb[:] = rgb.mean(axis=-1, dtype=np.float32, keepdims=True).round().astype(np.uint8)
         return rgb, polys

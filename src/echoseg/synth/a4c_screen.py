@@ -144,15 +144,8 @@ def _grey(rgb: tuple[int, int, int], mono: bool) -> tuple[int, int, int]:
     return (v, v, v)
 
 
-def overlay_layers(rng: np.random.Generator, screen: Screen, style: Style, times: np.ndarray, rr: float
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, tuple[int, int, int]]:
-    """Static furniture as (alpha (H, W) float32, premultiplied rgb (H, W, 3) float32), the ECG
-    cursor column per frame (or None) and the cursor colour."""
-    rows, cols = screen.rows, screen.cols
-    mono = style.monochrome
-    text_rgb = _grey(style.text_rgb, mono)
-    layer = _Layer(rows, cols)
-    size = int(np.clip(rows / rng.uniform(38, 55), 9, 22))
+def _param_lines(rng: np.random.Generator, screen: Screen, times: np.ndarray) -> list[str]:
+    """Parameter text (logo, frequency, frame rate, depth, gains, view, date, indices); some left out."""
     fr = 1.0 / max(float(times[1] - times[0]) if len(times) > 1 else 0.03, 1e-3)
     mhz = float(rng.choice([1.5, 1.7, 2.0, 2.5, 3.0, 3.5]))
     lines = [str(rng.choice(LOGOS)), f"{mhz:.1f} MHz" if rng.random() < 0.5 else f"H{2 * mhz:.1f}/{mhz:.1f}MHz",
@@ -162,9 +155,13 @@ def overlay_layers(rng: np.random.Generator, screen: Screen, style: Style, times
              str(rng.choice(["A4C", "4CH", "AP4", "2D", "Apical 4"])), "ANON" if rng.random() < 0.5 else "",
              f"{int(rng.integers(2019, 2026))}/{int(rng.integers(1, 13)):02d}/{int(rng.integers(1, 29)):02d}",
              f"MI {rng.uniform(0.8, 1.5):.1f}  TIS {rng.uniform(0.2, 1.2):.1f}"]
-    lines = [t for t in lines if t and rng.random() < 0.85]
-    img = Image.new("L", (cols, rows), 0)
-    draw = ImageDraw.Draw(img)
+    return [t for t in lines if t and rng.random() < 0.85]
+
+
+def _draw_param_text(rng: np.random.Generator, draw: ImageDraw.ImageDraw, screen: Screen, lines: list[str],
+                     size: int) -> None:
+    """Stack ``lines`` in a left and a right column at the top, skipping any that would touch the fan."""
+    rows, cols = screen.rows, screen.cols
     fnt = font(size)
     left_x, right_x = int(cols * rng.uniform(0.01, 0.04)), int(cols * rng.uniform(0.8, 0.88))
     y_l = y_r = int(rows * rng.uniform(0.01, 0.04))
@@ -181,7 +178,10 @@ def overlay_layers(rng: np.random.Generator, screen: Screen, style: Style, times
             y_l += int(size * 1.35)
         else:
             y_r += int(size * 1.35)
-    # depth ticks along one sector edge (every cm, bigger every 5 cm) with labels
+
+
+def _draw_depth_ticks(rng: np.random.Generator, draw: ImageDraw.ImageDraw, screen: Screen, size: int) -> float:
+    """Depth ticks along one sector edge (every cm, bigger and labelled every 5 cm); returns the side (+1/-1)."""
     edge = screen.half_angle + np.deg2rad(2.5)
     sgn = 1.0 if rng.random() < 0.6 else -1.0
     for k in range(1, int(screen.depth_cm) + 1):
@@ -192,15 +192,15 @@ def overlay_layers(rng: np.random.Generator, screen: Screen, style: Style, times
         big = k % 5 == 0
         rad = 2.0 if big else 1.2
         draw.ellipse((x - rad, y - rad, x + rad, y + rad), fill=255)
-        if big and 0 <= x + sgn * 6 < cols - 3 * size:
+        if big and 0 <= x + sgn * 6 < screen.cols - 3 * size:
             tx = x + 6 if sgn > 0 else x - 6 - 0.62 * size * len(str(k))
             draw.text((tx, y - size / 2), str(k), fill=255, font=font(max(size - 2, 8)))
-    # orientation marker near the apex
-    mx = screen.ax + sgn * rng.uniform(25, 60)
-    my = screen.ay + rng.uniform(2, 12)
-    draw.polygon([(mx - 5, my), (mx + 5, my), (mx, my + 8)], fill=255)
-    layer.over(img, text_rgb)
-    # grey / colour bar
+    return sgn
+
+
+def _draw_grey_bar(rng: np.random.Generator, layer: _Layer, screen: Screen, style: Style) -> None:
+    """Sometimes the grey / colour bar at a screen edge, where it clears the fan and the text."""
+    rows, cols = screen.rows, screen.cols
     if rng.random() < 0.55:
         bw = int(rng.integers(7, 14))
         by0, by1 = int(rows * rng.uniform(0.12, 0.2)), int(rows * rng.uniform(0.35, 0.5))
@@ -210,26 +210,52 @@ def overlay_layers(rng: np.random.Generator, screen: Screen, style: Style, times
         if (bx0 + bw < cols and not screen.fan_mask(xs, ys, margin_px=3).any()
                 and not layer.alpha[by0:by1, max(bx0 - 3, 0):bx0 + bw + 3].any()):
             ramp = style.colorize(np.linspace(1.0, 0.0, by1 - by0)).astype(np.float32)
-            if mono:
+            if style.monochrome:
                 ramp[:] = ramp.mean(axis=1, keepdims=True)
             layer.rgb[by0:by1, bx0:bx0 + bw] = ramp[:, None, :]
             layer.alpha[by0:by1, bx0:bx0 + bw] = 1.0
-    cursor = None
+
+
+def _draw_ecg(rng: np.random.Generator, layer: _Layer, screen: Screen, times: np.ndarray, rr: float,
+              mono: bool) -> np.ndarray:
+    """ECG trace (one R wave per ``rr``) over a window covering the cine; returns the cursor column per frame."""
+    assert screen.ecg is not None
+    rows, cols = screen.rows, screen.cols
+    ex0, ey0, ex1, ey1 = screen.ecg
+    span = float(times[-1] - times[0])
+    win = max(span + 0.2, float(rng.uniform(1.5, 3.0)))
+    t_start = float(times[0] - rng.uniform(0.05, 0.95) * (win - span))
+    tt = np.linspace(t_start, t_start + win, ex1 - ex0 + 1)
+    beats = rr * np.arange(np.floor(t_start / rr) - 1, np.ceil((t_start + win) / rr) + 2)
+    sig = ecg_trace(tt, beats)
+    amp = (ey1 - ey0) * rng.uniform(0.35, 0.5)
+    yy = ey0 + (ey1 - ey0) * rng.uniform(0.55, 0.7) - amp * sig
+    ecg_img = Image.new("L", (cols, rows), 0)
+    ImageDraw.Draw(ecg_img).line(list(zip(np.arange(ex0, ex1 + 1).tolist(), yy.tolist())), fill=255,
+                                 width=int(rng.integers(1, 3)))
+    ecg_rgb = _grey(_pick_rgb(rng, [[0, 220, 0], [80, 255, 120], [230, 230, 230]]), mono)
+    layer.over(ecg_img, ecg_rgb)
+    return np.clip(np.round(ex0 + (times - t_start) / win * (ex1 - ex0)).astype(int), ex0, ex1)
+
+
+def overlay_layers(rng: np.random.Generator, screen: Screen, style: Style, times: np.ndarray, rr: float
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, tuple[int, int, int]]:
+    """Static furniture as (alpha (H, W) float32, premultiplied rgb (H, W, 3) float32), the ECG
+    cursor column per frame (or None) and the cursor colour."""
+    rows, cols = screen.rows, screen.cols
+    mono = style.monochrome
+    layer = _Layer(rows, cols)
+    size = int(np.clip(rows / rng.uniform(38, 55), 9, 22))
+    lines = _param_lines(rng, screen, times)
+    img = Image.new("L", (cols, rows), 0)
+    draw = ImageDraw.Draw(img)
+    _draw_param_text(rng, draw, screen, lines, size)
+    sgn = _draw_depth_ticks(rng, draw, screen, size)
+    mx = screen.ax + sgn * rng.uniform(25, 60)  # orientation marker near the apex
+    my = screen.ay + rng.uniform(2, 12)
+    draw.polygon([(mx - 5, my), (mx + 5, my), (mx, my + 8)], fill=255)
+    layer.over(img, _grey(style.text_rgb, mono))
+    _draw_grey_bar(rng, layer, screen, style)
     cur_rgb = _grey(_pick_rgb(rng, [[0, 230, 0], [240, 240, 80], [255, 255, 255], [90, 220, 255]]), mono)
-    if screen.ecg is not None:
-        ex0, ey0, ex1, ey1 = screen.ecg
-        span = float(times[-1] - times[0])
-        win = max(span + 0.2, float(rng.uniform(1.5, 3.0)))
-        t_start = float(times[0] - rng.uniform(0.05, 0.95) * (win - span))
-        tt = np.linspace(t_start, t_start + win, ex1 - ex0 + 1)
-        beats = rr * np.arange(np.floor(t_start / rr) - 1, np.ceil((t_start + win) / rr) + 2)
-        sig = ecg_trace(tt, beats)
-        amp = (ey1 - ey0) * rng.uniform(0.35, 0.5)
-        yy = ey0 + (ey1 - ey0) * rng.uniform(0.55, 0.7) - amp * sig
-        ecg_img = Image.new("L", (cols, rows), 0)
-        ImageDraw.Draw(ecg_img).line(list(zip(np.arange(ex0, ex1 + 1).tolist(), yy.tolist())), fill=255,
-                                     width=int(rng.integers(1, 3)))
-        ecg_rgb = _grey(_pick_rgb(rng, [[0, 220, 0], [80, 255, 120], [230, 230, 230]]), mono)
-        layer.over(ecg_img, ecg_rgb)
-        cursor = np.clip(np.round(ex0 + (times - t_start) / win * (ex1 - ex0)).astype(int), ex0, ex1)
+    cursor = _draw_ecg(rng, layer, screen, times, rr, mono) if screen.ecg is not None else None
     return layer.alpha, layer.rgb, cursor, cur_rgb

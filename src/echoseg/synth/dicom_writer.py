@@ -41,22 +41,26 @@ def _jpeg_frames(frames: np.ndarray, quality: int) -> list[bytes]:
     return out
 
 
-def to_dataset(case: SynthCase, *, compression: str = "none", study_uid: str | None = None,
-               jpeg_quality: int = 92) -> Dataset:
-    """Build the DICOM dataset of ``case``. compression: 'none' or 'jpeg' (JPEG Baseline, YBR_FULL_422)."""
-    if compression not in ("none", "jpeg"):
-        raise ValueError(f"compression must be 'none' or 'jpeg', not {compression!r}")
-    frames = np.ascontiguousarray(case.frames, dtype=np.uint8)
-    n, rows, cols, _ = frames.shape
-    sop_class = US_MULTIFRAME if n > 1 else US_IMAGE
-    sop_uid = new_uid("sop", case.kind, case.seed, case.style)
+def _file_meta(sop_class: UID, sop_uid: UID, compression: str) -> FileMetaDataset:
+    """File meta information: SOP class/instance and the transfer syntax of ``compression``."""
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = sop_class
     meta.MediaStorageSOPInstanceUID = sop_uid
     meta.TransferSyntaxUID = JPEGBaseline8Bit if compression == "jpeg" else ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = sop_class, sop_uid
+    return meta
+
+
+def _series_description(case: SynthCase) -> str:
+    """``A4C``; for Doppler ``<SITE> <mode>`` on even seeds and ``Doppler <mode>`` on odd ones."""
+    if case.kind == "a4c":
+        return "A4C"
+    # half the Doppler files name their site, as some vendors' protocols do; the rest say only the mode
+    site = str(case.truth.get("site", "")).upper() if case.seed % 2 == 0 else "Doppler"
+    return f"{site} {case.truth.get('mode', '')}".strip()
+
+
+def _set_identity(ds: Dataset, case: SynthCase, study_uid: str | None) -> None:
+    """Study/series UIDs, modality, equipment and the synthetic (never real) patient and descriptions."""
     ds.StudyInstanceUID = study_uid or new_uid("study", case.seed)
     ds.SeriesInstanceUID = new_uid("series", case.kind, case.seed)
     ds.Modality = "US"
@@ -65,11 +69,11 @@ def to_dataset(case: SynthCase, *, compression: str = "none", study_uid: str | N
     ds.PatientName = "SYNTHETIC^ECHO"
     ds.PatientID = f"SYN{case.seed:08d}"
     ds.StudyDescription = "Synthetic echocardiogram (not a patient)"
-    if case.kind == "a4c":
-        ds.SeriesDescription = "A4C"
-    else:  # half the Doppler files name their site, as some vendors' protocols do; the rest say only the mode
-        site = str(case.truth.get("site", "")).upper() if case.seed % 2 == 0 else "Doppler"
-        ds.SeriesDescription = f"{site} {case.truth.get('mode', '')}".strip()
+    ds.SeriesDescription = _series_description(case)
+
+
+def _set_image(ds: Dataset, case: SynthCase, n: int, rows: int, cols: int) -> None:
+    """Image size, 8-bit sample layout, heart rate and, for cines, the frame timing."""
     ds.InstanceNumber = 1
     ds.Rows, ds.Columns = rows, cols
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
@@ -79,14 +83,22 @@ def to_dataset(case: SynthCase, *, compression: str = "none", study_uid: str | N
         ds.FrameTime = f"{case.frame_time_ms:.3f}"
         ds.CineRate = int(round(1000.0 / case.frame_time_ms))
         ds.FrameIncrementPointer = pydicom.tag.Tag(0x0018, 0x1063)
+
+
+def _regions_sequence(case: SynthCase) -> Sequence:
+    """The case's regions as the Sequence of Ultrasound Regions."""
     items = []
     for region in case.regions:
         item = Dataset()
         for key, value in region_to_item(region).items():
             setattr(item, key, value)
         items.append(item)
-    ds.SequenceOfUltrasoundRegions = Sequence(items)
-    if case.monochrome and compression == "none":
+    return Sequence(items)
+
+
+def _set_pixels(ds: Dataset, frames: np.ndarray, monochrome: bool, compression: str, jpeg_quality: int) -> None:
+    """Pixel data: MONOCHROME2 (grey, uncompressed), JPEG Baseline YBR_FULL_422 or uncompressed RGB."""
+    if monochrome and compression == "none":
         grey = frames.mean(axis=-1).round().astype(np.uint8)
         ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
         ds.PixelData = grey.tobytes()
@@ -98,6 +110,24 @@ def to_dataset(case: SynthCase, *, compression: str = "none", study_uid: str | N
     else:
         ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, "RGB", 0
         ds.PixelData = frames.tobytes()
+
+
+def to_dataset(case: SynthCase, *, compression: str = "none", study_uid: str | None = None,
+               jpeg_quality: int = 92) -> Dataset:
+    """Build the DICOM dataset of ``case``. compression: 'none' or 'jpeg' (JPEG Baseline, YBR_FULL_422)."""
+    if compression not in ("none", "jpeg"):
+        raise ValueError(f"compression must be 'none' or 'jpeg', not {compression!r}")
+    frames = np.ascontiguousarray(case.frames, dtype=np.uint8)
+    n, rows, cols, _ = frames.shape
+    sop_class = US_MULTIFRAME if n > 1 else US_IMAGE
+    sop_uid = new_uid("sop", case.kind, case.seed, case.style)
+    ds = Dataset()
+    ds.file_meta = _file_meta(sop_class, sop_uid, compression)
+    ds.SOPClassUID, ds.SOPInstanceUID = sop_class, sop_uid
+    _set_identity(ds, case, study_uid)
+    _set_image(ds, case, n, rows, cols)
+    ds.SequenceOfUltrasoundRegions = _regions_sequence(case)
+    _set_pixels(ds, frames, case.monochrome, compression, jpeg_quality)
     return ds
 
 

@@ -207,6 +207,93 @@ def _blend_box(frame: np.ndarray, layer: np.ndarray, rgb: tuple[int, int, int]) 
     return frame
 
 
+def _colour_images(style: Style, canvas: np.ndarray, boxes: Sequence[tuple[int, int, int, int]]) -> np.ndarray:
+    """(H, W, 3) screen in the style's background colour with ``canvas`` colourised inside ``boxes`` (r0, r1, c0, c1)."""
+    frame = np.broadcast_to(style.colorize(np.zeros((1, 1), np.float32)), (*canvas.shape, 3)).copy()
+    for r0, r1, c0, c1 in boxes:
+        frame[r0:r1, c0:c1] = style.colorize(canvas[r0:r1, c0:c1])
+    return frame
+
+
+def _draw_baseline_and_border(rng: np.random.Generator, ink: np.ndarray, lay: ScreenLayout,
+                              cal: SpectralCalibration) -> None:
+    """Into ``ink``: the baseline (usually; solid or dashed) and sometimes a frame around the strip."""
+    x0, y0, x1, y1 = lay.strip
+    base = int(round(cal.baseline_row))
+    bl = rng.uniform(0.4, 1.0)
+    if rng.random() < 0.85:
+        xs = np.arange(x0, x1 + 1)
+        ink[base, xs[(xs // int(rng.integers(2, 6))) % 2 == 0] if rng.random() < 0.3 else xs] = bl
+    if rng.random() < 0.3:
+        ink[[y0 - 1, y1 + 1], x0 - 1:x1 + 2] = 0.6
+        ink[y0 - 1:y1 + 2, [x0 - 1, x1 + 1]] = 0.6
+
+
+def _draw_velocity_axis(rng: np.random.Generator, ink: np.ndarray, lay: ScreenLayout,
+                        ticks: Sequence[tuple[int, int, int]]) -> None:
+    """Into ``ink``: sometimes the scale's axis line along the strip edge, and the velocity ticks."""
+    x0, y0, x1, y1 = lay.strip
+    if rng.random() < 0.6:
+        sx = x1 + 2 if lay.scale_right else x0 - 2
+        ink[y0:y1 + 1, sx] = 0.8
+    for row, xa, xb in ticks:
+        ink[row, xa:xb + 1] = 1.0
+
+
+def _draw_time_marks(rng: np.random.Generator, ink: np.ndarray, lay: ScreenLayout, cal: SpectralCalibration) -> None:
+    """Into ``ink``: time marks along the top or bottom of the strip (small every 0.1/0.2 s, big every second)."""
+    if lay.time_marks == "none":
+        return
+    x0, y0, x1, y1 = lay.strip
+    t0, small = rng.uniform(0, 1), float(rng.choice([0.1, 0.2]))
+    ty = y0 + 1 if lay.time_marks == "top" else y1 + 3
+    n = int(cal.region.width * cal.s_per_px / small) + 2
+    for k in range(n):
+        t = t0 + k * small - np.floor(t0 / small) * small
+        x = x0 + int(round(t / cal.s_per_px))
+        if x0 <= x <= x1:
+            major = abs(t / 1.0 - round(t)) < 1e-6 or k % int(round(1 / small)) == 0
+            ink[ty:ty + (5 if major else 2), x:x + (2 if major else 1)] = 1.0
+
+
+def _sweep_mm_s(cal: SpectralCalibration) -> int:
+    """The scanner sweep-speed setting (mm/s) closest to the strip's time scale."""
+    s_total = cal.region.width * cal.s_per_px
+    return int(min((25, 50, 75, 100, 150), key=lambda v: abs(v - cal.region.width * 0.26 / s_total)))
+
+
+def _draw_ecg(rng: np.random.Generator, frame: np.ndarray, lay: ScreenLayout, style: Style,
+              cal: SpectralCalibration, r_times: np.ndarray, gap: tuple[int, int] | None) -> np.ndarray:
+    """Blend the ECG trace (R waves at ``r_times``) across the strip's width into ``frame``."""
+    x0, _, x1, _ = lay.strip
+    t = np.arange(x1 - x0 + 1) * cal.s_per_px
+    trace = overlay.ecg_trace(t, r_times)
+    ecg = np.zeros((lay.height, lay.width), dtype=np.float32)
+    overlay.draw_polyline(ecg, np.arange(x0, x1 + 1), lay.ecg_y - lay.ecg_amp * trace,
+                          width=int(rng.integers(1, 3)))
+    if gap is not None:
+        ecg[:, x0 + gap[0]:x0 + gap[1]] = 0.0
+    hue = [(60, 230, 80), (80, 255, 120), (230, 230, 80), (90, 220, 230)][int(rng.integers(4))]
+    return _blend_box(frame, ecg, style.text_rgb if style.monochrome else hue)
+
+
+def _draw_marks(rng: np.random.Generator, frame: np.ndarray, lay: ScreenLayout, style: Style,
+                traces: Sequence[tuple[np.ndarray, np.ndarray]], notes: Sequence[tuple[int, int, str]]) -> np.ndarray:
+    """Blend a sonographer's measurement traces (dotted or solid) and result notes into ``frame``."""
+    shape = (lay.height, lay.width)
+    marks = overlay.text_layer(shape, list(notes), size=lay.font) if notes else np.zeros(shape, dtype=np.float32)
+    dotted = rng.random() < 0.5
+    for xs, ys in traces:
+        if dotted:
+            keep = (np.arange(xs.size) // 2) % 2 == 0
+            iy = np.clip(np.round(ys[keep]).astype(int), 0, lay.height - 1)
+            marks[iy, xs[keep]] = 1.0
+        else:
+            overlay.draw_polyline(marks, xs, ys, width=1)
+    hue = [(255, 230, 0), (0, 255, 255), (255, 255, 255), (120, 255, 120)][int(rng.integers(4))]
+    return _blend_box(frame, marks, style.text_rgb if style.monochrome else hue)
+
+
 def draw_screen(rng: np.random.Generator, lay: ScreenLayout, style: Style, strip_img: np.ndarray,
                 cal: SpectralCalibration, *, site: str, mode: str, r_times: np.ndarray,
                 hr_bpm: float, traces: Sequence[tuple[np.ndarray, np.ndarray]] = (),
@@ -224,64 +311,21 @@ def draw_screen(rng: np.random.Generator, lay: ScreenLayout, style: Style, strip
     regions: tuple[Region, ...] = ()
     if lay.thumb is not None:
         regions = (_thumbnail(rng, canvas, lay, ink, mode),)
-    frame = np.broadcast_to(style.colorize(np.zeros((1, 1), np.float32)), (*canvas.shape, 3)).copy()
     boxes = [(y0, y1 + 1, x0, x1 + 1)]
     if regions:
         boxes.append((regions[0].y0, regions[0].y1 + 1, regions[0].x0, regions[0].x1 + 1))
-    for r0, r1, c0, c1 in boxes:
-        frame[r0:r1, c0:c1] = style.colorize(canvas[r0:r1, c0:c1])
-    # baseline, strip frame, velocity scale, time marks
-    base = int(round(cal.baseline_row))
-    bl = rng.uniform(0.4, 1.0)
-    if rng.random() < 0.85:
-        xs = np.arange(x0, x1 + 1)
-        ink[base, xs[(xs // int(rng.integers(2, 6))) % 2 == 0] if rng.random() < 0.3 else xs] = bl
-    if rng.random() < 0.3:
-        ink[[y0 - 1, y1 + 1], x0 - 1:x1 + 2] = 0.6
-        ink[y0 - 1:y1 + 2, [x0 - 1, x1 + 1]] = 0.6
+    frame = _colour_images(style, canvas, boxes)
+    _draw_baseline_and_border(rng, ink, lay, cal)
     ticks, labels = _scale(rng, lay, cal)
-    if rng.random() < 0.6:
-        sx = x1 + 2 if lay.scale_right else x0 - 2
-        ink[y0:y1 + 1, sx] = 0.8
-    for row, xa, xb in ticks:
-        ink[row, xa:xb + 1] = 1.0
-    if lay.time_marks != "none":
-        t0, small = rng.uniform(0, 1), float(rng.choice([0.1, 0.2]))
-        ty = y0 + 1 if lay.time_marks == "top" else y1 + 3
-        n = int(cal.region.width * cal.s_per_px / small) + 2
-        for k in range(n):
-            t = t0 + k * small - np.floor(t0 / small) * small
-            x = x0 + int(round(t / cal.s_per_px))
-            if x0 <= x <= x1:
-                major = abs(t / 1.0 - round(t)) < 1e-6 or k % int(round(1 / small)) == 0
-                ink[ty:ty + (5 if major else 2), x:x + (2 if major else 1)] = 1.0
-    s_total = cal.region.width * cal.s_per_px
-    sweep = int(min((25, 50, 75, 100, 150), key=lambda v: abs(v - cal.region.width * 0.26 / s_total)))
+    _draw_velocity_axis(rng, ink, lay, ticks)
+    _draw_time_marks(rng, ink, lay, cal)
+    sweep = _sweep_mm_s(cal)
     if gap is not None:  # the erase bar blanks everything drawn in its columns
         ink[y0 - 1:y1 + 2, x0 + gap[0]:x0 + gap[1]] = 0.0
     text = overlay.text_layer(canvas.shape, _texts(rng, lay, site, mode, hr_bpm, sweep) + labels, size=lay.font)
-    layer = np.maximum(ink, text)
-    frame = _blend_box(frame, layer, style.text_rgb)
+    frame = _blend_box(frame, np.maximum(ink, text), style.text_rgb)
     if lay.ecg != "none":
-        t = np.arange(x1 - x0 + 1) * cal.s_per_px
-        trace = overlay.ecg_trace(t, r_times)
-        ecg = np.zeros_like(canvas)
-        overlay.draw_polyline(ecg, np.arange(x0, x1 + 1), lay.ecg_y - lay.ecg_amp * trace,
-                              width=int(rng.integers(1, 3)))
-        if gap is not None:
-            ecg[:, x0 + gap[0]:x0 + gap[1]] = 0.0
-        hue = [(60, 230, 80), (80, 255, 120), (230, 230, 80), (90, 220, 230)][int(rng.integers(4))]
-        frame = _blend_box(frame, ecg, style.text_rgb if style.monochrome else hue)
+        frame = _draw_ecg(rng, frame, lay, style, cal, r_times, gap)
     if traces or notes:
-        marks = overlay.text_layer(canvas.shape, list(notes), size=lay.font) if notes else np.zeros_like(canvas)
-        dotted = rng.random() < 0.5
-        for xs, ys in traces:
-            if dotted:
-                keep = (np.arange(xs.size) // 2) % 2 == 0
-                iy = np.clip(np.round(ys[keep]).astype(int), 0, lay.height - 1)
-                marks[iy, xs[keep]] = 1.0
-            else:
-                overlay.draw_polyline(marks, xs, ys, width=1)
-        hue = [(255, 230, 0), (0, 255, 255), (255, 255, 255), (120, 255, 120)][int(rng.integers(4))]
-        frame = _blend_box(frame, marks, style.text_rgb if style.monochrome else hue)
+        frame = _draw_marks(rng, frame, lay, style, traces, notes)
     return frame, regions

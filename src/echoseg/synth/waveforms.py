@@ -154,6 +154,91 @@ _EJECTION = {
 }
 
 
+@dataclass(frozen=True)
+class _AmpModel:
+    """Beat-to-beat amplitude variation: jitter, respiration and (irregular rhythm) Frank-Starling."""
+
+    jit: float
+    resp: float
+    resp_T: float
+    phase: float
+    rr: np.ndarray
+    rr_mean: float
+    irregular: bool
+
+    def amp(self, rng: np.random.Generator, i: int, r0: float) -> float:
+        """Amplitude factor of the beat of cycle ``i`` (R wave at ``r0``); draws one normal."""
+        return _amp(rng, self.jit, self.resp, self.resp_T, self.phase, r0, self.rr, i, self.rr_mean, self.irregular)
+
+
+def _sample_amp_model(rng: np.random.Generator, site: str, rr: np.ndarray, irregular: bool) -> _AmpModel:
+    """Draw the amplitude variation (respiration stronger on the right heart and mitral inflow)."""
+    jit = rng.uniform(0.02, 0.06)
+    resp = rng.uniform(0.0, 0.12 if site in ("rvot", "pv", "mv") else 0.05)
+    resp_T, phase = rng.uniform(3.0, 5.0), rng.uniform(0, 2 * np.pi)
+    return _AmpModel(jit, resp, resp_T, phase, rr, float(rr.mean()), irregular)
+
+
+def _mv_peaks(rng: np.random.Generator, stenosis: bool, irregular: bool) -> tuple[float, float]:
+    """Nominal (E peak, A peak) in cm/s; A is 0 in irregular rhythm (its draws still happen)."""
+    e0 = rng.uniform(150, 250) if stenosis else rng.uniform(50, 120)
+    if stenosis:  # mostly atrial fibrillation; in sinus rhythm a small late A bump
+        a0 = rng.uniform(0.2, 0.45) * e0 if rng.random() < 0.3 else 0.0
+    else:
+        a0 = float(np.clip(e0 / np.exp(rng.normal(0.25, 0.35)), 30, 90))
+    if irregular:
+        a0 = 0.0
+    return e0, a0
+
+
+def _inflow_beats(rng: np.random.Generator, stenosis: bool, r_times: np.ndarray, am: _AmpModel,
+                  pep: float) -> list[FlowBeat]:
+    """Mitral inflow beats, one per cycle long enough (>= 80 ms of flow)."""
+    rr = am.rr
+    e0, a0 = _mv_peaks(rng, stenosis, am.irregular)
+    ivrt, e_acc = rng.uniform(0.06, 0.10), rng.uniform(0.06, 0.10)
+    e_dec, a_dur = rng.uniform(0.14, 0.24), rng.uniform(0.10, 0.15)
+    pht = rng.uniform(0.15, 0.33) if stenosis else 0.0
+    dias = rng.uniform(0.05, 0.25)
+    beats: list[FlowBeat] = []
+    for i in range(len(rr)):
+        r0, r1 = r_times[i], r_times[i + 1]
+        start = r0 + pep + _ejection_time(rng, rr[i]) + ivrt
+        a_start = float(r1 - 0.13 + rng.normal(0, 0.01))
+        end = r1 + rng.uniform(0.0, 0.025)
+        if a0 > 0 and not stenosis:  # mitral closure after the A wave has ended
+            end = max(end, a_start + a_dur + 0.005)
+        if end - start < 0.08:
+            continue
+        e_pk = e0 * am.amp(rng, i, r0)
+        a_pk = 0.0 if a0 == 0 else a0 * (1 + am.jit * rng.standard_normal())
+        beats.append(InflowBeat(
+            start_s=float(start), end_s=float(end), e_peak=float(e_pk),
+            e_accel_s=float(min(e_acc * (0.6 if stenosis else 1.0), 0.4 * (end - start))),
+            e_decel_s=float(e_dec), a_peak=float(a_pk), a_start_s=a_start,
+            a_dur_s=float(a_dur), diastasis=float(dias * e_pk), pht_s=float(pht)))
+    return beats
+
+
+def _ejection_beats(rng: np.random.Generator, key: str, r_times: np.ndarray, am: _AmpModel,
+                    pep: float) -> list[FlowBeat]:
+    """Systolic ejection beats, one per cycle, shaped by the ``_EJECTION[key]`` ranges."""
+    rr = am.rr
+    (p_lo, p_hi), tp, ra, fb = _EJECTION[key]
+    peak0 = rng.uniform(p_lo, p_hi)
+    p, a, b = rng.uniform(*tp), rng.uniform(*ra), rng.uniform(*fb)
+    extra_et = 0.04 if key == "av_stenosis" else 0.0
+    beats: list[FlowBeat] = []
+    for i in range(len(rr)):
+        r0 = r_times[i]
+        start = r0 + pep + rng.normal(0, 0.004)
+        et = _ejection_time(rng, rr[i - 1] if (am.irregular and i > 0) else rr[i]) + extra_et
+        amp = am.amp(rng, i, r0)
+        beats.append(EjectionBeat(start_s=float(start), end_s=float(start + et), peak_cm_s=float(peak0 * amp),
+                                  p=float(np.clip(p + rng.normal(0, 0.015), 0.15, 0.6)), a=float(a), b=float(b)))
+    return beats
+
+
 def make_beats(rng: np.random.Generator, site: str, variant: str, r_times: np.ndarray,
                irregular: bool) -> list[FlowBeat]:
     """One flow beat per cardiac cycle of ``r_times`` for ``site`` ("mv", "av", "lvot", "rvot", "pv").
@@ -161,57 +246,12 @@ def make_beats(rng: np.random.Generator, site: str, variant: str, r_times: np.nd
     ``variant``: "normal", "stenosis" (av: late rounded high peak; mv: CW high E with long PHT).
     Per-beat amplitude varies (jitter, respiration, and after long RR in irregular rhythm).
     """
-    rr = np.diff(r_times)
-    rr_mean = float(rr.mean())
-    jit = rng.uniform(0.02, 0.06)
-    resp = rng.uniform(0.0, 0.12 if site in ("rvot", "pv", "mv") else 0.05)
-    resp_T, phase = rng.uniform(3.0, 5.0), rng.uniform(0, 2 * np.pi)
+    am = _sample_amp_model(rng, site, np.diff(r_times), irregular)
     pep = rng.uniform(0.04, 0.09)
-    beats: list[FlowBeat] = []
     if site == "mv":
-        stenosis = variant == "stenosis"
-        e0 = rng.uniform(150, 250) if stenosis else rng.uniform(50, 120)
-        if stenosis:  # mostly atrial fibrillation; in sinus rhythm a small late A bump
-            a0 = rng.uniform(0.2, 0.45) * e0 if rng.random() < 0.3 else 0.0
-        else:
-            a0 = float(np.clip(e0 / np.exp(rng.normal(0.25, 0.35)), 30, 90))
-        if irregular:
-            a0 = 0.0
-        ivrt, e_acc = rng.uniform(0.06, 0.10), rng.uniform(0.06, 0.10)
-        e_dec, a_dur = rng.uniform(0.14, 0.24), rng.uniform(0.10, 0.15)
-        pht = rng.uniform(0.15, 0.33) if stenosis else 0.0
-        dias = rng.uniform(0.05, 0.25)
-        for i in range(len(rr)):
-            r0, r1 = r_times[i], r_times[i + 1]
-            start = r0 + pep + _ejection_time(rng, rr[i]) + ivrt
-            a_start = float(r1 - 0.13 + rng.normal(0, 0.01))
-            end = r1 + rng.uniform(0.0, 0.025)
-            if a0 > 0 and not stenosis:  # mitral closure after the A wave has ended
-                end = max(end, a_start + a_dur + 0.005)
-            if end - start < 0.08:
-                continue
-            amp = _amp(rng, jit, resp, resp_T, phase, r0, rr, i, rr_mean, irregular)
-            e_pk = e0 * amp
-            a_pk = 0.0 if a0 == 0 else a0 * (1 + jit * rng.standard_normal())
-            beats.append(InflowBeat(
-                start_s=float(start), end_s=float(end), e_peak=float(e_pk),
-                e_accel_s=float(min(e_acc * (0.6 if stenosis else 1.0), 0.4 * (end - start))),
-                e_decel_s=float(e_dec), a_peak=float(a_pk), a_start_s=a_start,
-                a_dur_s=float(a_dur), diastasis=float(dias * e_pk), pht_s=float(pht)))
-        return beats
+        return _inflow_beats(rng, variant == "stenosis", r_times, am, pep)
     key = "av_stenosis" if (site == "av" and variant == "stenosis") else site
-    (p_lo, p_hi), tp, ra, fb = _EJECTION[key]
-    peak0 = rng.uniform(p_lo, p_hi)
-    p, a, b = rng.uniform(*tp), rng.uniform(*ra), rng.uniform(*fb)
-    extra_et = 0.04 if key == "av_stenosis" else 0.0
-    for i in range(len(rr)):
-        r0 = r_times[i]
-        start = r0 + pep + rng.normal(0, 0.004)
-        et = _ejection_time(rng, rr[i - 1] if (irregular and i > 0) else rr[i]) + extra_et
-        amp = _amp(rng, jit, resp, resp_T, phase, r0, rr, i, rr_mean, irregular)
-        beats.append(EjectionBeat(start_s=float(start), end_s=float(start + et), peak_cm_s=float(peak0 * amp),
-                                  p=float(np.clip(p + rng.normal(0, 0.015), 0.15, 0.6)), a=float(a), b=float(b)))
-    return beats
+    return _ejection_beats(rng, key, r_times, am, pep)
 
 
 def _amp(rng: np.random.Generator, jit: float, resp: float, resp_T: float, phase: float, r0: float,
