@@ -57,3 +57,27 @@ def test_the_non_target_refusal_leads_the_reasons():
     assert ok.passed, ok.reasons
     with pytest.raises(ValueError):
         dtask.measure(_img(), "la_area", None, Options())  # type: ignore[arg-type]
+
+
+def _b(i: int, vti: float, complete: bool = True):
+    from echoseg.types import Beat
+
+    return Beat(i, i * 1.0, i * 1.0 + 0.3, vti, 100.0, 60.0, 4.0, 2.0, complete, 1.0)
+
+
+def test_beats_the_tracer_disputes_are_not_counted_unless_most_are_disputed():
+    beats = [_b(0, 7.0), _b(1, 16.0), _b(2, 15.0), _b(3, 1.0, complete=False)]
+    kept, note = dtask.drop_disputed(beats, (2.0, 17.0, 14.0, 2.0))
+    assert [b.complete for b in kept] == [False, True, True, False]
+    assert note and "1 beat(s) the model-free tracer disputes" in note[0]
+    most, none = dtask.drop_disputed(beats, (2.0, 5.0, 14.0, 2.0))  # 2 of 3 disputed: QC refuses instead
+    assert [b.complete for b in most] == [b.complete for b in beats] and none == ()
+    assert dtask.drop_disputed(beats, ()) == (beats, ())  # no second opinion: nothing changes
+
+
+def test_minor_flow_periods_between_beats_are_not_counted():
+    from echoseg.doppler.beats import minor_beats
+
+    assert minor_beats([1.9, 16.7, 4.9, 14.4, 5.5, 17.3], [True] * 6) == [0, 2, 4]
+    assert minor_beats([15.0, 12.0, 16.0, 9.0], [True, True, True, True]) == []  # AF-like spread stays
+    assert minor_beats([15.0, 1.0, 16.0], [True, False, True]) == []  # fewer than 3 complete

@@ -5,7 +5,7 @@ when neither strip edge nor an erase bar cuts it. Mitral inflow joins its E and 
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -213,3 +213,27 @@ def _join_pairs(t: np.ndarray, s: np.ndarray, segs: list[list[int]], period_s: f
         if not joined[-1] and t[-1] - t[segs[-1][1]] < reach:
             pe[-1] = True
     return segs, ps, pe
+
+
+MINOR_BEAT_FRAC = 0.4  # a flow period below this fraction of the strip's typical beat is not a beat
+
+
+def minor_beats(vti_cm: Sequence[float], complete: Sequence[bool], frac: float = MINOR_BEAT_FRAC) -> list[int]:
+    """Indices of complete flow periods too small to be beats of the sampled flow.
+
+    Between ejections, a sample volume also picks up small flow periods (the other valve's inflow
+    leaking in, clutter, the end of a wave cut by the wall filter). A complete period whose VTI is
+    below ``frac`` of the typical beat (the median of the larger half of the complete periods'
+    VTIs) is one of them. With fewer than three complete periods nothing is dropped.
+
+    >>> minor_beats([15.0, 4.0, 16.0, 5.0, 15.5], [True] * 5)
+    [1, 3]
+    >>> minor_beats([15.0, 4.0], [True, True])
+    []
+    """
+    idx = [i for i, c in enumerate(complete) if c]
+    if len(idx) < 3:
+        return []
+    vals = np.sort(np.asarray([vti_cm[i] for i in idx], dtype=np.float64))
+    typical = float(np.median(vals[len(vals) // 2:]))
+    return [i for i in idx if vti_cm[i] < frac * typical]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from echoseg.doppler import screen_text
-from echoseg.doppler.beats import Span, erase_bar_columns, split_beats
+from echoseg.doppler.beats import MINOR_BEAT_FRAC, Span, erase_bar_columns, minor_beats, split_beats
 from echoseg.doppler.envelope import FlowEnvelope, envelope_from_flow
 from echoseg.doppler.measure import beats_from_spans, summarise_beats
 from echoseg.doppler.prepare import doppler_input, strip_luminance
@@ -74,7 +74,8 @@ def measure(img: EchoImage, task: str, models: Models, opts: Options) -> FileRes
     choice = choose_site(img, task, wave_p, cal.mode, env.side, opts)
     spans, beats, bar_notes = find_beats(img.frames[0], cal, env, choice.site)
     second = _second_opinion(lum, cal, env.side, beats)
-    row = _row(img.path, choice, beats, env, cal, choice.notes + bar_notes, second)
+    beats, disputed = drop_disputed(beats, second)
+    row = _row(img.path, choice, beats, env, cal, choice.notes + bar_notes + disputed, second)
     return _file_result(img, row, choice, spans, beats, env, prob, cal, opts)
 
 
@@ -137,7 +138,13 @@ def find_beats(frame: np.ndarray, cal: SpectralCalibration, env: FlowEnvelope,
     notes: tuple[str, ...] = ()
     if erased.any():
         notes = (f"sweep erase bar: {int(erased.sum())} blank strip columns; beats across it are incomplete",)
-    return spans, beats_from_spans(env.t_s, env.velocity_cm_s, spans), notes
+    beats = beats_from_spans(env.t_s, env.velocity_cm_s, spans)
+    minor = minor_beats([b.vti_cm for b in beats], [b.complete for b in beats])
+    if minor:
+        beats = [replace(b, complete=False) if b.index in minor else b for b in beats]
+        notes += (f"{len(minor)} minor flow period(s) below {100 * MINOR_BEAT_FRAC:.0f} % of the strip's typical beat "
+                  "not counted as beats",)
+    return spans, beats, notes
 
 
 def assess_beats(beats: Sequence[Beat], *, site: str, cal: SpectralCalibration, side: int | None,
@@ -154,6 +161,23 @@ def assess_beats(beats: Sequence[Beat], *, site: str, cal: SpectralCalibration, 
     if nontarget:
         check = combine(make_result([nontarget], check.confidence), check)
     return summary, check
+
+
+def drop_disputed(beats: Sequence[Beat], tracer_vti: Sequence[float]) -> tuple[list[Beat], tuple[str, ...]]:
+    """The beats with those the model-free tracer disputes (VTIs more than the agreement margin apart)
+    no longer counted, and a note; unchanged when the tracer did not run or disputes more than half
+    of the complete beats (then QC refuses the strip, see :func:`assess_beats`)."""
+    if len(tracer_vti) != len(beats):
+        return list(beats), ()
+    agreement = beat_agreement(beats, tracer_vti)
+    if not agreement.agrees or not agreement.n_disagree:
+        return list(beats), ()
+    comp = [b for b in beats if b.complete]
+    disputed = {b.index for b, d in zip(comp, agreement.differences) if abs(d) > agreement.margin}
+    kept = [replace(b, complete=False) if b.index in disputed else b for b in beats]
+    note = (f"{len(disputed)} beat(s) the model-free tracer disputes (> {100 * agreement.margin:.0f} % apart) "
+            "not counted",)
+    return kept, note
 
 
 def _second_opinion(lum: np.ndarray, cal: SpectralCalibration, side: int, beats: Sequence[Beat]) -> tuple[float, ...]:
