@@ -216,6 +216,7 @@ def _join_pairs(t: np.ndarray, s: np.ndarray, segs: list[list[int]], period_s: f
 
 
 MINOR_BEAT_FRAC = 0.4  # a flow period below this fraction of the strip's typical beat is not a beat
+MINOR_BEAT_FRAC_IRREGULAR = 0.15  # in irregular rhythm, where VTI follows RR, only blips are dropped
 
 
 def minor_beats(vti_cm: Sequence[float], complete: Sequence[bool], frac: float = MINOR_BEAT_FRAC) -> list[int]:

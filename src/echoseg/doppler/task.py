@@ -14,9 +14,16 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from echoseg.doppler import screen_text
-from echoseg.doppler.beats import MINOR_BEAT_FRAC, Span, erase_bar_columns, minor_beats, split_beats
+from echoseg.doppler.beats import (
+    MINOR_BEAT_FRAC,
+    MINOR_BEAT_FRAC_IRREGULAR,
+    Span,
+    erase_bar_columns,
+    minor_beats,
+    split_beats,
+)
 from echoseg.doppler.envelope import FlowEnvelope, envelope_from_flow
-from echoseg.doppler.measure import beats_from_spans, summarise_beats
+from echoseg.doppler.measure import beats_from_spans, rr_irregular, summarise_beats
 from echoseg.doppler.prepare import doppler_input, strip_luminance
 from echoseg.doppler.qc import qc_doppler
 from echoseg.doppler.site import class_posterior, site_from_labels
@@ -139,10 +146,11 @@ def find_beats(frame: np.ndarray, cal: SpectralCalibration, env: FlowEnvelope,
     if erased.any():
         notes = (f"sweep erase bar: {int(erased.sum())} blank strip columns; beats across it are incomplete",)
     beats = beats_from_spans(env.t_s, env.velocity_cm_s, spans)
-    minor = minor_beats([b.vti_cm for b in beats], [b.complete for b in beats])
+    frac = MINOR_BEAT_FRAC_IRREGULAR if rr_irregular([b.rr_s for b in beats if b.rr_s]) else MINOR_BEAT_FRAC
+    minor = minor_beats([b.vti_cm for b in beats], [b.complete for b in beats], frac)
     if minor:
         beats = [replace(b, complete=False) if b.index in minor else b for b in beats]
-        notes += (f"{len(minor)} minor flow period(s) below {100 * MINOR_BEAT_FRAC:.0f} % of the strip's typical beat "
+        notes += (f"{len(minor)} minor flow period(s) below {100 * frac:.0f} % of the strip's typical beat "
                   "not counted as beats",)
     return spans, beats, notes
 
