@@ -245,10 +245,10 @@ def bench_reference(task: str, net: torch.nn.Module, reps: int, budget: float, b
 def write_study(folder: Path, compression: str) -> list[str]:
     """A 30-frame A4C cine and one Doppler image per site, sharing a StudyInstanceUID; returns descriptions."""
     from echoseg.synth.a4c import generate_a4c
-    from echoseg.synth.dicom_writer import _uid, write_case
+    from echoseg.synth.dicom_writer import new_uid, write_case
     from echoseg.synth.doppler import generate_doppler
 
-    uid = _uid("study", "perf", STUDY_SEED)
+    uid = new_uid("study", "perf", STUDY_SEED)
     desc = []
     cases = [("a4c", generate_a4c(STUDY_SEED, n_frames=STUDY_FRAMES))]
     cases += [(site, generate_doppler(STUDY_SEED * 10 + j, site=site)) for j, site in enumerate(SITES)]

@@ -250,7 +250,7 @@ def main() -> int:
     unlabelled = args.real / "unlabelled_cw_av"
     extra = sheet_lines(contact_sheet(unlabelled, models, sheet_png), "images/real_world_cw_contact_sheet.jpg") \
         if (unlabelled / "ocr_results.csv").exists() else []
-    cmd = "python benchmarks/real_world.py" + (" " + " ".join(sys.argv[1:]) if len(sys.argv) > 1 else "")
+    cmd = ".venv/bin/python benchmarks/real_world.py" + (" " + " ".join(sys.argv[1:]) if len(sys.argv) > 1 else "")
     shown = "shipped (src/echoseg/weights/doppler)" if args.doppler_model == "doppler" else args.doppler_model
     text = markdown(rows, cmd, time.perf_counter() - t0, f"Doppler network {shown}")
     text = text + "\n".join(extra)
