@@ -223,28 +223,3 @@ def rasterize(poly: np.ndarray, shape: tuple[int, int], out: np.ndarray | None =
         out = np.zeros(shape, dtype=np.uint8)
     out[polygon_mask(poly, shape)] = value
     return out
-    yr = np.arange(r0, r1 + 1, dtype=np.float64)[:, None]
-    xa, ya, xb, yb = x[None, :], y[None, :], np.roll(x, -1)[None, :], np.roll(y, -1)[None, :]
-    crosses = (ya <= yr) != (yb <= yr)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        xi = xa + (yr - ya) * (xb - xa) / (yb - ya)
-    xi = np.where(crosses, xi, np.inf)
-    xi.sort(axis=1)
-    n = crosses.sum(axis=1)
-    c0 = max(int(np.floor(x.min())), 0)
-    c1 = min(int(np.ceil(x.max())) + 1, cols)
-    if c1 <= c0:
-        return out
-    diff = np.zeros((yr.shape[0], c1 - c0 + 1), dtype=np.int16)
-    for j in range(0, int(n.max()), 2):
-        rr = np.nonzero(n > j + 1)[0]
-        if rr.size == 0:
-            break
-        ca = np.clip(np.ceil(xi[rr, j]).astype(np.int64), c0, c1) - c0
-        cb = np.clip(np.ceil(xi[rr, j + 1]).astype(np.int64), c0, c1) - c0
-        diff[rr, ca] += 1  # rows are unique within one crossing pair, so no index repeats
-        diff[rr, cb] -= 1
-    inside = np.cumsum(diff, axis=1)[:, :-1] > 0
-    view = out[r0:r1 + 1, c0:c1]
-    view[inside] = value
-    return out
