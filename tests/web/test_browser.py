@@ -37,8 +37,7 @@ from echoseg.pipeline import measure_file
 from echoseg.synth.dataset import write_dataset  # noqa: E402
 from echoseg.web import app as web
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_web import SEED, OracleModels  # noqa: E402
+from tests.oracle_models import SEED, OracleModels  # noqa: E402
 
 
 @contextmanager
