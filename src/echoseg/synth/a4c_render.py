@@ -30,11 +30,6 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / max(float(np.hypot(v[0], v[1])), 1e-9)
 
 
-def _rot(v: np.ndarray, deg: float) -> np.ndarray:
-    a = np.deg2rad(deg)
-    return np.array([np.cos(a) * v[0] - np.sin(a) * v[1], np.sin(a) * v[0] + np.cos(a) * v[1]])
-
-
 def _circle(c: np.ndarray, r: float, n: int = 28) -> np.ndarray:
     t = np.linspace(0, 2 * np.pi, n, endpoint=False)
     return np.stack([c[0] + r * np.cos(t), c[1] + r * np.sin(t)], axis=1)

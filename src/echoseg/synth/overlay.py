@@ -12,16 +12,6 @@ def font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
         return ImageFont.load_default()
 
 
-def draw_texts(frame: np.ndarray, items: list[tuple[int, int, str]], rgb: tuple[int, int, int], size: int = 12) -> np.ndarray:
-    """Return a copy of an (H, W, 3) uint8 frame with each (x, y, text) drawn in ``rgb``."""
-    img = Image.fromarray(frame)
-    draw = ImageDraw.Draw(img)
-    fnt = font(size)
-    for x, y, text in items:
-        draw.text((x, y), text, fill=tuple(rgb), font=fnt)
-    return np.asarray(img)
-
-
 def text_layer(shape: tuple[int, int], items: list[tuple[int, int, str]], size: int = 12) -> np.ndarray:
     """(H, W) float mask in [0, 1] of rendered text, to be blended onto many frames cheaply."""
     img = Image.new("L", (shape[1], shape[0]), 0)
