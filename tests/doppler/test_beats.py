@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from echoseg.doppler.beats import erase_bar_columns, split_beats
+from echoseg.doppler.beats import erase_bar_columns, gate_by_ecg, split_beats
 from echoseg.doppler.envelope import envelope_from_flow
 from echoseg.doppler.measure import beat_stats, beats_from_spans, rr_irregular, summarise_beats
 from echoseg.doppler.qc import qc_doppler
@@ -109,6 +109,62 @@ def test_split_beats_mitral_lone_wave_at_edge_is_incomplete():
     assert len(spans) == 3
     assert [s.complete for s in spans] == [False, True, True]
     assert abs(t[spans[0].start] - 0.05) <= dt  # the lone A wave
+
+
+# ----------------------------------------------------------------------------- ECG gating
+def test_gate_by_ecg_joins_mitral_e_and_a_whatever_the_diastasis():
+    dt = 0.004
+    t = np.arange(0, 4.2, dt)
+    r = np.array([0.0, 1.05, 2.1, 3.15])  # R waves; E starts 0.45 s after each, A ends at the next
+    gaps = [0.35, 0.1, 0.35]  # diastasis too long for the spectrum-only joining rules in two cycles
+    beats = []
+    for r0, g in zip(r[:-1], gaps):
+        e0 = r0 + 0.45
+        beats += [(e0, 0.6 - g - 0.12, 80.0), (r0 + 1.05 - 0.12, 0.12, 50.0)]
+    v = half_sine_train(t, beats)
+    spans = split_beats(t, v)
+    assert len(spans) == 6  # E and A apart
+    gated = gate_by_ecg(t, v, spans, r, inflow=True)
+    assert len(gated.spans) == 3 and gated.n_joined == 3 and gated.n_left_out == 0
+    for sp, r0 in zip(gated.spans, r[:-1]):
+        assert abs(t[sp.start] - (r0 + 0.45)) <= 2 * dt and abs(t[sp.end] - (r0 + 1.05)) <= 2 * dt
+    assert [sp.complete for sp in gated.spans] == [True, True, True]
+    assert gated.spans[0].rr_s is None and gated.spans[1].rr_s == pytest.approx(1.05)
+
+
+def test_gate_by_ecg_mitral_beat_whose_a_wave_lies_beyond_the_strip_is_incomplete():
+    dt = 0.004
+    t = np.arange(0, 2.1, dt)  # ends after the second cycle's E but before its A
+    r = np.array([0.1, 1.15])
+    beats = [(0.55, 0.3, 80.0), (1.03, 0.12, 50.0), (1.6, 0.3, 80.0), (2.13, 0.12, 50.0)]
+    v = half_sine_train(t, beats)
+    gated = gate_by_ecg(t, v, split_beats(t, v), r, inflow=True)
+    assert [sp.complete for sp in gated.spans] == [True, False]
+
+
+def test_gate_by_ecg_ejection_fragments_joined_and_blips_left_out():
+    dt = 0.004
+    t = np.arange(0, 3.3, dt)
+    r = np.array([0.2, 1.0, 1.8, 2.6])
+    beats = []
+    for r0 in r[:3]:
+        beats += [(r0 + 0.06, 0.3, 90.0), (r0 + 0.55, 0.12, 12.0)]  # ejection, then a late diastolic blip
+    v = half_sine_train(t, beats)
+    v[(t > 1.0 + 0.06 + 0.12) & (t < 1.0 + 0.06 + 0.15)] = 0.0  # a dropout splits the second ejection
+    spans = split_beats(t, v, min_peak_frac=0.1)
+    assert len(spans) == 7
+    gated = gate_by_ecg(t, v, spans, r, inflow=False)
+    counted = [sp for sp in gated.spans if sp.complete]
+    assert len(counted) == 3 and gated.n_joined == 1 and gated.n_left_out == 3
+    for sp, r0 in zip(counted, r[:3]):
+        assert abs(t[sp.start] - (r0 + 0.06)) <= 2 * dt and abs(t[sp.end] - (r0 + 0.36)) <= 2 * dt
+    assert counted[1].rr_s == pytest.approx(0.8)
+
+
+def test_gate_by_ecg_inputs():
+    t = np.arange(0, 1, 0.01)
+    with pytest.raises(ValueError, match="two distinct R-wave times"):
+        gate_by_ecg(t, np.zeros_like(t), [], [0.5], inflow=False)
 
 
 # ----------------------------------------------------------------------------- synthetic Doppler cases

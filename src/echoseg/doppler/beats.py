@@ -6,7 +6,7 @@ when neither strip edge nor an erase bar cuts it. Mitral inflow joins its E and 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -238,3 +238,92 @@ def minor_beats(vti_cm: Sequence[float], complete: Sequence[bool], frac: float =
     vals = np.sort(np.asarray([vti_cm[i] for i in idx], dtype=np.float64))
     typical = float(np.median(vals[len(vals) // 2:]))
     return [i for i in idx if vti_cm[i] < frac * typical]
+
+
+# ============================================================================= ECG gating
+ECG_EJECTION_LEAD = 0.1  # an ejection cycle starts this fraction of RR before its R wave
+ECG_INFLOW_LAG = 0.15    # a mitral inflow cycle starts this fraction of RR after its R wave
+ECG_BLIP_FRAC = 0.15     # a flow period below this fraction of its cycle's largest is not part of the beat
+ECG_FRAGMENT_GAP = 0.12  # ejection fragments closer than this fraction of RR are one beat
+
+
+@dataclass(frozen=True)
+class EcgGating:
+    """Flow periods regrouped by the ECG's cardiac cycles (:func:`gate_by_ecg`).
+
+    ``spans``: one span per cardiac cycle with flow (its fragments, or E and A, joined), then the
+    flow periods left out of every beat (marked incomplete); ``n_joined``: flow periods merged into
+    another's beat; ``n_left_out``: flow periods counted in no beat (blips beside a cycle's beat,
+    or a second ejection in one cycle).
+    """
+
+    spans: tuple[Span, ...]
+    n_joined: int
+    n_left_out: int
+
+
+def gate_by_ecg(t: np.ndarray, speed: np.ndarray, spans: Sequence[Span], r_times_s: Sequence[float] | np.ndarray,
+                inflow: bool) -> EcgGating:
+    """Beats of a strip from the ECG's R waves: one beat per cardiac cycle.
+
+    1. Cycles: consecutive R waves, extended beyond the first and last by the median RR so that
+       every flow period falls in one. An ejection cycle (aortic, LVOT, RVOT, pulmonary flow) starts
+       ``ECG_EJECTION_LEAD`` x RR before its R wave (ejection follows the QRS); a mitral inflow
+       cycle (``inflow``) starts ``ECG_INFLOW_LAG`` x RR after it (the A wave ends at the next QRS).
+    2. Each flow period belongs to the cycle holding its peak sample. In a cycle, periods below
+       ``ECG_BLIP_FRAC`` of the cycle's largest VTI are left out; mitral inflow joins the rest (E and
+       A, however long the diastasis); ejection joins fragments of the largest within
+       ``ECG_FRAGMENT_GAP`` x RR of it and leaves any other period out (one ejection per cycle).
+    3. A joined beat is complete when all its parts are; a mitral beat also needs its cycle's
+       diastole inside the strip (E may start after the strip's first sample while A lies beyond
+       its last). RR: the interval between the cycle's R wave and the previous one, both drawn.
+
+    ``t``/``speed``: the envelope (s, cm/s); ``spans``: its flow periods (:func:`split_beats` without
+    joining); ``r_times_s``: R-wave times on the same clock, at least two.
+    """
+    t = np.asarray(t, dtype=np.float64)
+    s = np.abs(np.asarray(speed, dtype=np.float64))
+    r = np.sort(np.asarray(r_times_s, dtype=np.float64))
+    if r.size < 2 or not np.all(np.diff(r) > 0):
+        raise ValueError(f"need at least two distinct R-wave times to gate beats, not {r.size}")
+    if t.ndim != 1 or t.shape != s.shape or t.size < 2:
+        raise ValueError(f"t and speed must be 1-D arrays of equal length >= 2, not shapes {t.shape} and {s.shape}")
+    rr_med = float(np.median(np.diff(r)))
+    n_before = max(0, int(np.ceil((r[0] - t[0]) / rr_med)) + 1)
+    n_after = max(0, int(np.ceil((t[-1] - r[-1]) / rr_med)) + 1)
+    waves = np.concatenate([r[0] - rr_med * np.arange(n_before, 0, -1), r, r[-1] + rr_med * np.arange(1, n_after + 1)])
+    drawn = np.concatenate([np.zeros(n_before, bool), np.ones(r.size, bool), np.zeros(n_after, bool)])
+    shift = ECG_INFLOW_LAG if inflow else -ECG_EJECTION_LEAD
+    bounds = waves + shift * rr_med
+    dt = np.diff(t, prepend=t[0])
+    vti = [float(np.sum(s[sp.start:sp.end + 1] * dt[sp.start:sp.end + 1])) for sp in spans]
+    peak_t = [float(t[sp.start + int(np.argmax(s[sp.start:sp.end + 1]))]) for sp in spans]
+    cycle_of = np.searchsorted(bounds, peak_t, side="right") - 1
+    beats: list[Span] = []
+    left_out: list[Span] = []
+    n_joined = 0
+    for c in np.unique(cycle_of):
+        members = [i for i in range(len(spans)) if cycle_of[i] == c]
+        top = max(vti[i] for i in members)
+        parts = [i for i in members if vti[i] >= ECG_BLIP_FRAC * top]
+        if not inflow:
+            main = max(parts, key=lambda i: vti[i])
+            lo = hi = parts.index(main)
+            gap = ECG_FRAGMENT_GAP * rr_med
+            while lo > 0 and t[spans[parts[lo]].start] - t[spans[parts[lo - 1]].end] <= gap:
+                lo -= 1
+            while hi + 1 < len(parts) and t[spans[parts[hi + 1]].start] - t[spans[parts[hi]].end] <= gap:
+                hi += 1
+            parts = parts[lo:hi + 1]
+        first, last = spans[parts[0]], spans[parts[-1]]
+        inside = [i for i in members if first.start <= spans[i].start and spans[i].end <= last.end]
+        left_out += [replace(spans[i], complete=False) for i in members if i not in inside]
+        complete = all(spans[i].complete for i in inside)
+        if inflow:  # the cycle's diastole lies inside the strip
+            complete = complete and bounds[c] + ECG_INFLOW_LAG * rr_med >= t[0] and waves[c + 1] <= t[-1]
+        rr = float(waves[c] - waves[c - 1]) if c >= 1 and drawn[c] and drawn[c - 1] else None
+        n_joined += len(inside) - 1
+        beats.append(Span(first.start, last.end, bool(complete), rr, first.clipped_start, last.clipped_end))
+    ordered = sorted(beats + left_out, key=lambda sp: sp.start)
+    return EcgGating(tuple(ordered), n_joined, len(left_out))
+

@@ -19,11 +19,13 @@ from echoseg.doppler.beats import (
     MINOR_BEAT_FRAC_IRREGULAR,
     Span,
     erase_bar_columns,
+    gate_by_ecg,
     minor_beats,
     split_beats,
 )
+from echoseg.doppler.ecg import EcgTrace, ecg_r_waves
 from echoseg.doppler.envelope import FlowEnvelope, envelope_from_flow
-from echoseg.doppler.measure import beats_from_spans, rr_irregular, summarise_beats
+from echoseg.doppler.measure import beats_from_spans, inflow_peaks, rr_irregular, summarise_beats
 from echoseg.doppler.prepare import doppler_input, strip_luminance
 from echoseg.doppler.qc import qc_doppler
 from echoseg.doppler.site import class_posterior, site_from_labels
@@ -41,6 +43,7 @@ from echoseg.types import (
     FileResult,
     Measurement,
     QCResult,
+    Region,
     SpectralCalibration,
     combine,
     make_result,
@@ -79,7 +82,7 @@ def measure(img: EchoImage, task: str, models: Models, opts: Options) -> FileRes
     prob, wave_p = _infer(img, cal, lum, models)
     env = envelope_from_flow(prob, cal)
     choice = choose_site(img, task, wave_p, cal.mode, env.side, opts)
-    spans, beats, bar_notes = find_beats(img.frames[0], cal, env, choice.site)
+    spans, beats, bar_notes = find_beats(img.frames[0], cal, env, choice.site, img.regions)
     second = _second_opinion(lum, cal, env.side, beats)
     beats, disputed = drop_disputed(beats, second)
     row = _row(img.path, choice, beats, env, cal, choice.notes + bar_notes + disputed, second)
@@ -136,16 +139,33 @@ def read_screen_site(img: EchoImage) -> tuple[str | None, tuple[str, ...]]:
     return printed, ()
 
 
-def find_beats(frame: np.ndarray, cal: SpectralCalibration, env: FlowEnvelope,
-               site: str) -> tuple[list[Span], list[Beat], tuple[str, ...]]:
-    """(flow periods, their beats, notes) of the strip; beats across a sweep erase bar are incomplete."""
+def find_beats(frame: np.ndarray, cal: SpectralCalibration, env: FlowEnvelope, site: str,
+               regions: Sequence[Region] = ()) -> tuple[list[Span], list[Beat], tuple[str, ...]]:
+    """(flow periods, their beats, notes) of the strip; beats across a sweep erase bar are incomplete.
+
+    With an ECG on the screen (or an ECG region among ``regions``) whose R waves are clear, beats
+    are its cardiac cycles (:func:`~echoseg.doppler.beats.gate_by_ecg`); otherwise they are split
+    from the spectrum alone (:func:`~echoseg.doppler.beats.split_beats`).
+    """
     r = cal.region
     erased = erase_bar_columns(frame[r.y0:r.y1 + 1, r.x0:r.x1 + 1])
-    spans = split_beats(env.t_s, env.speed_cm_s, join=site == "mv", valid=~erased[env.cols - r.x0])
+    valid = ~erased[env.cols - r.x0]
     notes: tuple[str, ...] = ()
     if erased.any():
         notes = (f"sweep erase bar: {int(erased.sum())} blank strip columns; beats across it are incomplete",)
+    ecg = usable_ecg(frame, cal, regions)
+    if ecg is not None:
+        gated = gate_by_ecg(env.t_s, env.speed_cm_s, split_beats(env.t_s, env.speed_cm_s, valid=valid),
+                            ecg.r_times_s, inflow=site == "mv")
+        spans = list(gated.spans)
+        notes += (f"beats from the ECG: {ecg.r_times_s.size} R waves, heart rate {ecg.heart_rate_bpm:.0f} bpm"
+                  + (f"; {gated.n_left_out} flow period(s) beside the cycles' beats not counted"
+                     if gated.n_left_out else ""),)
+    else:
+        spans = split_beats(env.t_s, env.speed_cm_s, join=site == "mv", valid=valid)
     beats = beats_from_spans(env.t_s, env.velocity_cm_s, spans)
+    if site == "mv":
+        beats = [_with_inflow_peaks(b, env, sp) for b, sp in zip(beats, spans)]
     frac = MINOR_BEAT_FRAC_IRREGULAR if rr_irregular([b.rr_s for b in beats if b.rr_s]) else MINOR_BEAT_FRAC
     minor = minor_beats([b.vti_cm for b in beats], [b.complete for b in beats], frac)
     if minor:
@@ -153,6 +173,24 @@ def find_beats(frame: np.ndarray, cal: SpectralCalibration, env: FlowEnvelope,
         notes += (f"{len(minor)} minor flow period(s) below {100 * frac:.0f} % of the strip's typical beat "
                   "not counted as beats",)
     return spans, beats, notes
+
+
+def _with_inflow_peaks(b: Beat, env: FlowEnvelope, sp: Span) -> Beat:
+    e, a = inflow_peaks(env.t_s, env.velocity_cm_s, sp.start, sp.end)
+    return replace(b, e_cm_s=e, a_cm_s=a)
+
+
+ECG_MIN_QUALITY = 0.5  # R waves clearer than this (EcgTrace.quality) gate the beats
+ECG_HEART_RATE_BPM = (30.0, 200.0)  # an ECG whose heart rate lies outside this is not trusted
+
+
+def usable_ecg(frame: np.ndarray, cal: SpectralCalibration, regions: Sequence[Region] = ()) -> EcgTrace | None:
+    """The screen's ECG when its R waves are clear enough to gate beats (None otherwise)."""
+    ecg = ecg_r_waves(frame, cal, regions)
+    if ecg is None or ecg.quality < ECG_MIN_QUALITY or ecg.r_times_s.size < 2:
+        return None
+    lo, hi = ECG_HEART_RATE_BPM
+    return ecg if lo <= ecg.heart_rate_bpm <= hi else None
 
 
 def assess_beats(beats: Sequence[Beat], *, site: str, cal: SpectralCalibration, side: int | None,
