@@ -33,7 +33,7 @@ from echoseg.io.read import read
 from echoseg.options import Models, Options
 from echoseg.pipeline import measure_file
 from echoseg.report.overlay import overlay_image
-from echoseg.types import FileResult
+from echoseg.types import DopplerDetails, FileResult
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_BAR = 0.10  # each echonet panel within 10 % of the sonographer
@@ -68,7 +68,11 @@ def read_cases(real: Path) -> list[Case]:
                      r["how the value was obtained"]) for r in csv.DictReader(fh)]
 
 
-def _vmax(result: FileResult, task: str) -> float | None:
+def _peak(result: FileResult, task: str, quantity: str) -> float | None:
+    """The strip's E peak, A peak or Vmax (cm/s), means over complete beats."""
+    d = result.measurements[0].details
+    if isinstance(d, DopplerDetails) and quantity.endswith(("_e_cm_s", "_a_cm_s")):
+        return d.summary.e_cm_s if quantity.endswith("_e_cm_s") else d.summary.a_cm_s
     comp = [b.vmax_cm_s for b in result.beats.get(task, ()) if b.complete]
     return float(np.mean(comp)) if comp else None
 
@@ -88,8 +92,8 @@ def measure_case(real: Path, case: Case, models: Models, overlays: Path) -> Row:
     m = given.measurements[0]
     if case.quantity.endswith("_vti"):
         value, raw = m.value, _raw_value(given)
-    else:  # Vmax / E peak: the mean Vmax of complete beats
-        raw = _vmax(given, m.task)
+    else:  # E / A peak of mitral inflow (means over complete beats), or Vmax
+        raw = _peak(given, m.task, case.quantity)
         value = raw if m.qc == "pass" else None
     img = overlay_image(given)
     if img is not None:
@@ -244,7 +248,7 @@ def main() -> int:
     models = Models(doppler_path=args.doppler_model)
     t0 = time.perf_counter()
     rows = [measure_case(args.real, c, models, args.overlays) for c in read_cases(args.real)
-            if c.file.startswith("doppler/") and not c.quantity.endswith(("_vmax", "_a_cm_s"))]
+            if c.file.startswith("doppler/") and not c.quantity.endswith("_vmax")]
     sheet_png = args.out.parent / "images" / "real_world_cw_contact_sheet.jpg"
     sheet_png.parent.mkdir(parents=True, exist_ok=True)
     unlabelled = args.real / "unlabelled_cw_av"

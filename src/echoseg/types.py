@@ -151,6 +151,8 @@ class Beat:
     mean_gradient_mmhg: float
     complete: bool = True
     rr_s: float | None = None
+    e_cm_s: float | None = None  # mitral inflow: E-wave peak speed (doppler.measure.inflow_peaks)
+    a_cm_s: float | None = None  # mitral inflow: A-wave peak speed (None when fused or absent)
 
 
 # ============================================================================= measurement results
@@ -179,6 +181,9 @@ class BeatSummary:
     mean_gradient_mmhg: float | None = None
     heart_rate_bpm: float | None = None
     rr_cv: float | None = None
+    e_cm_s: float | None = None  # mitral inflow: mean E peak over complete beats
+    a_cm_s: float | None = None  # mean A peak over the complete beats with a separate A wave
+    e_a_ratio: float | None = None  # mean E/A over those beats
 
 
 @dataclass(frozen=True)

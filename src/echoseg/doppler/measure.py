@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from echoseg.imaging.signal import find_peaks
 from echoseg.types import Beat, BeatSummary
 
 MMHG_PER_M2_S2 = 4.0  # simplified Bernoulli: dP (mmHg) = 4 v² (v in m/s)
@@ -72,6 +73,43 @@ def beat_stats(t: np.ndarray, v: np.ndarray, start: int, end: int, index: int,
                 rr_s=None if rr_s is None else float(rr_s))
 
 
+INFLOW_DIP = 0.15  # E and A are two waves when the speed between them dips this fraction below the smaller peak
+
+
+def inflow_peaks(t: np.ndarray, v: np.ndarray, start: int, end: int, dip: float = INFLOW_DIP,
+                 min_gap_s: float = 0.08) -> tuple[float, float | None]:
+    """(E, A) peak speeds (cm/s) of the mitral inflow beat ``start..end`` (inclusive samples).
+
+    The speed is smoothed over about 20 ms; of its peaks at least ``min_gap_s`` apart and above 30 %
+    of the largest, E is the first and A the last, when the speed between them dips at least
+    ``dip`` below the smaller of the two (two waves, not one wave's ripple). Each peak is the largest
+    raw speed of its wave (beat start to the dip, dip to beat end). A is None when the waves are
+    fused or there is no A wave (atrial fibrillation); E is then the beat's Vmax.
+
+    >>> t = np.arange(0, 0.8, 0.004)
+    >>> v = 80 * np.exp(-((t - 0.15) / 0.06) ** 2) + 50 * np.exp(-((t - 0.6) / 0.05) ** 2)
+    >>> e, a = inflow_peaks(t, v, 0, t.size - 1)
+    >>> round(e), round(a)
+    (80, 50)
+    """
+    t, v = _check_envelope(t, v)
+    if not 0 <= start < end < t.size:
+        raise ValueError(f"beat indices must satisfy 0 <= start < end < {t.size}, not start={start}, end={end}")
+    s = np.abs(v[start:end + 1])
+    dt = float(np.median(np.diff(t[start:end + 1])))
+    w = max(1, round(0.02 / dt))
+    smooth = np.convolve(np.pad(s, w // 2, mode="edge"), np.ones(w) / w, mode="valid")[:s.size]
+    peaks = find_peaks(smooth, distance=max(1.0, min_gap_s / dt))
+    peaks = peaks[smooth[peaks] >= 0.3 * float(smooth.max())] if peaks.size else peaks
+    if peaks.size < 2:
+        return float(s.max()), None
+    e_i, a_i = int(peaks[0]), int(peaks[-1])
+    low = e_i + int(np.argmin(smooth[e_i:a_i + 1]))
+    if smooth[low] > (1.0 - dip) * min(smooth[e_i], smooth[a_i]):
+        return float(s.max()), None
+    return float(s[:low + 1].max()), float(s[low:].max())
+
+
 def beats_from_spans(t: np.ndarray, v: np.ndarray, spans: Sequence[Any]) -> list[Beat]:
     """:func:`beat_stats` for each span (objects with ``start``, ``end``, ``complete``, ``rr_s``)."""
     return [beat_stats(t, v, s.start, s.end, i, s.complete, getattr(s, "rr_s", None))
@@ -123,4 +161,12 @@ def summarise_beats(beats: Sequence[Beat], irregular: bool | None = None) -> Bea
                    vmax_cm_s=float(np.mean([b.vmax_cm_s for b in comp])),
                    vmean_cm_s=float(np.mean([b.vmean_cm_s for b in comp])),
                    peak_gradient_mmhg=float(np.mean([b.peak_gradient_mmhg for b in comp])),
-                   mean_gradient_mmhg=float(np.mean([b.mean_gradient_mmhg for b in comp])))
+                   mean_gradient_mmhg=float(np.mean([b.mean_gradient_mmhg for b in comp])),
+                   e_cm_s=_mean([b.e_cm_s for b in comp if b.e_cm_s is not None]),
+                   a_cm_s=_mean([b.a_cm_s for b in comp if b.e_cm_s is not None and b.a_cm_s]),
+                   e_a_ratio=_mean([b.e_cm_s / b.a_cm_s for b in comp if b.e_cm_s is not None and b.a_cm_s]))
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    """Mean of ``values``, None when there are none."""
+    return float(np.mean(values)) if values else None
