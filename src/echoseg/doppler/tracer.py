@@ -45,7 +45,8 @@ from echoseg.types import Beat, SpectralCalibration
 FRAC = 0.5  # threshold: this fraction of the way from the noise floor to the signal level
 SPIKE_S = 0.025  # the median filter over time removes narrower spikes (cursors, clicks, text)
 SIGNIFICANCE = 6.0  # and at least this many pixel-noise deviations above the noise floor
-AGREEMENT_MARGIN = 0.25  # beats whose VTIs differ by more than this fraction of their mean disagree
+AGREEMENT_MARGIN = 0.25
+ROW_BACKGROUND_PCT = 15.0  # a row's level in this percentile of columns is background (clutter, haze, lines)  # beats whose VTIs differ by more than this fraction of their mean disagree
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,6 +97,7 @@ def trace_envelope(strip_grey: np.ndarray, cal: SpectralCalibration, side: int, 
     q = _outward(ndimage.gaussian_filter(g, (1.2, 1.0)), cal, side)
     skip = max(3, int(clutter_frac * q.shape[0]))
     body = q[skip:]
+    body = np.maximum(body - np.percentile(body, ROW_BACKGROUND_PCT, axis=1)[:, None], 0.0)
     if body.shape[0] < 2 * run:
         return TracedEnvelope(cols, col_to_time(cal, cols), np.zeros(cols.size), side, 0.0)
     px, contrast = _crossing(body, frac, run)
