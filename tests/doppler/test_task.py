@@ -37,7 +37,7 @@ def test_a_site_stays_a_site_and_a_given_task_is_never_refused_as_non_target():
 
 def test_a_non_target_printed_on_the_screen_refuses_even_with_a_five_site_head(monkeypatch):
     monkeypatch.setattr(dtask.screen_text, "available", lambda: True)
-    monkeypatch.setattr(dtask, "read_screen_site", lambda img: ("pr", ()))
+    monkeypatch.setattr(dtask, "read_screen_site", lambda img, pending=None: ("pr", ()))
     five = np.full(len(SITES), 1.0 / len(SITES))
     choice = dtask.choose_site(_img(), "auto", five, "CW", 1, Options())
     assert "pulmonary regurgitation: PR printed on the screen" in choice.nontarget
@@ -81,3 +81,25 @@ def test_minor_flow_periods_between_beats_are_not_counted():
     assert minor_beats([1.9, 16.7, 4.9, 14.4, 5.5, 17.3], [True] * 6) == [0, 2, 4]
     assert minor_beats([15.0, 12.0, 16.0, 9.0], [True, True, True, True]) == []  # AF-like spread stays
     assert minor_beats([15.0, 1.0, 16.0], [True, False, True]) == []  # fewer than 3 complete
+
+
+def test_a_printed_non_target_refuses_a_confident_strip_but_a_printed_site_does_not_reroute_it(monkeypatch):
+    monkeypatch.setattr(dtask.screen_text, "available", lambda: True)
+    calls = []
+
+    def printed(label):
+        def read(img, pending=None):
+            calls.append(pending)
+            return label, ()
+        return read
+
+    sure = _head(av=0.97, lvot=0.01)
+    monkeypatch.setattr(dtask, "read_screen_site", printed("tr"))
+    choice = dtask.choose_site(_img(), "auto", sure, "CW", -1, Options(), pending=object())  # type: ignore[arg-type]
+    assert "tricuspid regurgitation: TR printed on the screen" in choice.nontarget
+    monkeypatch.setattr(dtask, "read_screen_site", printed("lvot"))
+    kept = dtask.choose_site(_img(), "auto", sure, "CW", -1, Options(), pending=object())  # type: ignore[arg-type]
+    assert kept.site == "av" and kept.nontarget == "" and kept.screen_site == "lvot" and "printed" not in kept.how
+    calls.clear()
+    dtask.choose_site(_img(), "auto", sure, "CW", -1, Options())  # nothing pending, no doubt: the screen is not read
+    assert calls == []

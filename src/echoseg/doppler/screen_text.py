@@ -86,6 +86,38 @@ def text_image(frame: np.ndarray, blank: tuple[Region, ...] = ()) -> np.ndarray:
 
 def read_words(image: np.ndarray, timeout_s: float = 10.0) -> list[Word]:
     """Words Tesseract reads in a dark-on-light grey image (sparse-text mode, one thread)."""
+    return start_reading(image).words(timeout_s)
+
+
+class PendingRead:
+    """Tesseract reading one image in its own process (:func:`start_reading`), so that the network
+    runs meanwhile; :meth:`words` waits for it."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], png: bytes) -> None:
+        self._proc, self._png = proc, png
+
+    def words(self, timeout_s: float = 10.0) -> list[Word]:
+        """The words read (waits at most ``timeout_s``; the process is killed past it:
+        subprocess.TimeoutExpired). RuntimeError when Tesseract fails."""
+        try:
+            out, err = self._proc.communicate(self._png, timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.communicate()
+            raise
+        if self._proc.returncode != 0:
+            raise RuntimeError(f"tesseract failed ({self._proc.returncode}): {err.decode(errors='replace')[:200]}")
+        return parse_tsv(out.decode(errors="replace"), scale=_SCALE)
+
+    def close(self) -> None:
+        """Stop the reading if it still runs (nothing is left behind when its words are not needed)."""
+        if self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.communicate()
+
+
+def start_reading(image: np.ndarray) -> PendingRead:
+    """Start Tesseract on a dark-on-light grey image (see :func:`text_image`); OSError when it cannot start."""
     from PIL import Image
 
     pil = Image.fromarray(image)
@@ -93,11 +125,9 @@ def read_words(image: np.ndarray, timeout_s: float = 10.0) -> list[Word]:
     buf = io.BytesIO()
     pil.save(buf, format="PNG")
     env = dict(os.environ, OMP_THREAD_LIMIT="1")
-    proc = subprocess.run(["tesseract", "stdin", "stdout", "--psm", "11", "tsv"], input=buf.getvalue(),
-                          capture_output=True, timeout=timeout_s, env=env, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(f"tesseract failed ({proc.returncode}): {proc.stderr.decode(errors='replace')[:200]}")
-    return parse_tsv(proc.stdout.decode(errors="replace"), scale=_SCALE)
+    proc = subprocess.Popen(["tesseract", "stdin", "stdout", "--psm", "11", "tsv"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    return PendingRead(proc, buf.getvalue())
 
 
 def parse_tsv(tsv: str, scale: float = 1.0) -> list[Word]:
@@ -148,9 +178,3 @@ def label_from_words(words: list[Word]) -> str | None:
     flow; None when none, or a site and a non-target flow both, are named."""
     site, other = site_from_words(words), nontarget_from_words(words)
     return None if site and other else site or other
-
-
-def screen_label(frame: np.ndarray, regions: tuple[Region, ...]) -> tuple[str | None, list[Word]]:
-    """(site or non-target flow named on the screen, or None; the words read): see :func:`screen_site`."""
-    words = read_words(text_image(frame, regions))
-    return label_from_words(words), words

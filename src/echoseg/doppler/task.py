@@ -79,9 +79,14 @@ def measure(img: EchoImage, task: str, models: Models, opts: Options) -> FileRes
         raise ValueError(f"task must be auto or one of {', '.join(TASKS_DOPPLER)} for a Doppler strip, not {task!r}")
     cal = spectral_calibration(img.regions, img.shape, img.path)
     lum = strip_luminance(img.frames[0], cal)
-    prob, wave_p = _infer(img, cal, lum, models)
-    env = envelope_from_flow(prob, cal)
-    choice = choose_site(img, task, wave_p, cal.mode, env.side, opts)
+    pending = start_screen_read(img, task, opts)  # Tesseract reads the screen text while the network runs
+    try:
+        prob, wave_p = _infer(img, cal, lum, models)
+        env = envelope_from_flow(prob, cal)
+        choice = choose_site(img, task, wave_p, cal.mode, env.side, opts, pending)
+    finally:
+        if pending is not None:
+            pending.close()
     spans, beats, bar_notes = find_beats(img.frames[0], cal, env, choice.site, img.regions)
     second = _second_opinion(lum, cal, env.side, beats)
     beats, disputed = drop_disputed(beats, second)
@@ -89,20 +94,26 @@ def measure(img: EchoImage, task: str, models: Models, opts: Options) -> FileRes
     return _file_result(img, row, choice, spans, beats, env, prob, cal, opts)
 
 
-def choose_site(img: EchoImage, task: str, wave_p: np.ndarray, mode: str, side: int, opts: Options) -> SiteChoice:
+def choose_site(img: EchoImage, task: str, wave_p: np.ndarray, mode: str, side: int, opts: Options,
+                pending: screen_text.PendingRead | None = None) -> SiteChoice:
     """The site from the task given, else the file's labels, else the waveform (+ screen text when in doubt).
 
     A strip whose most likely class is a non-target flow (a head trained with them), or whose screen
     names one ("TR Vmax", "E'"), is measured as its likeliest site but refused (``nontarget``).
+    ``pending``: the screen text already being read (:func:`start_screen_read`); then a non-target
+    flow printed on the screen refuses the strip however sure the waveform is, while a printed site
+    still weighs in only when the waveform leaves doubt.
     """
     named = site_from_labels(img.extra.get("labels", ""))
     wave_post = class_posterior(wave_p, mode, side)
     printed: str | None = None
     notes: tuple[str, ...] = ()
     doubt = float(wave_post.max()) < opts.screen_text_below
-    if task == "auto" and not named and doubt and opts.read_screen_text and screen_text.available():
-        printed, notes = read_screen_site(img)
-    usable = printed if printed in SITE_CLASSES[:len(wave_post)] else None
+    if task == "auto" and not named and (doubt or pending is not None) and opts.read_screen_text \
+            and screen_text.available():
+        printed, notes = read_screen_site(img, pending)
+    weighs = doubt or printed in NON_TARGETS
+    usable = printed if weighs and printed in SITE_CLASSES[:len(wave_post)] else None
     post = class_posterior(wave_p, mode, side, usable) if usable else wave_post
     screen_site = printed if printed in SITES else None
     if task != "auto":
@@ -112,10 +123,22 @@ def choose_site(img: EchoImage, task: str, wave_p: np.ndarray, mode: str, side: 
                           wave_post, notes)
     k = int(np.argmax(post[:len(SITES)]))
     site, conf = SITES[k], float(post[k])
-    cues = (f"'{printed.upper()}' printed on the screen, " if printed in SITES else "") + "waveform"
+    cues = (f"'{printed.upper()}' printed on the screen, " if printed and usable in SITES else "") + "waveform"
     how = f"site {site} ({conf:.2f}) from {cues}, {mode} and flow direction"
     return SiteChoice(f"{site}_vti", site, conf, how, screen_site, post, wave_post, notes,
                       _nontarget(post, printed))
+
+
+def start_screen_read(img: EchoImage, task: str, opts: Options) -> screen_text.PendingRead | None:
+    """Tesseract started on the screen text outside the data regions, when the route may use it
+    (``--task auto``, no site in the file's labels, OCR enabled and installed); None otherwise."""
+    if task != "auto" or not opts.read_screen_text or not screen_text.available() \
+            or site_from_labels(img.extra.get("labels", "")):
+        return None
+    try:
+        return screen_text.start_reading(screen_text.text_image(img.frames[0], img.regions))
+    except OSError:
+        return None  # choose_site reads again and notes why it failed
 
 
 def _nontarget(post: np.ndarray, printed: str | None) -> str:
@@ -129,14 +152,15 @@ def _nontarget(post: np.ndarray, printed: str | None) -> str:
     return f"not one of the five VTI sites (looks like {NON_TARGETS[name]}, {post[k]:.2f} from the waveform)"
 
 
-def read_screen_site(img: EchoImage) -> tuple[str | None, tuple[str, ...]]:
+def read_screen_site(img: EchoImage, pending: screen_text.PendingRead | None = None
+                     ) -> tuple[str | None, tuple[str, ...]]:
     """(site or non-target flow printed on the screen, or None; notes): OCR is a cue, not a need, so
-    failures become notes."""
+    failures become notes. ``pending``: a reading already started (else one is started now)."""
     try:
-        printed, _words = screen_text.screen_label(img.frames[0], img.regions)
+        reading = pending or screen_text.start_reading(screen_text.text_image(img.frames[0], img.regions))
+        return screen_text.label_from_words(reading.words()), ()
     except (OSError, RuntimeError, subprocess.TimeoutExpired) as exc:
         return None, (f"screen text not read: {exc}",)
-    return printed, ()
 
 
 def find_beats(frame: np.ndarray, cal: SpectralCalibration, env: FlowEnvelope, site: str,
