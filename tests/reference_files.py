@@ -82,10 +82,13 @@ REFERENCES: tuple[Reference, ...] = (
                      "413.7, the region's last row (414). Grey tissue decodes with R=G=B (96 % of pixels), "
                      "the green marker dot at (40, 380) stays green: YBR->RGB is right. HeartRate is 0 (absent).")
     ,
-    Reference("JPGLosslessP14SV1_1s_1f_8b.dcm", 1, 768, 1024, "MONOCHROME2", 1, 0.025476696592378157, 0.0,
-              manufacturer="Philips Medical Systems", error="UnsupportedInputError",
-              screen="JPEG Lossless (process 14) needs gdcm or pylibjpeg-libjpeg (GPL, not allowed); "
-                     "without them echoseg must refuse it with a clear message."),
+    Reference("JPGLosslessP14SV1_1s_1f_8b.dcm", 1, 768, 1024, "MONOCHROME2", 1, 0.025476696592378157, 17.2578,
+              {(314, 629): (255, 255, 255), (319, 629): (104, 104, 104), (400, 512): (11, 11, 11),
+               (140, 975): (242, 242, 242), (100, 500): (0, 0, 0)},
+              manufacturer="Philips Medical Systems",
+              screen="JPEG Lossless (process 14), decoded by python-gdcm (echoseg.io.codecs). Philips S5-1 "
+                     "'Adult Echo', label '16cm'. On-screen caliper 'Asc Ao Diam 3.3 cm' between '+' centres "
+                     "(row 319, col 629) and (435, 688): 130.1 px x 0.025477 = 3.316 cm. Region y 38..758."),
     Reference("US1_UNCR.dcm", 1, 480, 640, "RGB", 0, None, 34.5288, _US1_PX,
               manufacturer="G.E. Medical Systems", screen=_US1_SCREEN),
     Reference("US1_UNCI.dcm", 1, 480, 640, "RGB", 0, None, 34.6906, _US1I_PX,
@@ -98,7 +101,38 @@ REFERENCES: tuple[Reference, ...] = (
               manufacturer="Acme Products", screen="Planar RGB colour Doppler; no regions."),
     Reference("color-px.dcm", 1, 120, 256, "RGB", 0, None, 42.6622, _COLOR_PX,
               manufacturer="Acme Products", screen="Pixel-interleaved copy of color-pl; identical output."),
+    # ultrasound files bundled with pydicom itself (get_testdata_file finds them beside pydicom-data's)
+    Reference("examples_jpeg2k.dcm", 1, 480, 640, "YBR_RCT", 0, None, 34.5288, _US1_PX,
+              manufacturer="G.E. Medical Systems",
+              screen="pydicom's copy of US1_J2KR (identical pixels), decoded by pylibjpeg-openjpeg. " + _US1_SCREEN),
+    Reference("examples_rgb_color.dcm", 1, 240, 320, "RGB", 0, None, 34.2666,
+              {(100, 90): (75, 60, 59), (125, 225): (33, 25, 25), (15, 50): (234, 234, 234), (80, 310): (254, 250, 0)},
+              manufacturer="G.E. Medical Systems", screen="US1 halved to 320x240 by pydicom. " + _US1_SCREEN),
+    Reference("ExplVR_BigEnd.dcm", 1, 60, 80, "RGB", 0, None, 171.5775,
+              {(0, 0): (171, 171, 171), (30, 40): (255, 255, 0), (10, 10): (255, 255, 0)},
+              manufacturer="G.E. Medical Systems",
+              screen="A 60x80 big-endian crop of the US1 screen's yellow area (84 % of pixels 255,255,0); no regions."),
 )
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A real ultrasound file echoseg must refuse, the exception it raises and words its message must hold."""
+
+    name: str
+    error: str                         # exception class name in echoseg.errors
+    says: str                          # a fragment of the message (after the file name)
+    screen: str = ""
+
+
+REFUSALS: tuple[Refusal, ...] = (
+    Refusal("examples_palette.dcm", "CalibrationError", "lies outside the 800x350 image",
+            screen="pydicom's 800x350 crop of OBXXXX1A that kept the 600-row file's (0018,6011) regions: "
+                   "the 2D region (y 60..518) runs off the image, so its scale cannot be trusted."),
+    Refusal("examples_ybr_color.dcm", "CalibrationError", "lies outside the 320x240 image",
+            screen="pydicom's 320x240 downscale of color3d_jpeg_baseline with the 640x480 file's regions."),
+)
+"""Every ultrasound file that pydicom and pydicom-data ship is in REFERENCES or REFUSALS (tests/io/test_codecs.py)."""
 
 
 def reference_path(name: str) -> Path | None:

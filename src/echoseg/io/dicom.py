@@ -5,15 +5,23 @@ Tags read are listed in :mod:`echoseg.io.read`. Patient identifiers are never co
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import logging
+import re
+import time
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from echoseg.errors import CalibrationError, EchosegError, NotUltrasoundError, UnsupportedInputError
+from echoseg.errors import (CalibrationError, EchosegError, InputTooLargeError, NotUltrasoundError,
+                            UnsupportedInputError)
 from echoseg.io import calibration as cal
 from echoseg.io.calibration import manual_regions
+from echoseg.io.limits import DEFAULT_LIMITS, MIB, ReadLimits
 from echoseg.types import EchoImage, Region, SpectralCalibration
 
 US_SOP_CLASSES = {
@@ -39,24 +47,164 @@ _MEASURED_FORMATS = (1, 2, 3)  # 2D, M-mode, spectral: their bounds must lie ins
 _EDGE_SLACK = 1  # vendors (e.g. Philips) write MaxX1 == Columns; clip regions overhanging by <= 1 px
 
 
+# ------------------------------------------------------------------------------ checked header values
+# Header text reaches echoseg's outputs only through these checks: a value must fit its VR (length,
+# character set) exactly, so a value that runs on into the next elements (a corrupt length field)
+# is dropped rather than shown. Reasons quote no header text at all, only names from this module.
+_TEXT_MAX = {"LO": 64, "SH": 16, "CS": 16, "LT": 10240}
+
+
+def _value(ds: Any, keyword: str) -> Any:
+    """``ds.get(keyword)``, or None when the element is absent or cannot be converted."""
+    try:
+        return ds.get(keyword)
+    except Exception:  # noqa: BLE001 - a corrupt element raises whatever its VR's converter raises
+        return None
+
+
+def _text(ds: Any, keyword: str, vr: str = "LO") -> str | None:
+    """A free-text header value that fits its VR (printable, within the VR's length), else None."""
+    value = _value(ds, keyword)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        value = "\\".join(str(v) for v in value) if hasattr(value, "__iter__") and not isinstance(value, bytes) \
+            else str(value)
+    allowed = "\n\r\t" if vr == "LT" else ""
+    if len(value) > _TEXT_MAX[vr] or not all(c.isprintable() or c in allowed for c in value):
+        return None
+    if vr == "CS" and not re.fullmatch(r"[A-Z0-9_ ]*", value):
+        return None
+    return value.strip() or None
+
+
+def _uid(value: Any) -> str | None:
+    """A UID (digits and dots, at most 64 characters), else None."""
+    s = str(value or "").strip().rstrip("\x00")
+    return s if s and len(s) <= 64 and re.fullmatch(r"[0-9]+(\.[0-9]+)*", s) else None
+
+
+def _count(ds: Any, keyword: str, default: int, lo: int, hi: int, p: Path, tag: str) -> int:
+    """An integer header value within lo..hi (``default`` when absent); UnsupportedInputError otherwise."""
+    value = _value(ds, keyword)
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise UnsupportedInputError(f"{p}: {keyword} {tag} is not a number; the header is corrupt") from None
+    if not (np.isfinite(number) and number == int(number) and lo <= number <= hi):
+        raise UnsupportedInputError(f"{p}: {keyword} {tag} must be an integer within {lo}..{hi}, not {number:.6g}; "
+                                    "the header is corrupt")
+    return int(number)
+
+
+def _ts_name(ts: Any) -> str:
+    """Name of a known transfer syntax, "transfer syntax <UID>" for a well-formed unknown one, else a phrase."""
+    uid = _uid(ts)
+    if uid is None:
+        return "a malformed transfer syntax UID"
+    try:
+        from pydicom.uid import UID
+        u = UID(uid)
+        return str(u.name) if u.is_transfer_syntax and u.name != uid else f"unknown transfer syntax {uid}"
+    except Exception:  # noqa: BLE001
+        return f"unknown transfer syntax {uid}"
+
+
+@contextlib.contextmanager
+def _library_messages() -> Iterator[list[str]]:
+    """Capture pydicom's warnings and log records (which quote raw header values) instead of showing them.
+
+    Yields a list that receives one category name per captured message; the caller turns them into
+    a warning in echoseg's words. Not thread-safe (Python's warning filters are process-wide).
+    """
+    caught: list[str] = []
+
+    class _Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            caught.append(record.levelname)
+
+    logger = logging.getLogger("pydicom")
+    handler, propagate = _Collect(level=logging.WARNING), logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        with warnings.catch_warnings(record=True) as records:
+            warnings.simplefilter("always")
+            yield caught
+        caught.extend(type(w.message).__name__ for w in records)
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+
+
+def _library_warning(caught: list[str]) -> str | None:
+    if not caught:
+        return None
+    return (f"pydicom reported {len(caught)} problem(s) reading this file (values that do not fit their type "
+            "or length, say); echoseg does not show them, as they may quote patient data")
+
+
 # ----------------------------------------------------------------------------------------- DICOM
-def _read_dataset(p: Path) -> Any:
+def _open_check(p: Path, limits: ReadLimits) -> int:
+    """File size in bytes, after checking it can be opened and is within ``limits.max_file_mb``."""
+    try:
+        size = p.stat().st_size
+        with p.open("rb"):
+            pass
+    except PermissionError:
+        raise UnsupportedInputError(f"{p}: permission denied; make the file readable (chmod +r) and retry") from None
+    except OSError as exc:
+        raise UnsupportedInputError(f"{p}: cannot open the file ({_os_error(exc)}); check the path") from None
+    if size > limits.max_file_bytes:
+        raise InputTooLargeError(f"{p}: the file is {size / MIB:.0f} MiB, over the {limits.max_file_mb:g} MiB limit; "
+                                 "raise it (--max-file-mb, ReadLimits.max_file_mb) if the file is genuine")
+    return size
+
+
+def _os_error(exc: OSError) -> str:
+    """The OS's words for ``exc`` (strerror), never the library's message."""
+    return exc.strerror or type(exc).__name__
+
+
+def _looks_like_bare_dataset(p: Path) -> bool:
+    """True when a file without the DICM prefix starts with a group 0002 or 0008 element, as bare datasets do."""
+    try:
+        with p.open("rb") as fh:
+            head = fh.read(8)
+    except OSError:
+        return False
+    return len(head) == 8 and head[:2] in (b"\x02\x00", b"\x08\x00", b"\x00\x02", b"\x00\x08")
+
+
+def _read_dataset(p: Path, limits: ReadLimits = DEFAULT_LIMITS) -> Any:
     """Parse ``p`` with pydicom (retrying without the 128-byte preamble); UnsupportedInputError when unreadable."""
     import pydicom
     from pydicom.errors import InvalidDicomError
 
+    _open_check(p, limits)
     try:
         ds = pydicom.dcmread(p)
     except InvalidDicomError:
+        if not _looks_like_bare_dataset(p):
+            raise UnsupportedInputError(f"{p}: not a DICOM file (no DICM prefix at byte 128, and it does not begin "
+                                        "with a DICOM element); check the file") from None
         try:  # files written without the 128-byte preamble
             ds = pydicom.dcmread(p, force=True)
         except Exception as exc:  # noqa: BLE001 - any parse failure means "not a DICOM we can read"
-            raise UnsupportedInputError(f"{p}: not a readable DICOM file ({type(exc).__name__}: {exc})") from None
+            raise UnsupportedInputError(f"{p}: not a readable DICOM file ({type(exc).__name__} while parsing the "
+                                        "header); check the file") from None
         if "SOPClassUID" not in ds and "Modality" not in ds:
             raise UnsupportedInputError(
                 f"{p}: not a DICOM file (no DICM preamble, no SOP Class UID); check the file") from None
+    except PermissionError:
+        raise UnsupportedInputError(f"{p}: permission denied; make the file readable (chmod +r) and retry") from None
+    except MemoryError:
+        raise InputTooLargeError(f"{p}: the header declares an element too large to read; the file is corrupt") from None
     except Exception as exc:  # noqa: BLE001 - truncated headers raise assorted errors
-        raise UnsupportedInputError(f"{p}: the DICOM file is truncated or corrupt ({type(exc).__name__}: {exc})") from None
+        raise UnsupportedInputError(f"{p}: the DICOM file is truncated or corrupt ({type(exc).__name__} while "
+                                    "parsing the header)") from None
     if "SOPClassUID" not in ds and "Modality" not in ds:
         raise UnsupportedInputError(
             f"{p}: the DICOM dataset has neither SOP Class UID nor Modality; the file is truncated or corrupt")
@@ -64,30 +212,60 @@ def _read_dataset(p: Path) -> Any:
 
 
 def _check_ultrasound(ds: Any, p: Path) -> tuple[str, str | None]:
-    """(SOP class UID, Modality or None) of an ultrasound dataset with pixel data; raises otherwise."""
-    sop = str(ds.get("SOPClassUID", "") or "")
-    modality = str(ds.get("Modality", "") or "") or None
-    has_regions = bool(ds.get("SequenceOfUltrasoundRegions"))
+    """(SOP class UID, Modality or None) of an ultrasound dataset with pixel data; raises otherwise.
+
+    The refusal names the modality only when it is one of DICOM's defined terms and the SOP class
+    only by its registered name: no header text reaches the message.
+    """
+    sop = _uid(_value(ds, "SOPClassUID")) or ""
+    modality = _text(ds, "Modality", "CS")
+    has_regions = bool(_value(ds, "SequenceOfUltrasoundRegions"))
     is_us = sop in US_SOP_CLASSES or modality == "US" or (sop in SC_SOP_CLASSES and has_regions)
     if not is_us:
-        name = getattr(ds.get("SOPClassUID"), "name", sop) or "unknown"
         raise NotUltrasoundError(
-            f"{p}: not an ultrasound image (Modality {modality or 'absent'}, SOP class {name}); "
+            f"{p}: not an ultrasound image (Modality {_modality_name(modality)}, SOP class {_sop_name(sop)}); "
             "echoseg measures echocardiography (Modality US) only")
     if "PixelData" not in ds:
         raise UnsupportedInputError(
-            f"{p}: the DICOM has no pixel data (SOP class {sop or 'absent'}); the file may be truncated")
+            f"{p}: the DICOM has no pixel data (SOP class {_sop_name(sop)}); the file may be truncated")
     return sop, modality
+
+
+_MODALITIES = {"US", "CT", "MR", "CR", "DX", "MG", "NM", "PT", "XA", "RF", "OT", "SC", "SR", "RTSTRUCT", "RTPLAN",
+               "RTDOSE", "RTIMAGE", "SEG", "ECG", "IVUS", "OCT", "OP", "XC", "ES", "SM", "PR", "KO", "DOC", "REG"}
+
+
+def _modality_name(modality: str | None) -> str:
+    if modality is None:
+        return "absent or unreadable"
+    return modality if modality in _MODALITIES else "not a DICOM defined term"
+
+
+def _sop_name(sop: str) -> str:
+    if not sop:
+        return "absent or malformed"
+    if sop in US_SOP_CLASSES or sop in SC_SOP_CLASSES:
+        return {**US_SOP_CLASSES, **SC_SOP_CLASSES}[sop]
+    try:
+        from pydicom.uid import UID
+        name = str(UID(sop).name)
+    except Exception:  # noqa: BLE001
+        name = sop
+    return name if name != sop else f"unregistered UID {sop}"
 
 
 def _dataset_regions(ds: Any, p: Path, shape: tuple[int, int], cm_per_px: float | None,
                      spectral: SpectralCalibration | None, warnings: list[str]) -> tuple[tuple[Region, ...], str]:
     """The file's regions fitted to the image (see :func:`_fit_region`), or the manual calibration when given,
     and the calibration source ("dicom", "none" or "manual"). Fitting notes go to ``warnings``."""
+    seq = _value(ds, "SequenceOfUltrasoundRegions") or []
     try:
-        regions = cal.regions_from_sequence(ds.get("SequenceOfUltrasoundRegions") or [])
+        regions = cal.regions_from_sequence(seq)
     except CalibrationError as exc:
-        raise CalibrationError(f"{p}: {exc}") from None
+        if cm_per_px is None and spectral is None:
+            raise CalibrationError(f"{p}: {exc}") from None
+        warnings.append(f"ignored the file's (0018,6011) regions, which are corrupt, for the calibration passed: {exc}")
+        regions = ()
     regions = tuple(r for r in (_fit_region(r, shape, p, warnings) for r in regions) if r is not None)
     source = "dicom" if regions else "none"
     if cm_per_px is not None or spectral is not None:
@@ -100,36 +278,61 @@ def _extra(ds: Any, source: str, warnings: list[str]) -> dict[str, Any]:
     """EchoImage.extra: calibration source, format, free-text acquisition labels and any warnings."""
     extra: dict[str, Any] = {"calibration_source": source, "format": "dicom"}
     # Free-text acquisition labels (no patient data): vendors sometimes name the view or Doppler site here.
-    labels = [str(ds.get(k, "") or "") for k in ("SeriesDescription", "ProtocolName", "ImageComments")]
-    extra["labels"] = " | ".join(x for x in labels if x.strip())
+    labels = [_text(ds, "SeriesDescription"), _text(ds, "ProtocolName"), _text(ds, "ImageComments", "LT")]
+    extra["labels"] = " | ".join(x for x in labels if x)
     if warnings:
         extra["warnings"] = warnings
     return extra
 
 
 def read_dicom(p: Path, cm_per_px: float | None, spectral: SpectralCalibration | None,
-                max_frames: int | None) -> EchoImage:
+               max_frames: int | None, limits: ReadLimits = DEFAULT_LIMITS) -> EchoImage:
     """Read one ultrasound DICOM: decoded RGB frames, calibrated regions, timing and descriptive tags.
 
-    ``cm_per_px``/``spectral`` override the file's calibration; ``max_frames`` caps the frames decoded.
-    Raises UnsupportedInputError, NotUltrasoundError or CalibrationError with the file named.
+    ``cm_per_px``/``spectral`` override the file's calibration; ``max_frames`` caps the frames decoded;
+    ``limits`` are the decode budgets, checked before decoding. Raises UnsupportedInputError (or
+    InputTooLargeError), NotUltrasoundError or CalibrationError with the file named; any other
+    failure inside pydicom becomes an UnsupportedInputError naming only the exception's type.
     """
-    ds = _read_dataset(p)
+    notes: list[str] = []
+    try:
+        with _library_messages() as caught:
+            img = _read_dicom(p, cm_per_px, spectral, max_frames, limits, notes)
+    except EchosegError:
+        raise
+    except MemoryError:
+        raise InputTooLargeError(f"{p}: out of memory while decoding; lower the decode budget "
+                                 "(ReadLimits.max_decoded_mb) or convert the file") from None
+    except Exception as exc:  # noqa: BLE001 - a corrupt file can make pydicom raise anything
+        raise UnsupportedInputError(f"{p}: the DICOM file is corrupt ({type(exc).__name__} while reading it); "
+                                    "check the file or re-export it from the scanner") from None
+    note = _library_warning(caught)
+    if note:
+        extra = dict(img.extra)
+        extra["warnings"] = [*extra.get("warnings", []), note]
+        img = dataclasses.replace(img, extra=extra)
+    return img
+
+
+def _read_dicom(p: Path, cm_per_px: float | None, spectral: SpectralCalibration | None,
+                max_frames: int | None, limits: ReadLimits, warnings: list[str]) -> EchoImage:
+    deadline = time.monotonic() + limits.max_seconds
+    ds = _read_dataset(p, limits)
     sop, modality = _check_ultrasound(ds, p)
-    frames = _decode(ds, p, max_frames)
+    frames = _decode(ds, p, max_frames, limits, deadline)
     shape = (int(frames.shape[1]), int(frames.shape[2]))
-    warnings: list[str] = []
     regions, source = _dataset_regions(ds, p, shape, cm_per_px, spectral, warnings)
-    ts = _transfer_syntax(ds)
+    ts = _uid(_transfer_syntax(ds))
+    study, series = _uid(_value(ds, "StudyInstanceUID")), _uid(_value(ds, "SeriesInstanceUID"))
+    photometric = _text(ds, "PhotometricInterpretation", "CS")
     return EchoImage(
         path=str(p), frames=frames, regions=regions,
-        frame_time_ms=frame_time_ms(ds), heart_rate_bpm=_positive(ds.get("HeartRate")),
+        frame_time_ms=frame_time_ms(ds, warnings), heart_rate_bpm=_heart_rate(ds, warnings),
         modality=modality, sop_class_uid=sop or None,
-        photometric=str(ds.get("PhotometricInterpretation", "") or "") or None,
-        transfer_syntax=str(ts) if ts else None,
-        manufacturer=str(ds.get("Manufacturer", "") or "") or None,
-        study_uid=str(ds.get("StudyInstanceUID", "") or "") or None,
-        series_uid=str(ds.get("SeriesInstanceUID", "") or "") or None,
+        photometric=photometric if photometric in _PHOTOMETRICS else None,
+        transfer_syntax=ts,
+        manufacturer=_text(ds, "Manufacturer"),
+        study_uid=study, series_uid=series,
         extra=_extra(ds, source, warnings))
 
 
@@ -159,83 +362,270 @@ def _fit_region(r: Region, shape: tuple[int, int], p: Path, warnings: list[str])
 
 def _transfer_syntax(ds: Any) -> Any:
     meta = getattr(ds, "file_meta", None)
-    return meta.get("TransferSyntaxUID") if meta is not None else None
+    return _value(meta, "TransferSyntaxUID") if meta is not None else None
 
 
 def _positive(value: Any) -> float | None:
     try:
         v = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     return v if v > 0 and np.isfinite(v) else None
 
 
-def frame_time_ms(ds: Any) -> float | None:
-    """Milliseconds between frames from FrameTime, FrameTimeVector (mean), CineRate or RecommendedDisplayFrameRate."""
-    ft = _positive(ds.get("FrameTime"))
+FRAME_TIME_MS = (1.0, 2000.0)  # 1000 to 0.5 frames per second: outside, the header is wrong
+HEART_RATE_BPM = (15.0, 350.0)
+
+
+def _heart_rate(ds: Any, warnings: list[str] | None = None) -> float | None:
+    hr = _positive(_value(ds, "HeartRate"))
+    if hr is not None and not HEART_RATE_BPM[0] <= hr <= HEART_RATE_BPM[1]:
+        if warnings is not None:
+            warnings.append(f"HeartRate (0018,1088) {hr:.6g} bpm lies outside {HEART_RATE_BPM[0]:g}..{HEART_RATE_BPM[1]:g} "
+                            "bpm; ignored")
+        return None
+    return hr
+
+
+def frame_time_ms(ds: Any, warnings: list[str] | None = None) -> float | None:
+    """Milliseconds between frames from FrameTime, FrameTimeVector (mean), CineRate or RecommendedDisplayFrameRate.
+
+    A value outside :data:`FRAME_TIME_MS` (1..2000 ms) is ignored, with a note in ``warnings``.
+    """
+    ft = _frame_time_ms(ds)
+    if ft is not None and not FRAME_TIME_MS[0] <= ft <= FRAME_TIME_MS[1]:
+        if warnings is not None:
+            warnings.append(f"frame time {ft:.6g} ms lies outside the plausible {FRAME_TIME_MS[0]:g}..{FRAME_TIME_MS[1]:g} ms "
+                            "(FrameTime, FrameTimeVector or CineRate); frame timing ignored")
+        return None
+    return ft
+
+
+def _frame_time_ms(ds: Any) -> float | None:
+    ft = _positive(_value(ds, "FrameTime"))
     if ft is not None:
         return ft
-    vec = ds.get("FrameTimeVector")
+    vec = _value(ds, "FrameTimeVector")
     if vec is not None:
-        vals = [float(v) for v in (vec if isinstance(vec, (list, tuple)) or hasattr(vec, "__iter__") else [vec])]
+        try:
+            vals = [float(v) for v in (vec if isinstance(vec, (list, tuple)) or hasattr(vec, "__iter__") else [vec])]
+        except (TypeError, ValueError, OverflowError):
+            vals = []
         vals = vals[1:] if len(vals) > 1 else vals  # the first entry is 0 by definition
-        vals = [v for v in vals if v > 0]
+        vals = [v for v in vals if v > 0 and np.isfinite(v)]
         if vals:
-            return float(np.mean(vals))
+            mean = float(np.mean(vals))
+            return mean if np.isfinite(mean) else None
     for tag in ("CineRate", "RecommendedDisplayFrameRate"):
-        rate = _positive(ds.get(tag))
+        rate = _positive(_value(ds, tag))
         if rate is not None:
             return 1000.0 / rate
     return None
 
 
-def _decode(ds: Any, p: Path, max_frames: int | None) -> np.ndarray:
-    """Decode pixel data to (T, H, W, 3) uint8 RGB."""
-    from pydicom.pixels import pixel_array
+_PHOTOMETRICS = ("RGB", "YBR_FULL", "YBR_FULL_422", "MONOCHROME1", "MONOCHROME2", "PALETTE COLOR",
+                 "YBR_PARTIAL_420", "YBR_ICT", "YBR_RCT")
 
-    photometric = str(ds.get("PhotometricInterpretation", "")).strip().upper()
-    n = int(ds.get("NumberOfFrames", 1) or 1)
-    take = n if max_frames is None else min(n, max_frames)
+
+@dataclasses.dataclass(frozen=True)
+class PixelLayout:
+    """What the header says the pixel data holds, checked: sizes, samples, bits, photometric, encoding."""
+
+    rows: int
+    cols: int
+    frames: int
+    samples: int
+    bits_allocated: int
+    photometric: str
+    compressed: bool
+    ts_name: str
+    ts_uid: str | None = None
+
+    def decoded_bytes(self, frames: int | None = None) -> int:
+        """Bytes of ``frames`` (default all) decoded to RGB uint8."""
+        return self.rows * self.cols * (self.frames if frames is None else frames) * 3
+
+
+def pixel_layout(ds: Any, p: Path) -> PixelLayout:
+    """The checked :class:`PixelLayout` of ``ds``; UnsupportedInputError naming the tag when a value is absurd.
+
+    Tags read: Rows (0028,0010), Columns (0028,0011), NumberOfFrames (0028,0008), SamplesPerPixel
+    (0028,0002), BitsAllocated (0028,0100), PhotometricInterpretation (0028,0004), TransferSyntaxUID (0002,0010).
+    """
+    rows = _count(ds, "Rows", 0, 1, 65535, p, "(0028,0010)")
+    cols = _count(ds, "Columns", 0, 1, 65535, p, "(0028,0011)")
+    if rows == 0 or cols == 0:
+        raise UnsupportedInputError(f"{p}: Rows (0028,0010) or Columns (0028,0011) is missing; the header is corrupt")
+    frames = _count(ds, "NumberOfFrames", 1, 0, 2 ** 31 - 1, p, "(0028,0008)") or 1
+    samples = _count(ds, "SamplesPerPixel", 1, 1, 4, p, "(0028,0002)")
+    bits = _count(ds, "BitsAllocated", 8, 1, 64, p, "(0028,0100)")
+    photometric = _text(ds, "PhotometricInterpretation", "CS") or ""
+    if photometric not in _PHOTOMETRICS:
+        raise UnsupportedInputError(f"{p}: PhotometricInterpretation (0028,0004) is "
+                                    f"{'absent' if not photometric else 'not one echoseg decodes'}; "
+                                    f"echoseg reads {', '.join(_PHOTOMETRICS[:6])}")
+    ts = _transfer_syntax(ds)
+    uid = _uid(ts)
+    name = _ts_name(ts)
+    if uid is not None:
+        from pydicom.uid import UID
+        u = UID(uid)
+        if not u.is_transfer_syntax:
+            raise UnsupportedInputError(f"{p}: the file meta names {name}, which echoseg cannot decode; "
+                                        "convert the file to Explicit VR Little Endian (e.g. `gdcmconv --raw`)")
+        compressed = bool(u.is_compressed)
+    elif ts is None or str(ts).strip() == "":
+        compressed = False  # bare dataset without file meta: implicit VR little endian
+    else:
+        raise UnsupportedInputError(f"{p}: the file meta carries {name}; the file is corrupt")
+    return PixelLayout(rows, cols, frames, samples, bits, photometric, compressed, name, uid)
+
+
+def check_budget(layout: PixelLayout, take: int, p: Path, limits: ReadLimits) -> None:
+    """Raise InputTooLargeError when decoding ``take`` frames of ``layout`` would exceed ``limits``."""
+    if take > limits.max_frames:
+        raise InputTooLargeError(
+            f"{p}: {take} frames exceed the limit of {limits.max_frames} frames per file; raise it "
+            "(--max-frames, ReadLimits.max_frames) if the file is genuine")
+    size = layout.decoded_bytes(take)
+    if size > limits.max_decoded_bytes:
+        raise InputTooLargeError(
+            f"{p}: {layout.cols}x{layout.rows} px x {take} frames decode to {size / MIB:.0f} MiB of RGB, over the "
+            f"{limits.max_decoded_mb:g} MiB limit; raise it (--max-decoded-mb, ReadLimits.max_decoded_mb) "
+            "if the file is genuine")
+
+
+def _check_pixel_length(ds: Any, layout: PixelLayout, p: Path) -> None:
+    """Compare the stored pixel data with what the header promises, before decoding anything."""
+    data = ds.PixelData
+    n = len(data) if data is not None else 0
+    if not layout.compressed:
+        from pydicom.pixels.utils import get_expected_length
+        try:
+            expected = int(get_expected_length(ds, unit="bytes"))
+        except Exception:  # noqa: BLE001 - an inconsistent header (bits, samples) cannot say
+            return
+        if n < expected:
+            frame = expected // max(layout.frames, 1)
+            raise UnsupportedInputError(
+                f"{p}: the pixel data holds {n} bytes, {n // frame if frame else 0} whole frame(s), but "
+                f"{layout.cols}x{layout.rows} px x {layout.samples} sample(s) x {layout.frames} frame(s) need "
+                f"{expected}: the file is truncated or its NumberOfFrames (0028,0008) is wrong")
+        return
+    from pydicom.encaps import parse_fragments
+    try:
+        n_fragments, _ = parse_fragments(data)
+    except Exception:  # noqa: BLE001 - broken item tags: say so
+        raise UnsupportedInputError(f"{p}: the {layout.ts_name} pixel data is not a valid sequence of "
+                                    "fragments; the file is truncated or corrupt") from None
+    if n_fragments < layout.frames:
+        raise UnsupportedInputError(
+            f"{p}: NumberOfFrames (0028,0008) is {layout.frames} but the {layout.ts_name} pixel data holds only "
+            f"{n_fragments} fragment(s); the file is truncated or its frame count is wrong")
+
+
+def _decode(ds: Any, p: Path, max_frames: int | None, limits: ReadLimits = DEFAULT_LIMITS,
+            deadline: float | None = None) -> np.ndarray:
+    """Decode pixel data to (T, H, W, 3) uint8 RGB, frame by frame into one preallocated array.
+
+    The layout and the budgets are checked first; the time budget between frames.
+    """
+    layout = pixel_layout(ds, p)
+    take = layout.frames if max_frames is None else min(layout.frames, max_frames)
+    check_budget(layout, take, p, limits)
+    _check_pixel_length(ds, layout, p)
+    photometric = layout.photometric
     fast_ybr = photometric in ("YBR_FULL", "YBR_FULL_422")
     kwargs: dict[str, Any] = {"raw": True} if fast_ybr else {}
+    out: np.ndarray | None = None
+    palette = _palette_lut(ds, p) if photometric == "PALETTE COLOR" else None
+    plugin = _decoding_plugin(layout, p)
+    deadline = time.monotonic() + limits.max_seconds if deadline is None else deadline
+    i = 0
     try:
-        if take < n:
-            arr = np.stack([pixel_array(ds, index=i, **kwargs) for i in range(take)])
-        else:
-            arr = pixel_array(ds, **kwargs)
-            if n == 1:
-                arr = arr[None]
+        for i, frame in enumerate(_frames(ds, layout, take, plugin, kwargs)):
+            if time.monotonic() > deadline:
+                raise InputTooLargeError(
+                    f"{p}: decoding passed the {limits.max_seconds:g} s limit per file at frame {i} of {take}; "
+                    "raise it (--max-seconds, ReadLimits.max_seconds) if the file is genuine")
+            arr = (frame[..., None] if frame.ndim == 2 else frame)[None]  # (1, H, W, C)
+            if arr.shape[1:3] != (layout.rows, layout.cols):
+                raise UnsupportedInputError(f"{p}: frame {i} decodes to {arr.shape[2]}x{arr.shape[1]} px, not the "
+                                            f"{layout.cols}x{layout.rows} of Rows/Columns; the file is corrupt")
+            rgb = _frame_to_rgb8(arr, ds, photometric, p, palette)
+            if out is None:
+                out = np.empty((take, *rgb.shape[1:]), np.uint8)
+            out[i] = rgb[0]
+    except EchosegError:
+        raise
     except Exception as exc:  # noqa: BLE001 - decoders raise many types
-        ts = _transfer_syntax(ds)
-        tsname = getattr(ts, "name", str(ts))
         msg = str(exc).lower()
-        if "missing dependencies" in msg or "no pixel data decoders" in msg:
-            hint = (f"no installed decoder handles {tsname}; convert the file to uncompressed "
+        if "missing dependencies" in msg or "no pixel data decoders" in msg or "unable to decode" in msg \
+                and "plugin" in msg:
+            hint = (f"no installed decoder handles {layout.ts_name}; convert the file to uncompressed "
                     "(e.g. `gdcmconv --raw` or dcmtk `dcmdjpeg`) or install the BSD-licensed python-gdcm")
-        elif ts is not None and not getattr(ts, "is_compressed", True):
+        elif not layout.compressed:
             hint = "the pixel data is shorter than Rows x Columns x samples x frames: the file is truncated or corrupt"
         else:
-            hint = f"the {tsname} pixel data is corrupt or truncated"
-        raise UnsupportedInputError(f"{p}: pixel data cannot be decoded ({type(exc).__name__}: "
-                                    f"{str(exc).splitlines()[0][:200]}); {hint}") from None
-    samples = int(ds.get("SamplesPerPixel", 1) or 1)
-    if samples == 1 and arr.ndim == 3:
-        arr = arr[..., None]
-    if arr.ndim != 4:
-        raise UnsupportedInputError(f"{p}: unexpected pixel array shape {arr.shape}")
+            hint = f"the {layout.ts_name} pixel data is corrupt or truncated"
+        raise UnsupportedInputError(f"{p}: pixel data cannot be decoded at frame {i} ({type(exc).__name__}); "
+                                    f"{hint}") from None
+    if out is None or i + 1 < take:
+        raise UnsupportedInputError(f"{p}: the pixel data yielded {0 if out is None else i + 1} of {take} frame(s); "
+                                    "the file is truncated or corrupt")
+    return out
+
+
+def _frames(ds: Any, layout: PixelLayout, take: int, plugin: str, kwargs: dict[str, Any]) -> Iterator[np.ndarray]:
+    """The first ``take`` frames as stored, one at a time: compressed frames are decoded one by one;
+    uncompressed data (already in memory) is viewed whole, or frame by frame for a prefix."""
+    from pydicom.pixels import iter_pixels, pixel_array
+
+    if layout.compressed:
+        yield from iter_pixels(ds, indices=None if take == layout.frames else range(take),
+                               decoding_plugin=plugin, **kwargs)
+    elif take < layout.frames:
+        for i in range(take):
+            yield pixel_array(ds, index=i, **kwargs)
+    else:
+        arr = pixel_array(ds, **kwargs)
+        yield from (arr[None] if layout.frames == 1 else arr)
+
+
+def _decoding_plugin(layout: PixelLayout, p: Path) -> str:
+    """The pydicom decoding plugin :mod:`echoseg.io.codecs` picks for the file's transfer syntax ("" when
+    uncompressed); UnsupportedInputError naming what to install when none is."""
+    if not layout.compressed or layout.ts_uid is None:
+        return ""
+    from echoseg.io import codecs
+
+    if codecs.codec_for(layout.ts_uid) is None:
+        raise UnsupportedInputError(f"{p}: {layout.ts_name} is not an encoding echoseg decodes; convert the file "
+                                    "to uncompressed (e.g. `gdcmconv --raw`)")
+    plugins = codecs.available_plugins(layout.ts_uid)
+    if not plugins:
+        raise UnsupportedInputError(f"{p}: {codecs.missing_decoder_hint(layout.ts_uid)}")
+    return plugins[0]
+
+
+def _frame_to_rgb8(arr: np.ndarray, ds: Any, photometric: str, p: Path,
+                   palette: tuple[np.ndarray, int] | None) -> np.ndarray:
+    """One frame (1, H, W, C) of stored values -> (1, H, W, 3) uint8 RGB; UnsupportedInputError when impossible."""
     try:
+        if photometric == "PALETTE COLOR":
+            return _apply_palette(arr[..., 0], ds, p, palette)
         return _to_rgb8(arr, ds, photometric, p)
     except EchosegError:
         raise
     except Exception as exc:  # noqa: BLE001 - malformed palettes and bit depths raise ValueError/KeyError
         raise UnsupportedInputError(f"{p}: cannot convert {photometric or 'unknown'} pixels to RGB "
-                                    f"({type(exc).__name__}: {exc})") from None
+                                    f"({type(exc).__name__}); the file's pixel description is corrupt") from None
 
 
 def _to_rgb8(arr: np.ndarray, ds: Any, photometric: str, p: Path) -> np.ndarray:
-    """(T, H, W, C) stored values -> (T, H, W, 3) uint8 RGB."""
+    """(T, H, W, C) stored values -> (T, H, W, 3) uint8 RGB (palettes: see :func:`_apply_palette`)."""
     if photometric == "PALETTE COLOR":
-        return _apply_palette(arr[..., 0], ds, p)
+        return _apply_palette(arr[..., 0], ds, p, _palette_lut(ds, p))
     if arr.shape[-1] == 1:
         grey = _grey_to_uint8(arr[..., 0], ds)
         if photometric == "MONOCHROME1":
@@ -246,35 +636,56 @@ def _to_rgb8(arr: np.ndarray, ds: Any, photometric: str, p: Path) -> np.ndarray:
     if photometric in ("YBR_FULL", "YBR_FULL_422"):
         arr = _ybr_full_to_rgb(arr)
     if arr.dtype != np.uint8:
-        bits = int(ds.get("BitsStored", 8) or 8)
-        arr = (arr.astype(np.float64) * (255.0 / (2 ** bits - 1))).round().clip(0, 255)
+        arr = (arr.astype(np.float64) * (255.0 / (2 ** _bits_stored(ds) - 1))).round().clip(0, 255)
     return np.ascontiguousarray(arr, dtype=np.uint8)
 
 
-def _apply_palette(index: np.ndarray, ds: Any, p: Path) -> np.ndarray:
-    """Palette indices -> uint8 RGB through the (0028,1101-1203) lookup tables.
+def _bits_stored(ds: Any) -> int:
+    """BitsStored (0028,0101) when it is 1..32, else 8."""
+    try:
+        bits = int(_value(ds, "BitsStored") or 8)
+    except (TypeError, ValueError, OverflowError):
+        return 8
+    return bits if 1 <= bits <= 32 else 8
+
+
+def _palette_lut(ds: Any, p: Path) -> tuple[np.ndarray, int] | None:
+    """(uint8 RGB lookup table, first mapped index) of plain (0028,1201-1203) palette data; None for a
+    segmented palette (applied per frame by pydicom's ``apply_color_lut``).
 
     Plain LUT data is unpacked here with the dataset's byte order (pydicom 3.0 reads big-endian
-    LUT data as little-endian); segmented LUTs go through pydicom's ``apply_color_lut``.
-    16-bit entries are reduced to their high byte, unless every entry is <= 255 (8-bit values
-    stored in 16-bit words, as some vendors write).
+    LUT data as little-endian). 16-bit entries are reduced to their high byte, unless every entry is
+    <= 255 (8-bit values stored in 16-bit words, as some vendors write).
     """
-    desc = ds.get("RedPaletteColorLookupTableDescriptor")
-    if desc is None:
-        raise UnsupportedInputError(f"{p}: PALETTE COLOR image without (0028,1101) palette descriptor")
-    n_entries, first = int(desc[0]) or 65536, int(desc[1])
-    if "RedPaletteColorLookupTableData" in ds:
-        ts = _transfer_syntax(ds)
-        little = bool(ts.is_little_endian) if ts is not None and hasattr(ts, "is_little_endian") \
-            else bool(getattr(ds, "original_encoding", (None, True))[1] is not False)
-        luts = []
-        for colour in ("Red", "Green", "Blue"):
-            raw = bytes(ds[f"{colour}PaletteColorLookupTableData"].value)
-            depth = len(raw) * 8 // n_entries
-            if depth not in (8, 16):
-                raise UnsupportedInputError(f"{p}: {colour} palette has {len(raw)} bytes for {n_entries} entries")
-            luts.append(np.frombuffer(raw, dtype=("<u2" if little else ">u2") if depth == 16 else "u1"))
-        lut = _to_8bit(np.stack(luts, axis=-1)[:n_entries])
+    desc = _value(ds, "RedPaletteColorLookupTableDescriptor")
+    if desc is None or not hasattr(desc, "__len__") or len(desc) < 2:
+        raise UnsupportedInputError(f"{p}: PALETTE COLOR image without a valid (0028,1101) palette descriptor")
+    try:
+        n_entries, first = int(desc[0]) or 65536, int(desc[1])
+    except (TypeError, ValueError, OverflowError):
+        raise UnsupportedInputError(f"{p}: the (0028,1101) palette descriptor is not numeric; the file is corrupt") from None
+    if "RedPaletteColorLookupTableData" not in ds:
+        return None
+    ts = _transfer_syntax(ds)
+    little = bool(ts.is_little_endian) if ts is not None and hasattr(ts, "is_little_endian") and _uid(ts) \
+        and ts.is_transfer_syntax else bool(getattr(ds, "original_encoding", (None, True))[1] is not False)
+    luts = []
+    for colour in ("Red", "Green", "Blue"):
+        if f"{colour}PaletteColorLookupTableData" not in ds:
+            raise UnsupportedInputError(f"{p}: PALETTE COLOR image without {colour} palette data")
+        raw = bytes(ds[f"{colour}PaletteColorLookupTableData"].value)
+        depth = len(raw) * 8 // n_entries
+        if depth not in (8, 16):
+            raise UnsupportedInputError(f"{p}: {colour} palette has {len(raw)} bytes for {n_entries} entries")
+        luts.append(np.frombuffer(raw[: n_entries * depth // 8], dtype=("<u2" if little else ">u2") if depth == 16 else "u1"))
+    return _to_8bit(np.stack(luts, axis=-1)[:n_entries]), first
+
+
+def _apply_palette(index: np.ndarray, ds: Any, p: Path, palette: tuple[np.ndarray, int] | None) -> np.ndarray:
+    """Palette indices -> uint8 RGB through the lookup table of :func:`_palette_lut` (or pydicom's for a
+    segmented palette)."""
+    if palette is not None:
+        lut, first = palette
         return lut[np.clip(index.astype(np.int64) - first, 0, len(lut) - 1)]
     from pydicom.pixels import apply_color_lut
 
@@ -290,9 +701,9 @@ def _to_8bit(values: np.ndarray) -> np.ndarray:
 def _grey_to_uint8(grey: np.ndarray, ds: Any) -> np.ndarray:
     if grey.dtype == np.uint8:
         return grey
-    bits = int(ds.get("BitsStored", 8) or 8)
+    bits = _bits_stored(ds)
     g = grey.astype(np.float64)
-    if int(ds.get("PixelRepresentation", 0) or 0) == 1:
+    if _value(ds, "PixelRepresentation") == 1:
         g = g + 2 ** (bits - 1)
     return (g * (255.0 / (2 ** bits - 1))).round().clip(0, 255).astype(np.uint8)
 

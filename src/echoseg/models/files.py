@@ -2,7 +2,8 @@
 
 A model folder holds ``model.safetensors`` (weights) and ``model.json`` (the card: ``arch``,
 ``arch_config``, ``task``, ``input_size`` ...). Shipped models live in the package under
-``echoseg/weights/<name>/`` and are found by name ("atria", "doppler").
+``echoseg/weights/<name>/`` and are found by name ("atria", "doppler"): a shipped name is never
+looked up in the working directory (pass "./atria" for a folder of that name).
 """
 from __future__ import annotations
 
@@ -34,17 +35,23 @@ def shipped_dir(name: str) -> Path:
 
 
 def resolve(path_or_name: str | Path) -> Path:
-    """The folder or weights file that ``path_or_name`` names (a path, or a shipped model's name)."""
-    p = Path(path_or_name)
-    if p.exists():
-        return p
-    if str(path_or_name) in SHIPPED:
-        d = shipped_dir(str(path_or_name))
+    """The folder or weights file that ``path_or_name`` names: a shipped model's name, or a path.
+
+    A shipped name ("atria", "doppler", given as a str) always means the weights inside the package,
+    never a folder of that name in the working directory; a path (a :class:`~pathlib.Path`, or any
+    other string, "./atria" included) is always a path.
+    """
+    if isinstance(path_or_name, str) and path_or_name in SHIPPED:
+        d = shipped_dir(path_or_name)
         if (d / WEIGHTS_FILE).exists():
             return d
         raise ModelError(
             f"shipped model {path_or_name!r} is not installed (looked in {d}); train one with "
-            f"`echoseg train` and pass its folder, or reinstall a release that includes the weights")
+            f"`echoseg train` and pass its folder (./{path_or_name} for a folder of that name here), "
+            "or reinstall a release that includes the weights")
+    p = Path(path_or_name)
+    if p.exists():
+        return p
     raise ModelError(f"model {str(path_or_name)!r} not found: pass a model folder (with {WEIGHTS_FILE} and "
                      f"{CARD_FILE}), a .safetensors/.pt file next to a {CARD_FILE}, or one of {', '.join(SHIPPED)}")
 

@@ -6,6 +6,9 @@ file and there is nothing to keep in step. Outputs are the same probabilities as
 :func:`echoseg.models.registry.infer` in fp32 (tested to 1e-4).
 
 Threads: ``OMP_NUM_THREADS`` when set, else ONNX Runtime's default (one per physical core).
+Telemetry: off. ONNX Runtime queues a usage event in ``~/.cache/Microsoft/DeveloperTools/`` when
+it is imported unless ``ORT_DISABLE_TELEMETRY`` is set, so echoseg imports it only through
+:func:`import_ort`, which sets that variable first and turns telemetry events off.
 """
 from __future__ import annotations
 
@@ -46,10 +49,21 @@ class OrtNet:
         return {"seg": outs[0], "cls": outs[1]} if self.head else outs[0]
 
 
+def import_ort() -> Any:
+    """The onnxruntime module, imported with its telemetry off (see the module docstring)."""
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")  # read by onnxruntime when it starts
+    import onnxruntime
+
+    disable = getattr(onnxruntime, "disable_telemetry_events", None)
+    if disable is not None:
+        disable()
+    return onnxruntime
+
+
 def available() -> bool:
     """True when onnxruntime can be imported."""
     try:
-        import onnxruntime  # noqa: F401
+        import_ort()
     except ImportError:
         return False
     return True
@@ -81,9 +95,9 @@ def from_state(arch_config: dict[str, Any], state: dict[str, np.ndarray], thread
     Raises:
         ValueError: the weights do not fit ``arch_config`` (see :func:`~.onnx_unet.unet_onnx`).
     """
-    import onnxruntime as ort
-
     from .onnx_unet import unet_onnx
+
+    ort = import_ort()
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = _threads() if threads is None else threads

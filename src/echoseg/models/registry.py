@@ -81,7 +81,12 @@ def _read_weights(path: Path) -> dict[str, torch.Tensor]:
         from safetensors.torch import load_file
         return load_file(str(path))
     if path.suffix in (".pt", ".pth"):
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        try:
+            obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - torch's UnpicklingError advises weights_only=False: never
+            raise ModelError(f"{path}: not a plain state dict of tensors ({type(exc).__name__}); echoseg loads "
+                             "weights only, never pickled code: re-save the state dict with "
+                             "safetensors.torch.save_file (or torch.save of tensors only)") from None
         if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
             obj = obj["state_dict"]
         if not isinstance(obj, dict):
