@@ -37,7 +37,8 @@ def test_atria_clean_case_passes():
     ("fragment", "fragmented mask: 2 large pieces"),
     ("lowconf", "low model confidence: 0.55"),
     ("flat", "no cardiac motion"),
-    ("jumpy", "area curve jumpy"),
+    ("jumpy", "no consistent cardiac cycle: area curve jumpy"),
+    ("view", "not an apical four-chamber view (looks like a colour"),
 ])
 def test_atria_rules(case, expect):
     mask, curve = disc(), good_curve()
@@ -58,10 +59,12 @@ def test_atria_rules(case, expect):
         probs = 0.55 * mask
     elif case == "flat":
         curve = np.full(30, 15.0) + 0.01 * np.sin(np.arange(30))
-    elif case == "jumpy":
-        curve = curve.copy()
-        curve[10] = 30.0
-    res = qc_atria(curve, mask, probs, "la_area", cal=tcal(), fan=fan)
+    view = ""
+    if case == "jumpy":  # each cycle rises to 18 cm2 and drops by 6 (40 %) in one frame: no lone outlier
+        curve = 12.0 + 6.0 * ((np.arange(30) + 7) % 15) / 14
+    elif case == "view":
+        view = "not an apical four-chamber view (looks like a colour Doppler or colour-rendered/3D image): 9 %"
+    res = qc_atria(curve, mask, probs, "la_area", cal=tcal(), fan=fan, view_reason=view)
     assert not res.passed and res.qc == "fail"
     assert any(r.startswith(expect) for r in res.reasons), res.reasons
     assert len(res.reasons) == 1, res.reasons  # only the rule aimed at
@@ -78,3 +81,18 @@ def test_atria_task_ranges_and_empty():
     assert one.passed and "cardiac cycle not checked" in one.warnings[0]
     with pytest.raises(ValueError, match="task must be one of"):
         qc_atria(curve, mask, None, "lv_area")
+
+
+def test_one_bad_frame_does_not_sink_the_loop():
+    """A lone frame whose atrium is lost (or leaks) is set aside, the loop still passes, with a warning."""
+    mask = disc()
+    for bad in (3.0, 30.0):
+        curve = good_curve()
+        curve[10] = bad
+        res = qc_atria(curve, mask, 0.95 * mask, "la_area", cal=tcal())
+        assert res.passed, res.reasons
+        assert any("outlier frame(s) set aside: 10" in w for w in res.warnings), res.warnings
+    curve = good_curve()
+    curve[10] = 30.0
+    chosen = qc_atria(curve, mask, 0.95 * mask, "la_area", cal=tcal(), frame=10)
+    assert any("frame 10 is an outlier" in w for w in chosen.warnings)

@@ -63,6 +63,15 @@ def area_curve(probs: np.ndarray, cal: TissueCalibration, threshold: float = 0.5
     return np.array([soft_area_cm2(p, cal, threshold) for p in probs], dtype=np.float64)
 
 
+def cycle_period_s(curve: np.ndarray, frame_time_ms: float, heart_rate_bpm: float | None = None) -> float | None:
+    """The cardiac cycle (s): 60 / heart rate when known, else the area curve's autocorrelation period, else None."""
+    if heart_rate_bpm:
+        return 60.0 / float(heart_rate_bpm)
+    if not frame_time_ms or frame_time_ms <= 0:
+        raise ValueError(f"frame_time_ms must be > 0, not {frame_time_ms!r}")
+    return estimate_period(np.asarray(curve, dtype=np.float64), frame_time_ms / 1000.0)
+
+
 def pick_frames(curve: np.ndarray, frame_time_ms: float, heart_rate_bpm: float | None = None) -> list[int]:
     """Frames of the per-cycle maxima of an atrial area curve (LV end-systole), in time order.
 
@@ -82,7 +91,7 @@ def pick_frames(curve: np.ndarray, frame_time_ms: float, heart_rate_bpm: float |
     if c.size < 3 or span <= 0:
         return [best]
     dt = frame_time_ms / 1000.0
-    period = 60.0 / heart_rate_bpm if heart_rate_bpm else estimate_period(c, dt)
+    period = cycle_period_s(c, frame_time_ms, heart_rate_bpm)
     if period is None:
         return [best]
     dist = max(1, int(round(0.6 * period / dt)))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from echoseg.atria.cycles import MIN_FRAMES_CHECKED, CycleAnalysis, analyse_cycles
 from echoseg.imaging.masks import components
 from echoseg.types import QCResult, TissueCalibration, make_result
 
@@ -61,25 +62,30 @@ def _probability_checks(probs: np.ndarray, mask: np.ndarray, threshold: float, f
     return conf, reasons
 
 
-def _curve_checks(curve: np.ndarray, min_motion: float, max_jump: float) -> tuple[list[str], list[str]]:
-    """(reasons, warnings) from the area curve: no cardiac motion or jumps, checked with >= 8 frames only."""
+def _curve_checks(curve: np.ndarray, cycles: CycleAnalysis, frame: int | None,
+                  min_motion: float) -> tuple[list[str], list[str]]:
+    """(reasons, warnings) from the area curve: no cardiac motion, no consistent cycle; >= 8 frames only."""
     reasons: list[str] = []
-    if curve.size < 8:
+    if curve.size < MIN_FRAMES_CHECKED:
         return reasons, [f"only {curve.size} frame(s): cardiac cycle not checked"]
-    top = float(curve.max())
-    if top > 0 and (top - float(curve.min())) / top < min_motion:
-        reasons.append(f"no cardiac motion: area varies by {100 * (top - curve.min()) / top:.1f} % over the loop")
-    med = float(np.median(curve))
-    jump = float(np.abs(np.diff(curve)).max()) / med if med > 0 else np.inf
-    if jump > max_jump:
-        reasons.append(f"area curve jumpy: {100 * jump:.0f} % change between consecutive frames")
-    return reasons, []
+    c = cycles.cleaned
+    top = float(c.max())
+    if top > 0 and (top - float(c.min())) / top < min_motion:
+        reasons.append(f"no cardiac motion: area varies by {100 * (top - c.min()) / top:.1f} % over the loop")
+    if cycles.reason:
+        reasons.append(cycles.reason)
+    warnings = list(cycles.notes)
+    if frame is not None and int(frame) in cycles.outliers:
+        warnings.append(f"frame {int(frame)} is an outlier of the area curve")
+    return reasons, warnings
 
 
 def qc_atria(curve_cm2: np.ndarray, mask_at_frame: np.ndarray, probs: np.ndarray | None, task: str, *,
              frame: int | None = None, cal: TissueCalibration | None = None, fan: np.ndarray | None = None,
              min_confidence: float = 0.7, min_motion: float = 0.05, max_jump: float = 0.3,
-             fragment_ratio: float = 0.1, threshold: float = 0.5) -> QCResult:
+             fragment_ratio: float = 0.1, threshold: float = 0.5, cycles: CycleAnalysis | None = None,
+             frame_time_ms: float = 33.3, heart_rate_bpm: float | None = None,
+             view_reason: str = "") -> QCResult:
     """Rules for one atrial area measurement.
 
     curve_cm2: area per frame; mask_at_frame: boolean mask of the measured frame (full image grid);
@@ -88,15 +94,24 @@ def qc_atria(curve_cm2: np.ndarray, mask_at_frame: np.ndarray, probs: np.ndarray
     Fails on: area outside the plausible range for ``task``; mask touching the region border or
     fan edge (atrium cut off); several large components in ``probs > threshold``; mean probability
     inside the mask below ``min_confidence``; with >= 8 frames, an area curve varying less than
-    ``min_motion`` of its maximum (no cardiac motion) or jumping more than ``max_jump`` of its
-    median between consecutive frames. Confidence = mean probability inside the mask.
+    ``min_motion`` of its maximum (no cardiac motion), or no consistent cardiac cycle
+    (:mod:`echoseg.atria.cycles`: every cycle jumps by more than ``max_jump`` of the median area
+    between consecutive frames near its maximum, or its maximum is an outlier frame, or no two
+    cycles' maxima agree); ``view_reason`` (from :mod:`echoseg.atria.view`), when not empty.
+    ``cycles``: the curve's analysis (computed from ``curve_cm2``, ``frame_time_ms`` and
+    ``heart_rate_bpm`` when None); outlier frames and cycles set aside become warnings.
+    Confidence = mean probability inside the mask.
     """
     if task not in AREA_RANGE_CM2:
         raise ValueError(f"task must be one of {', '.join(AREA_RANGE_CM2)}, not {task!r}")
     curve = np.asarray(curve_cm2, dtype=np.float64).ravel()
     mask = np.asarray(mask_at_frame, dtype=bool)
+    if view_reason:
+        return make_result([view_reason], 0.0)
     if curve.size == 0 or not mask.any():
         return make_result([f"no {task.split('_')[0].upper()} found"], 0.0)
+    if cycles is None:
+        cycles = analyse_cycles(curve, frame_time_ms, heart_rate_bpm, max_jump=max_jump)
     reasons: list[str] = []
     area = float(curve[int(np.argmax(curve)) if frame is None else int(frame)])
     lo, hi = AREA_RANGE_CM2[task]
@@ -107,5 +122,5 @@ def qc_atria(curve_cm2: np.ndarray, mask_at_frame: np.ndarray, probs: np.ndarray
     if probs is not None:
         conf, prob_reasons = _probability_checks(probs, mask, threshold, fragment_ratio, min_confidence)
         reasons += prob_reasons
-    curve_reasons, warnings = _curve_checks(curve, min_motion, max_jump)
+    curve_reasons, warnings = _curve_checks(curve, cycles, frame, min_motion)
     return make_result(reasons + curve_reasons, conf, warnings)

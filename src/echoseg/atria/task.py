@@ -1,4 +1,4 @@
-"""Measure one A4C cine: network -> per-frame atrial areas -> measured frame per cycle -> QC.
+"""Measure one A4C cine: network -> view check -> per-frame atrial areas -> consistent cycles -> measured frame -> QC.
 
 The atria family's entry point is :func:`measure` (the pipeline dispatches here for files whose
 regions hold a calibrated 2D tissue region). :func:`measure_frame` measures one atrium on one
@@ -8,15 +8,16 @@ frame: the pipeline uses it on the frame it picks, and the web demo's frame edit
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 
+from echoseg.atria.cycles import CycleAnalysis, analyse_cycles
 from echoseg.atria.measure import area_length_volume_ml
-from echoseg.atria.postprocess import area_curve, clean_mask, long_axis, pick_frames, soft_area_cm2
+from echoseg.atria.postprocess import area_curve, clean_mask, long_axis, soft_area_cm2
 from echoseg.atria.prepare import atria_input
 from echoseg.atria.qc import qc_atria
+from echoseg.atria.view import check_view
 from echoseg.imaging.resample import Geometry, to_image
 from echoseg.io.calibration import scaled_tissue_calibration, tissue_calibration
 from echoseg.models import inference
@@ -45,16 +46,18 @@ class AtriumFrame:
 
 
 def measure_frame(prob_small: np.ndarray, geom: Geometry, cal: TissueCalibration, curve: np.ndarray,
-                  task: str, frame: int) -> AtriumFrame:
+                  task: str, frame: int, *, cycles: CycleAnalysis | None = None,
+                  view_reason: str = "") -> AtriumFrame:
     """``task``'s atrium on ``frame`` from its probability at model resolution ``prob_small`` (S, S).
 
     ``geom`` maps the model grid to the image, ``cal`` is the image's calibration and ``curve`` the
-    atrium's area per frame (for the QC of motion and jumps).
+    atrium's area per frame (for the QC of motion and consistent cycles; ``cycles`` is its analysis,
+    computed when None); ``view_reason``: the view check's refusal ('' for an A4C).
     """
     prob = to_image(prob_small, geom)
     mask = clean_mask(prob)
     value = soft_area_cm2(prob, cal)
-    check = qc_atria(curve, mask, prob, task, frame=frame, cal=cal)
+    check = qc_atria(curve, mask, prob, task, frame=frame, cal=cal, cycles=cycles, view_reason=view_reason)
     length: float | None = None
     volume: float | None = None
     if mask.any() and value > 0:
@@ -75,14 +78,15 @@ def measure(img: EchoImage, task: str, models: Models, opts: Options) -> FileRes
     notes: tuple[str, ...] = ()
     if img.frame_time_ms is None and img.n_frames > 1:
         notes = (f"no frame timing in the file; assumed {DEFAULT_FRAME_TIME_MS} ms",)
+    view = check_view(probs, small_cal, img.frames, cal.region)
     rows, masks, curves, picked = [], {}, {}, {}
     for t in tasks:
         p_small = probs[:, ATRIUM_LABEL[t]]
         curve = area_curve(p_small, small_cal)
-        picks = pick_frames(curve, ft, img.heart_rate_bpm) if curve.size > 1 else [0]
-        frame = max(picks, key=lambda i: curve[i])
-        at = measure_frame(p_small[frame], geom, cal, curve, t, frame)
-        rows.append(_row(img.path, at, curve, picks, notes))
+        cycles = analyse_cycles(curve, ft, img.heart_rate_bpm)
+        frame = cycles.frame
+        at = measure_frame(p_small[frame], geom, cal, curve, t, frame, cycles=cycles, view_reason=view.reason)
+        rows.append(_row(img.path, at, cycles, notes))
         curves[t], masks[t], picked[t] = curve, at.mask, frame
     edit = None
     if opts.edit_data:
@@ -124,13 +128,15 @@ def _infer(img: EchoImage, cal: TissueCalibration, models: Models) -> tuple[np.n
     return inference.infer(loaded.model, x), geom
 
 
-def _row(path: str, at: AtriumFrame, curve: np.ndarray, picks: Sequence[int], notes: tuple[str, ...]) -> Measurement:
-    """The measurements.csv row of one atrium measured on frame ``at.frame`` of the cycles ``picks``."""
-    details = AtriaDetails(raw_value=at.value, n_total=len(picks),
-                           cycle_values_cm2=tuple(round(float(curve[i]), 3) for i in picks),
+def _row(path: str, at: AtriumFrame, cycles: CycleAnalysis, notes: tuple[str, ...]) -> Measurement:
+    """The measurements.csv row of one atrium measured on frame ``at.frame``: ``n`` the consistent
+    cycles used, ``n_total`` the cycles found, ``cycle_values_cm2``/``sd`` the consistent maxima."""
+    values = [c.value for c in cycles.kept]
+    details = AtriaDetails(raw_value=at.value, n_total=len(cycles.cycles),
+                           cycle_values_cm2=tuple(round(float(v), 3) for v in values),
                            warnings=at.check.warnings + notes,
-                           sd=float(np.std([curve[i] for i in picks], ddof=1)) if len(picks) > 1 else None,
+                           sd=float(np.std(values, ddof=1)) if len(values) > 1 else None,
                            length_cm=at.length_cm, volume_ml=at.volume_ml)
     return Measurement(file=path, task=at.task, value=at.value if at.check.passed else None, unit=unit_of(at.task),
-                       n=len(picks), frame=at.frame, qc=at.check.qc, reason=at.check.reason,
+                       n=len(values), frame=at.frame, qc=at.check.qc, reason=at.check.reason,
                        confidence=at.check.confidence, details=details)

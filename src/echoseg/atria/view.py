@@ -1,0 +1,130 @@
+"""Is this an apical four-chamber view? The four-chamber layout the atria network sees, and colour.
+
+The atria network labels LA, RA, LV and RV. On an A4C (apex at the top of the sector) all four
+are there, the ventricles lie above the atria (towards the apex), the LA under the LV and the RA
+under the RV. Limitation: the network may draw an A4C layout into an upside-down or rotated image,
+so some of those pass this check (the mask rules of :mod:`echoseg.atria.qc` catch others). Other views, 3D renderings, zoomed single chambers and Doppler screens break this:
+chambers are missing or tiny, or stacked the wrong way round. A colour-flow box or a colour 3D
+rendering shows as pixels off the grey (or tinted-grey) display map inside the 2D region.
+
+Everything works on the network's probabilities averaged over the loop (one map per class at
+model resolution, so the moving heart does not matter) and on a few frames' colours: cheap.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from echoseg.types import Region, TissueCalibration
+
+CHAMBERS = {"LA": 1, "RA": 2, "LV": 3, "RV": 4}
+MIN_AREA_CM2 = {"LA": 2.0, "RA": 2.0, "LV": 4.0, "RV": 2.0}  # of the loop-averaged label map
+MAX_COLOUR_FRACTION = 0.03  # of the 2D region's non-black pixels
+
+
+@dataclass(frozen=True)
+class Chamber:
+    """One chamber of the loop-averaged label map: area (cm²) and centroid (model pixels, y down)."""
+
+    name: str
+    area_cm2: float
+    cy: float
+    cx: float
+
+
+@dataclass(frozen=True)
+class ViewCheck:
+    """The four-chamber layout, the colour fraction, and ``reason`` ('' for an A4C)."""
+
+    chambers: tuple[Chamber, ...]
+    colour_fraction: float
+    reason: str = ""
+
+    @property
+    def is_a4c(self) -> bool:
+        return not self.reason
+
+
+def chamber_layout(mean_probs: np.ndarray, cal: TissueCalibration) -> tuple[Chamber, ...]:
+    """The chambers of the label map ``argmax(mean_probs)`` (C, S, S) in the grid ``cal`` describes."""
+    p = np.asarray(mean_probs, dtype=np.float32)
+    if p.ndim != 3 or p.shape[0] < 5:
+        raise ValueError(f"mean_probs must be a (C >= 5, H, W) array of class probabilities, not shape {p.shape}")
+    labels = p.argmax(axis=0)
+    out = []
+    for name, k in CHAMBERS.items():
+        ys, xs = np.nonzero(labels == k)
+        area = float(ys.size * cal.cm2_per_px)
+        cy, cx = (float(ys.mean()), float(xs.mean())) if ys.size else (float("nan"), float("nan"))
+        out.append(Chamber(name, area, cy, cx))
+    return tuple(out)
+
+
+def colour_fraction(frames_rgb: np.ndarray, region: Region, n_sample: int = 6, min_dev: int = 48) -> float:
+    """Fraction of the 2D region's non-black pixels whose colour is off the display's grey map.
+
+    The map is each luminance level's median RGB (a grey or tinted-grey display has one colour per
+    level); a pixel more than ``min_dev`` levels off it in any channel is colour (flow, 3D
+    rendering). ``n_sample`` frames spread over the loop are used.
+    """
+    f = np.asarray(frames_rgb)
+    if f.ndim == 3:
+        f = f[None]
+    if f.ndim != 4 or f.shape[-1] != 3:
+        raise ValueError(f"frames_rgb must be (T, H, W, 3) RGB, not shape {f.shape}")
+    idx = np.unique(np.linspace(0, f.shape[0] - 1, min(n_sample, f.shape[0])).round().astype(int))
+    crop = f[idx, max(region.y0, 0):region.y1 + 1, max(region.x0, 0):region.x1 + 1].reshape(-1, 3).astype(np.int16)
+    lum = (0.299 * crop[:, 0] + 0.587 * crop[:, 1] + 0.114 * crop[:, 2]).astype(np.int16)
+    lit = lum >= 16
+    if lit.sum() < 100:
+        return 0.0
+    px, lv = crop[lit], lum[lit] // 8
+    dev = np.zeros(lv.size, dtype=np.int16)
+    for b in np.unique(lv):
+        sel = lv == b
+        ref = np.median(px[sel], axis=0)
+        dev[sel] = np.abs(px[sel] - ref).max(axis=1)
+    return float((dev > min_dev).mean())
+
+
+def view_reason(chambers: tuple[Chamber, ...], colour: float) -> str:
+    """'' for an A4C, else "not an apical four-chamber view (looks like ...): why"."""
+    by = {c.name: c for c in chambers}
+    if colour > MAX_COLOUR_FRACTION:
+        return (f"not an apical four-chamber view (looks like a colour Doppler or colour-rendered/3D image): "
+                f"{100 * colour:.0f} % of the 2D region is in colour (> {100 * MAX_COLOUR_FRACTION:g} %)")
+    missing = [n for n, c in by.items() if c.area_cm2 < MIN_AREA_CM2[n]]
+    if missing:
+        found = [n for n in CHAMBERS if n not in missing]
+        if set(found) == {"LA", "LV"} or set(found) == {"RA", "RV"}:
+            looks = "a two-chamber or one-sided view"
+        elif len(found) <= 1:
+            looks = "a zoomed single chamber, another view or no heart"
+        else:
+            looks = "another view or an off-axis A4C"
+        return (f"not an apical four-chamber view (looks like {looks}): {', '.join(missing)} not found "
+                f"(found: {', '.join(found) or 'none'})")
+    la, ra, lv, rv = by["LA"], by["RA"], by["LV"], by["RV"]
+    if lv.cy > la.cy and rv.cy > ra.cy:
+        return ("not an apical four-chamber view (looks like an apex-down or upside-down display): "
+                "the ventricles lie below the atria; show the apex at the top")
+    if lv.cy >= la.cy or rv.cy >= ra.cy:
+        return ("not an apical four-chamber view (looks like another or rotated view): "
+                f"{'LV' if lv.cy >= la.cy else 'RV'} not above its atrium")
+    if np.sign(lv.cx - rv.cx) != np.sign(la.cx - ra.cx) or abs(la.cx - lv.cx) >= abs(la.cx - rv.cx):
+        return ("not an apical four-chamber view (looks like another or rotated view): "
+                "the LA does not lie under the LV and the RA under the RV")
+    return ""
+
+
+def check_view(probs: np.ndarray, cal_model: TissueCalibration, frames_rgb: np.ndarray,
+               region: Region) -> ViewCheck:
+    """The view check of one loop: softmax ``probs`` (T, C, S, S) in the model grid ``cal_model``,
+    the RGB cine and its 2D region."""
+    p = np.asarray(probs)
+    if p.ndim != 4:
+        raise ValueError(f"probs must be a (T, C, S, S) array, not shape {p.shape}")
+    chambers = chamber_layout(p.astype(np.float32).mean(axis=0), cal_model)
+    colour = colour_fraction(frames_rgb, region)
+    return ViewCheck(chambers, colour, view_reason(chambers, colour))
