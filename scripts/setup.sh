@@ -10,3 +10,4 @@ fi
 .venv/bin/python -m pip install -q -e ".[ml,video,plots,web,test]"
 # Tesseract OCR reads site labels printed on Doppler screens; without it routing uses the waveform alone.
 ./scripts/apt_install.sh tesseract tesseract-ocr "Doppler sites printed on screens will not be read"
+./scripts/apt_install.sh dciodvfy dicom3tools "DICOM SR outputs will not be validated by dciodvfy in the tests"

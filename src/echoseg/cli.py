@@ -12,20 +12,26 @@ from echoseg.vocab import TASKS
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from echoseg.errors import EchosegError
-    from echoseg.io.read import describe, find_inputs, format_text, read
+    """Describe every input; a file that cannot be read gets an error entry and the listing goes on."""
+    from echoseg.io.limits import ReadLimits
+    from echoseg.io.read import describe_file, format_text, json_safe, log_skipped, walk
 
-    out, status = [], 0
-    for path in find_inputs(args.inputs):
-        try:
-            desc = describe(read(path))
-        except EchosegError as exc:
-            desc, status = {"file": str(path), "error": str(exc)}, 1
-        out.append(desc)
-        if not args.json:
-            print(format_text(desc) if "error" not in desc else f"{path}: ERROR {desc['error']}")
+    limits = ReadLimits(max_file_mb=args.max_file_mb, max_frames=args.max_frames,
+                        max_decoded_mb=args.max_decoded_mb, max_seconds=args.max_seconds)
+    found = walk(args.inputs)
+    if not args.json:
+        log_skipped(found)
+    out: list[dict[str, Any]] = [{"file": s.path, "skipped": s.reason} for s in found.skipped] if args.json else []
+    status = 0
+    for path in found.files:
+        desc = describe_file(path, limits)
+        status = 1 if "error" in desc else status
+        if args.json:
+            out.append(desc)
+        else:
+            print(format_text(desc), flush=True)
     if args.json:
-        print(json.dumps(out, indent=1, default=float))
+        print(json.dumps(json_safe(out), indent=1, allow_nan=False))
     return status
 
 
@@ -38,19 +44,46 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_measure(args: argparse.Namespace) -> int:
-    from echoseg.doppler.study import study_rows
-    from echoseg.options import Models
-    from echoseg.pipeline import measure
-    from echoseg.report.write import write_all
+def _log_to(log_file: Path | None, quiet: bool) -> None:
+    """echoseg's log records: warnings (info unless --quiet) on stderr, everything in --log-file."""
+    import logging
 
-    models = Models(atria_path=args.atria_model, doppler_path=args.doppler_model)
-    results = measure(args.inputs, args.task, cm_per_px=args.cm_per_px, models=models, progress=not args.quiet)
-    studies = study_rows(results, args.lvot_diameter, args.rvot_diameter)
-    paths = write_all(results, args.out, save_masks=args.save_masks, studies=studies)
-    n_pass = sum(m.qc == "pass" for r in results for m in r.measurements)
-    n_rows = sum(len(r.measurements) for r in results)
-    print(f"{len(results)} file(s), {n_rows} measurement(s), {n_pass} passed QC -> {paths['measurements']}")
+    logger = logging.getLogger("echoseg")
+    logger.setLevel(logging.DEBUG)
+    for h in list(logger.handlers):
+        if getattr(h, "_echoseg_cli", False):
+            logger.removeHandler(h)
+            h.close()
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(logging.WARNING if quiet else logging.INFO)
+    console.setFormatter(logging.Formatter("echoseg: %(message)s"))
+    handlers: list[logging.Handler] = [console]
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        fh = logging.FileHandler(log_file, encoding="utf-8")
+        fh.setLevel(logging.DEBUG)
+        fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handlers.append(fh)
+    for h in handlers:
+        h._echoseg_cli = True  # type: ignore[attr-defined]
+        logger.addHandler(h)
+
+
+def _cmd_measure(args: argparse.Namespace) -> int:
+    from echoseg.batch.run import BatchRequest, run_batch
+    from echoseg.batch.settings import ModelSpec, Settings
+
+    _log_to(args.log_file, args.quiet)
+    req = BatchRequest(
+        inputs=tuple(args.inputs), out=args.out,
+        settings=Settings(task=args.task, cm_per_px=args.cm_per_px, save_masks=args.save_masks),
+        spec=ModelSpec(atria=args.atria_model, doppler=args.doppler_model, backend=args.backend),
+        jobs=args.jobs, engine=args.engine, address=args.address, resume=args.resume, fresh=args.fresh,
+        lvot_diameter_cm=args.lvot_diameter, rvot_diameter_cm=args.rvot_diameter, study_info=args.study_info,
+        progress=not args.quiet, command_line=("echoseg", *args.argv))
+    s = run_batch(req)
+    print(f"{s.files} file(s) ({s.measured} measured, {s.reused} already measured), {s.rows} measurement(s), "
+          f"{s.passed} passed QC -> {s.paths['measurements']}")
     return 0
 
 
@@ -117,6 +150,29 @@ def _cmd_app(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_read_limits(s: argparse.ArgumentParser) -> None:
+    """The decode budgets of :class:`echoseg.io.limits.ReadLimits` as options (docs/robustness.md)."""
+    from echoseg.io.limits import DEFAULT_LIMITS as d
+
+    def positive(kind: type) -> Any:
+        def parse(text: str) -> Any:
+            try:
+                value = kind(text)
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"must be a number > 0, not {text!r}") from None
+            if not (value > 0 and value < float("inf")):
+                raise argparse.ArgumentTypeError(f"must be a finite number > 0, not {text!r}")
+            return value
+        return parse
+
+    s.add_argument("--max-file-mb", type=positive(float), default=d.max_file_mb, help=f"largest file read (default {d.max_file_mb:g} MiB)")
+    s.add_argument("--max-frames", type=positive(int), default=d.max_frames, help=f"most frames per file (default {d.max_frames})")
+    s.add_argument("--max-decoded-mb", type=positive(float), default=d.max_decoded_mb,
+                   help=f"largest decoded cine, rows x cols x frames x 3 (default {d.max_decoded_mb:g} MiB)")
+    s.add_argument("--max-seconds", type=positive(float), default=d.max_seconds,
+                   help=f"longest decode of one file (default {d.max_seconds:g} s)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="echoseg", description="Atrial areas and Doppler VTI from echo DICOMs. "
                                 "Research use only: not a medical device, not clinically validated.")
@@ -126,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("info", help="print the regions and calibration of files")
     s.add_argument("inputs", nargs="+", help="files or folders")
     s.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_read_limits(s)
     s.set_defaults(func=_cmd_info)
 
     s = sub.add_parser("synth", help="write synthetic echo DICOMs with ground truth")
@@ -149,6 +206,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--cm-per-px", type=float, default=None, help="calibration for AVI/PNG inputs without regions")
     s.add_argument("--atria-model", default="atria", help="model folder (default: shipped weights)")
     s.add_argument("--doppler-model", default="doppler", help="model folder (default: shipped weights)")
+    s.add_argument("--backend", default=None, choices=["auto", "onnxruntime", "torch"],
+                   help="network runtime (default: ECHOSEG_BACKEND, else auto)")
+    s.add_argument("--jobs", type=int, default=1, help="worker processes (threads per worker: cores / jobs)")
+    s.add_argument("--engine", default="local", choices=["local", "ray"],
+                   help="local processes, or Ray tasks (pip install 'echoseg[ray]'; docs/scale.md)")
+    s.add_argument("--address", default=None, help="Ray cluster to join (--engine ray; default: start one here)")
+    s.add_argument("--resume", action="store_true",
+                   help="continue the run in --out (rerunning into it does too; this flag insists it exists)")
+    s.add_argument("--fresh", action="store_true", help="discard the journal in --out and measure every file again")
+    s.add_argument("--study-info", type=Path, default=None,
+                   help="CSV: study (UID or folder), lvot_diameter_cm, rvot_diameter_cm, height_cm, weight_kg, bsa_m2")
+    s.add_argument("--log-file", type=Path, default=None, help="write a detailed log here")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=_cmd_measure)
 
@@ -205,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     from echoseg.errors import EchosegError
 
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # run.json records the command line
     try:
         return int(args.func(args) or 0)
     except EchosegError as exc:

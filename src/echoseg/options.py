@@ -37,3 +37,6 @@ class Options:
     # keep what re-measuring needs in FileResult.edit_data (the web demo's edits): the atria network's
     # per-frame probabilities at model resolution (float16) and the cine, or the Doppler calibration
     edit_data: bool = False
+    # keep the screen outside the imaging regions (header text: patient name, ID, dates) in overlays and
+    # report.html; by default it is blanked (echoseg.imaging.screen, docs/dicom.md)
+    keep_screen_text: bool = False

@@ -8,12 +8,14 @@ the reason; nothing stops the batch.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from echoseg.atria import task as atria_task
 from echoseg.doppler import task as doppler_task
-from echoseg.errors import CalibrationError, EchosegError
+from echoseg.errors import CalibrationError, reason_for
+from echoseg.io.calibration import doppler_thumbnail_reason
 from echoseg.options import Models, Options
 from echoseg.types import EchoImage, FileResult, Measurement
 from echoseg.vocab import TASKS, TASKS_ATRIA, TASKS_DOPPLER, unit_of
@@ -30,13 +32,18 @@ def route_kind(img: EchoImage, task: str = "auto") -> tuple[str, str]:
         if not spectral:
             raise CalibrationError(f"{img.path}: --task {task} needs a spectral Doppler region, and this file has none")
         return "doppler", "task given"
+    thumbnail = doppler_thumbnail_reason(img.regions, img.shape, img.n_frames)
     if task in TASKS_ATRIA:
         if not tissue:
             raise CalibrationError(f"{img.path}: --task {task} needs a calibrated 2D region, and this file has none")
+        if thumbnail:
+            raise CalibrationError(f"{img.path}: {thumbnail}")
         return "a4c", "task given"
     if spectral:
         return "doppler", "spectral region in (0018,6011)"
     if tissue:
+        if thumbnail:
+            raise CalibrationError(f"{img.path}: {thumbnail}")
         return "a4c", "2D tissue region in (0018,6011)"
     raise CalibrationError(f"{img.path}: no 2D or spectral ultrasound region with calibration; "
                            "echoseg refuses to guess the scale (pass --cm-per-px for a 2D image)")
@@ -63,24 +70,44 @@ def measure_file(path: str | os.PathLike[str], models: Models | None = None,
             raise ValueError(f"task must be auto or one of {', '.join(TASKS)}, not {opts.task!r}")
         img = read(path, cm_per_px=opts.cm_per_px)
         kind, _how = route_kind(img, opts.task)
-        return FAMILIES[kind](img, opts.task, models, opts)
-    except (EchosegError, ValueError) as exc:
-        return _failed(file, tasks, str(exc))
+        from echoseg.imaging.screen import without_screen_text  # no patient text in pictures (docs/dicom.md)
+        return without_screen_text(FAMILIES[kind](img, opts.task, models, opts), img.regions, opts.keep_screen_text)
     except Exception as exc:  # noqa: BLE001 - one bad file must never stop a batch
-        return _failed(file, tasks, f"{file}: internal error {type(exc).__name__}: {exc}")
+        return _failed(file, tasks, reason_for(exc, file))  # clean, capped, naming the file (errors.py)
+
+
+def dicom_uids(path: str | os.PathLike[str]) -> tuple[str | None, str | None]:
+    """(SOPInstanceUID (0008,0018), SeriesInstanceUID (0020,000E)) of a DICOM, (None, None) otherwise."""
+    from pathlib import Path
+
+    p = Path(path)
+    if p.suffix.lower() not in ("", ".dcm", ".dicom"):
+        return None, None
+    try:
+        import pydicom
+
+        ds = pydicom.dcmread(p, stop_before_pixels=True, force=True,
+                             specific_tags=["SOPInstanceUID", "SeriesInstanceUID"])
+    except Exception:  # noqa: BLE001 - unreadable: the row already says why
+        return None, None
+    sop = str(ds.get("SOPInstanceUID", "") or "") or None
+    series = str(ds.get("SeriesInstanceUID", "") or "") or None
+    return sop, series
 
 
 def measure(paths: Sequence[str | os.PathLike[str]], task: str = "auto", *, cm_per_px: float | None = None,
             models: Models | None = None, progress: bool = False,
             on_result: Callable[[FileResult], None] | None = None) -> list[FileResult]:
-    """Measure every input file (folders are walked recursively). Returns one FileResult per file."""
+    """Measure every input file (folders are walked recursively). Returns one FileResult per file, all
+    held in memory: for archives, :func:`echoseg.batch.run.run_batch` (``echoseg measure``) journals each
+    file as it is done, resumes, and runs on several processes or on Ray."""
     from echoseg.io.read import find_inputs
 
     files = find_inputs(paths)
     models = models or Models()
     opts = Options(task=task, cm_per_px=cm_per_px)
     it: Any = files
-    if progress and len(files) > 1:
+    if progress and len(files) > 1 and sys.stderr.isatty():  # a bar on a terminal, never in a log
         from tqdm import tqdm
         it = tqdm(files, desc="measure", unit="file")
     results = []

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import base64
 import html
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -63,41 +63,72 @@ def _svg_plot(result: FileResult, width: int = 460, height: int = 180) -> str | 
     return "".join(parts)
 
 
+_STYLE = ("body{font-family:sans-serif;margin:1.5em;max-width:1100px}table{border-collapse:collapse}"
+          "td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px}tr.bad td{color:#a00}"
+          ".card{margin:1em 0;padding:.5em;border:1px solid #ddd}img{max-width:100%}")
+SHOWN = ["file", "task", "value", "unit", "n", "frame", "qc", "reason"]
+
+
+def page_head(title: str = "echoseg report", heading: str = "echoseg measurements") -> str:
+    """The opening of a report page: style, heading and the disclaimer."""
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{_STYLE}"
+            f"</style></head><body><h1>{html.escape(heading)}</h1><p><b>{DISCLAIMER}</b></p>")
+
+
+PAGE_END = "</body></html>"
+
+
+def table_head(edited: bool = False) -> str:
+    """The opening of the summary table (the CONTRACT.md columns, and ``edited`` when a row was edited)."""
+    return "<table><tr>" + "".join(f"<th>{c}</th>" for c in SHOWN + (["edited"] if edited else [])) + "</tr>"
+
+
+def table_row(row: Mapping[str, object], edited: bool = False) -> str:
+    """One summary-table row of a measurements.csv row."""
+    esc = html.escape
+    shown = SHOWN + (["edited"] if edited else [])
+    return "<tr class='{}'>{}</tr>".format("ok" if row["qc"] == "pass" else "bad",
+                                           "".join(f"<td>{esc(str(row.get(c, '')))}</td>" for c in shown))
+
+
+def studies_table(studies: Sequence[Mapping[str, object]]) -> str:
+    """The studies section ("" without studies)."""
+    if not studies:
+        return ""
+    esc = html.escape
+    cols: list[str] = []
+    for s in studies:
+        cols += [c for c in s if c not in cols]
+    return ("<h2>Studies</h2><table><tr>" + "".join(f"<th>{esc(c)}</th>" for c in cols) + "</tr>" + "".join(
+        "<tr>" + "".join(f"<td>{esc(str(format_cell(s.get(c))))}</td>" for c in cols) + "</tr>" for s in studies)
+        + "</table>")
+
+
+def card(result: FileResult, png: bytes | None) -> str:
+    """One file's card: name, route, overlay (embedded) and plot."""
+    esc = html.escape
+    parts = [f"<div class='card'><h3>{esc(result.file)}</h3><p>{esc(result.kind or 'not measured')} "
+             f"{esc(result.route)}{(' - ' + esc(result.error)) if result.error else ''}</p>"]
+    if png is not None:
+        parts.append(f"<img alt='overlay' src='data:image/png;base64,{base64.b64encode(png).decode()}'>")
+    plot = _svg_plot(result)
+    if plot:
+        parts.append(plot)
+    parts.append("</div>")
+    return "".join(parts)
+
+
 def html_report(results: Sequence[FileResult], studies: list[dict[str, object]] | None = None,
                 pngs: Sequence[bytes | None] | None = None) -> str:
     """One self-contained HTML page: summary table, per-file overlay and plot.
 
     ``pngs``: the results' overlays already encoded (as write_all has them), else they are made here.
     """
-    esc = html.escape
     rows = measurement_rows(results)
-    shown = ["file", "task", "value", "unit", "n", "frame", "qc", "reason"]
-    if any(r.get("edited") for r in rows):
-        shown.append("edited")
-    head = "".join(f"<th>{c}</th>" for c in shown)
-    body = "".join("<tr class='{}'>{}</tr>".format(
-        "ok" if r["qc"] == "pass" else "bad", "".join(f"<td>{esc(str(r.get(c, '')))}</td>" for c in shown))
-        for r in rows)
-    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>echoseg report</title><style>"
-             "body{font-family:sans-serif;margin:1.5em;max-width:1100px}table{border-collapse:collapse}"
-             "td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px}tr.bad td{color:#a00}"
-             ".card{margin:1em 0;padding:.5em;border:1px solid #ddd}img{max-width:100%}</style></head><body>",
-             f"<h1>echoseg measurements</h1><p><b>{DISCLAIMER}</b></p>",
-             f"<table><tr>{head}</tr>{body}</table>"]
-    if studies:
-        cols = list(studies[0])
-        parts.append("<h2>Studies</h2><table><tr>" + "".join(f"<th>{esc(c)}</th>" for c in cols) + "</tr>" + "".join(
-            "<tr>" + "".join(f"<td>{esc(str(format_cell(s.get(c))))}</td>" for c in cols) + "</tr>" for s in studies)
-            + "</table>")
+    edited = any(r.get("edited") for r in rows)
+    parts = [page_head(), table_head(edited), *(table_row(r, edited) for r in rows), "</table>",
+             studies_table(studies or [])]
     for i, r in enumerate(results):
-        parts.append(f"<div class='card'><h3>{esc(r.file)}</h3><p>{esc(r.kind or 'not measured')} "
-                     f"{esc(r.route)}{(' - ' + esc(r.error)) if r.error else ''}</p>")
-        png = pngs[i] if pngs is not None else overlay_png(r)
-        if png is not None:
-            parts.append(f"<img alt='overlay' src='data:image/png;base64,{base64.b64encode(png).decode()}'>")
-        plot = _svg_plot(r)
-        if plot:
-            parts.append(plot)
-        parts.append("</div>")
-    parts.append("</body></html>")
+        parts.append(card(r, pngs[i] if pngs is not None else overlay_png(r)))
+    parts.append(PAGE_END)
     return "".join(parts)

@@ -12,7 +12,11 @@ from echoseg.types import AtriaDetails, DopplerDetails, FileResult, Measurement
 
 MEASUREMENT_COLUMNS = ["file", "task", "value", "unit", "n", "frame", "qc", "reason", "confidence", "warnings",
                        "kind", "route", "study_uid", "sd", "n_total", "length_cm", "volume_ml", "heart_rate_bpm",
-                       "vmax_cm_s", "vmean_cm_s", "peak_gradient_mmhg", "mean_gradient_mmhg", "edited"]
+                       "vmax_cm_s", "vmean_cm_s", "peak_gradient_mmhg", "mean_gradient_mmhg", "edited",
+                       "sop_instance_uid", "series_uid", "overlay"]
+# which image a row is: SOPInstanceUID (0008,0018), SeriesInstanceUID (0020,000E), and the overlay's
+# path in the output folder (empty when the caller does not say: the web demo, the Python API)
+FILE_COLUMNS = ("sop_instance_uid", "series_uid", "overlay")
 
 
 BEAT_COLUMNS = ["file", "task", "beat", "start_s", "end_s", "vti_cm", "vmax_cm_s", "vmean_cm_s",
@@ -45,14 +49,19 @@ def detail_columns(m: Measurement) -> dict[str, object]:
     return cols
 
 
-def measurement_rows(results: Sequence[FileResult]) -> list[dict[str, object]]:
-    """One row per (file, task), every column of :data:`MEASUREMENT_COLUMNS`, formatted by :func:`format_cell`."""
+def measurement_rows(results: Sequence[FileResult],
+                     per_file: Sequence[Mapping[str, object]] | None = None) -> list[dict[str, object]]:
+    """One row per (file, task), every column of :data:`MEASUREMENT_COLUMNS`, formatted by :func:`format_cell`.
+
+    ``per_file``: for each result, the values of :data:`FILE_COLUMNS` its rows carry (UIDs, overlay).
+    """
     rows = []
-    for r in results:
+    for i, r in enumerate(results):
+        extra = {k: v for k, v in (per_file[i] if per_file is not None else {}).items() if k in FILE_COLUMNS}
         for m in r.measurements:
             row = {"file": m.file, "task": m.task, "value": m.value, "unit": m.unit, "n": m.n, "frame": m.frame,
                    "qc": m.qc, "reason": m.reason, "confidence": m.confidence, "kind": r.kind or "",
-                   "route": r.route, "study_uid": r.study_uid or ""} | detail_columns(m)
+                   "route": r.route, "study_uid": r.study_uid or ""} | detail_columns(m) | extra
             rows.append({k: format_cell(row.get(k)) for k in MEASUREMENT_COLUMNS})
     return rows
 
