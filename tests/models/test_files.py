@@ -46,9 +46,15 @@ def test_pickled_weights_refused_without_torch_advice(tmp_path: Path) -> None:
 def test_onnxruntime_telemetry_off(tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime")
     env = {k: v for k, v in os.environ.items() if k != "ORT_DISABLE_TELEMETRY"}
-    env.update(HOME=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / ".cache"))
+    probe_home = tmp_path / "probe"
+    probe_home.mkdir()
+    probe_env = dict(env, HOME=str(probe_home), XDG_CACHE_HOME=str(probe_home / ".cache"))
+    subprocess.run([sys.executable, "-c", "import onnxruntime"], env=probe_env, check=True, timeout=120)
+    if not list(probe_home.rglob("*onnxruntime*")):
+        pytest.skip("this ONNX Runtime build writes no telemetry store here: nothing to switch off")
+    home = tmp_path / "home"
+    home.mkdir()
+    env.update(HOME=str(home), XDG_CACHE_HOME=str(home / ".cache"))
     code = "from echoseg.models import ort; ort.load('atria')"
     subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120)
-    assert not list(tmp_path.rglob("*onnxruntime*")), "ONNX Runtime wrote its telemetry store"
-    subprocess.run([sys.executable, "-c", "import onnxruntime"], env=env, check=True, timeout=120)
-    assert list(tmp_path.rglob("*onnxruntime*")), "the probe no longer sees telemetry: the test proves nothing"
+    assert not list(home.rglob("*onnxruntime*")), "ONNX Runtime wrote its telemetry store"
