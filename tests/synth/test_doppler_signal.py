@@ -174,3 +174,22 @@ def test_bad_arguments() -> None:
         generate_doppler_signal(0, site="tv")
     with pytest.raises(ValueError):
         generate_doppler_signal(0, nontarget="vsd")
+
+
+def test_segmentation_fill_paints_only_the_flow_region() -> None:
+    """An analysis program's fill over the flow stays inside the (slightly widened) flow region."""
+    from dataclasses import replace
+
+    from echoseg.synth.doppler_screen import sample_layout
+    from echoseg.synth.doppler_signal import _flow_mask, _segmentation_fill
+
+    case = generate_doppler_signal(11, site="lvot")
+    frame = case.frames[0].copy()
+    cal = spectral_calibration(case.regions, frame.shape[:2], "seed 11")
+    lay = replace(sample_layout(np.random.default_rng(0), frame.shape[:2]), strip=tuple(case.truth["strip"]),
+                  height=frame.shape[0], width=frame.shape[1])
+    env = np.asarray(case.truth["envelope_cm_s"])
+    _segmentation_fill(np.random.default_rng(3), frame, cal, lay, env, np.arange(env.size) * case.truth["s_per_px"], p=1.0)
+    changed = np.any(frame != case.frames[0], axis=2)
+    assert changed.sum() > 0.3 * case.masks[0].sum()  # a real fill over most of the flow
+    assert not np.any(changed & ~_flow_mask(cal, lay, env * 1.05)[0].astype(bool))

@@ -202,6 +202,29 @@ def _flow_mask(cal: SpectralCalibration, lay: ScreenLayout, env: np.ndarray) -> 
     return masks
 
 
+def _segmentation_fill(rng: np.random.Generator, frame: np.ndarray, cal: SpectralCalibration, lay: ScreenLayout,
+                       env: np.ndarray, t_cols: np.ndarray, p: float = 0.15) -> None:
+    """Sometimes an analysis program's segmentation painted over the flow (in place): a flat,
+    semi-transparent grey or tinted fill between the baseline and a slightly-off envelope, over every
+    flow period or only some, as exported AI and measurement screens show it. Its own ``rng`` keeps
+    the rest of the case unchanged; the flow mask (the truth) stays the true envelope."""
+    if rng.random() >= p or not np.any(env):
+        return
+    on = np.abs(env) > 0
+    edges = np.flatnonzero(np.diff(np.r_[0, on.astype(np.int8), 0]))
+    spans = list(zip(edges[::2], edges[1::2]))
+    keep = [sp for sp in spans if rng.random() < (0.85 if rng.random() < 0.7 else 0.4)] or spans[:1]
+    scaled = np.zeros_like(env)
+    for a, b in keep:
+        scaled[a:b] = env[a:b] * rng.uniform(0.94, 1.04)
+    mask = _flow_mask(cal, lay, scaled)[0].astype(bool)
+    g = rng.uniform(80, 200)
+    tint = [(1.0, 1.0, 1.0), (0.55, 1.0, 0.25), (1.0, 0.95, 0.3), (0.5, 0.8, 1.0)][int(rng.choice(4, p=[0.6, 0.2, 0.1, 0.1]))]
+    colour = np.array(tint) * g
+    alpha = rng.uniform(0.35, 0.85)
+    frame[mask] = np.clip((1 - alpha) * frame[mask] + alpha * colour, 0, 255).astype(np.uint8)
+
+
 def _beat_rows(beats: list[FlowBeat], t_last: float, gap: tuple[int, int] | None, s_per_px: float) -> list[dict]:
     rows = []
     for b in beats:
@@ -303,6 +326,7 @@ def generate_doppler_signal(seed: int, *, site: str | None = None, family: str |
         frame, regions_2d = draw_screen(rng, lay, style, strip, cal, site=key, mode=mode, r_times=r_times,
                                         hr_bpm=hr, gap=gap)
     done = [b for b, r in zip(visible, rows) if r["complete"]]
+    _segmentation_fill(np.random.default_rng([int(seed), 7331]), frame, cal, lay, env, t_cols)
     annotated = _annotate(rng, frame, lay, cal, done, src.direction, site, nontarget, float(np.abs(env).max()))
     frame = _degrade(rng, frame)
     if style.monochrome:
