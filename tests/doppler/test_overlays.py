@@ -63,6 +63,21 @@ def test_a_coloured_ecg_over_a_colour_map_is_flagged(cmap, colour):
     assert flags[~drawn].mean() < 0.03  # the trace widened by one pixel, nothing else
 
 
+@pytest.mark.parametrize("tint", [(1.0, 1.0, 1.0), (0.55, 1.0, 0.25)])
+def test_a_fill_painted_over_the_flow_is_kept_and_a_line_across_it_is_not(tint):
+    """An analysis program's semi-transparent fill over one beat (grey over bronze, green) covers the
+    flow itself: it is not flagged, while a coloured ECG line elsewhere still is."""
+    rgb = _strip(4, bronze_map)
+    rows, cols = np.mgrid[:SHAPE[0], :SHAPE[1]]
+    phase = (cols % 75) / 75.0
+    fill = (cols < 75) & (rows < np.where(phase < 0.4, 90 * np.sin(np.pi * phase / 0.4), 0))
+    rgb[fill] = (0.4 * rgb[fill] + 0.6 * 150 * np.array(tint)).astype(np.uint8)
+    drawn = _ecg(rgb, (0, 200, 255), row=110)
+    flags = off_map_pixels(rgb)
+    assert flags[fill].mean() < 0.1
+    assert flags[drawn & (cols > 80)].mean() > 0.99
+
+
 def test_an_ecg_in_the_maps_own_colour_cannot_be_told_apart():
     rgb = _strip(3, grey_map)
     _ecg(rgb, (235, 235, 235))

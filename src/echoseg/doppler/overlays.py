@@ -8,7 +8,10 @@ finds them (the map is learned from the strip itself, as chroma against luminanc
 map is assumed), and :func:`paint_out` replaces them by interpolating each column from the pixels above
 and below, so that an ECG trace crossing a spectral peak no longer looks like flow to the model.
 Overlays in the map's own colour (a white ECG over a grey spectrum) cannot be told apart by
-colour and are left as they are.
+colour and are left as they are. Off-map *areas* are left too: an analysis program's segmentation
+painted semi-transparently over the flow (a grey fill over a bronze spectrum, a green fill over the
+measured beat) covers the flow itself, and painting it out would erase the flow; only thin marks
+(lines, dots, letters: they flag less than :data:`AREA_DENSITY` of any :data:`AREA_PX`-wide square) are painted out.
 
 Example::
 
@@ -24,12 +27,15 @@ Example::
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage
 
 from echoseg.imaging.resample import LUMA
 
 MAX_SAMPLES = 20_000  # pixels (an even subsample) the colour map is fitted on
 OFF_MAP = 48.0  # chroma distance (0..255 scale) from the map beyond which a pixel is an overlay
 MAX_FRACTION = 0.15  # more flagged pixels than this: the display is not one colour map; flag none
+AREA_PX = 15  # off-map pixels filling more than AREA_DENSITY of a square this wide are an area (a fill), not a mark
+AREA_DENSITY = 0.45
 
 __all__ = ["off_map_pixels", "paint_out"]
 
@@ -57,12 +63,26 @@ def off_map_pixels(rgb: np.ndarray, threshold: float = OFF_MAP, max_fraction: fl
     off = np.hypot(cb - map_cb, cr - map_cr) > threshold
     if off.mean() > max_fraction:
         return np.zeros(a.shape[:2], dtype=bool)
+    off &= ~_areas(off)
     grown = off.copy()
     grown[1:] |= off[:-1]
     grown[:-1] |= off[1:]
     grown[:, 1:] |= off[:, :-1]
     grown[:, :-1] |= off[:, 1:]
     return grown
+
+
+def _areas(off: np.ndarray, width: int = AREA_PX, density: float = AREA_DENSITY) -> np.ndarray:
+    """The flagged pixels that belong to areas: where more than ``density`` of a ``width`` x ``width``
+    window is flagged (a fill over speckle is flagged only where it is bright enough, so it is not
+    solid), with a margin of half that width so a fill's edge and narrow tip stay with it. Lines up
+    to 3 px and letters flag far less of such a window."""
+    if not off.any():
+        return off
+    core = ndimage.uniform_filter(off.astype(np.float32), size=width, mode="constant") > density
+    if not core.any():
+        return core
+    return ndimage.binary_dilation(core, iterations=width // 2) & off
 
 
 def paint_out(grey: np.ndarray, mask: np.ndarray) -> np.ndarray:
