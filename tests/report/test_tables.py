@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from echoseg.doppler.measure import summarise_beats
-from echoseg.report.tables import MEASUREMENT_COLUMNS, detail_columns, format_cell, measurement_rows
+from echoseg.report.tables import BEAT_COLUMNS, MEASUREMENT_COLUMNS, beat_rows, detail_columns, format_cell, measurement_rows
 from echoseg.types import AtriaDetails, Beat, DopplerDetails, FileResult, Measurement
 
 
@@ -48,3 +48,13 @@ def test_rows_without_details_and_edited_rows():
 def test_format_cell():
     assert format_cell(1 / 3) == 0.3333 and format_cell(float("nan")) == "" and format_cell(None) == ""
     assert format_cell(("a", "b")) == "a; b" and format_cell([]) == "" and format_cell(3) == 3
+
+
+def test_beat_rows_carry_mitral_e_and_a_peaks():
+    from dataclasses import replace
+
+    inflow = replace(_beat(0, 12.0), e_cm_s=63.2, a_cm_s=34.1)
+    fused = replace(_beat(1, 11.0), e_cm_s=70.0)
+    rows = beat_rows([FileResult("m.dcm", "doppler", (), beats={"mv_vti": (inflow, fused, _beat(2, 10.0))})])
+    assert all(list(r) == BEAT_COLUMNS for r in rows)
+    assert [(r["e_cm_s"], r["a_cm_s"]) for r in rows] == [(63.2, 34.1), (70.0, ""), ("", "")]

@@ -20,7 +20,7 @@ FILE_COLUMNS = ("sop_instance_uid", "series_uid", "overlay")
 
 
 BEAT_COLUMNS = ["file", "task", "beat", "start_s", "end_s", "vti_cm", "vmax_cm_s", "vmean_cm_s",
-                "peak_gradient_mmhg", "mean_gradient_mmhg", "duration_s", "rr_s", "complete"]
+                "peak_gradient_mmhg", "mean_gradient_mmhg", "duration_s", "rr_s", "complete", "e_cm_s", "a_cm_s"]
 
 
 def format_cell(v: object) -> object:
@@ -76,7 +76,8 @@ def beat_rows(results: Sequence[FileResult]) -> list[dict[str, object]]:
                     "file": r.file, "task": task, "beat": b.index, "start_s": b.start_s, "end_s": b.end_s,
                     "vti_cm": b.vti_cm, "vmax_cm_s": b.vmax_cm_s, "vmean_cm_s": b.vmean_cm_s,
                     "peak_gradient_mmhg": b.peak_gradient_mmhg, "mean_gradient_mmhg": b.mean_gradient_mmhg,
-                    "duration_s": b.end_s - b.start_s, "rr_s": b.rr_s, "complete": b.complete}.items()})
+                    "duration_s": b.end_s - b.start_s, "rr_s": b.rr_s, "complete": b.complete,
+                    "e_cm_s": b.e_cm_s, "a_cm_s": b.a_cm_s}.items()})
     return rows
 
 
