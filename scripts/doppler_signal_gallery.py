@@ -2,8 +2,8 @@
 
 Usage: ``python scripts/doppler_signal_gallery.py [--out docs/images] [--size 600 800]``
 
-Writes ``doppler_signal_<name>.png`` for a CW aortic stenosis, an LVOT PW, a mitral E/A PW, a PV PW,
-a tricuspid-regurgitation and an aortic-regurgitation CW (non-target) screen, so that they can be
+Writes ``doppler_signal_<name>.png`` for a CW aortic stenosis, an LVOT PW, a mitral E/A PW, a PV PW
+(and one with an analysis program's segmentation fill painted over the flow), a tricuspid-regurgitation and an aortic-regurgitation CW (non-target) screen, so that they can be
 shown beside real screens. Each picture is the first seed (from 0) whose case is of the wanted
 kind, so the gallery is reproducible. Only synthetic images are written; real screens are never
 copied here.
@@ -24,12 +24,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # name -> (generator keyword arguments, acceptance test on the case)
 GALLERY: dict[str, tuple[dict, Callable[[SynthCase], bool]]] = {
-    "av_stenosis_cw": ({"site": "av"}, lambda c: c.truth["variant"] == "stenosis" and not c.truth["annotated"]),
-    "lvot_pw": ({"site": "lvot"}, lambda c: c.truth["annotated"]),
-    "mv_ea_pw": ({"site": "mv"}, lambda c: c.truth["mode"] == "PW" and not c.truth["irregular"]),
-    "pv_pw": ({"site": "pv"}, lambda c: c.truth["mode"] == "PW"),
-    "tr_other_cw": ({"nontarget": "tr"}, lambda c: True),
-    "ar_other_cw": ({"nontarget": "ar"}, lambda c: True),
+    "av_stenosis_cw": ({"site": "av"}, lambda c: c.truth["variant"] == "stenosis" and not c.truth["annotated"]
+               and not c.extra["filled"]),
+    "lvot_pw": ({"site": "lvot"}, lambda c: c.truth["annotated"] and not c.extra["filled"]),
+    "mv_ea_pw": ({"site": "mv"}, lambda c: c.truth["mode"] == "PW" and not c.truth["irregular"] and not c.extra["filled"]),
+    "pv_pw": ({"site": "pv"}, lambda c: c.truth["mode"] == "PW" and not c.extra["filled"]),
+    "pv_pw_filled": ({"site": "pv"}, lambda c: c.extra["filled"]),
+    "tr_other_cw": ({"nontarget": "tr"}, lambda c: not c.extra["filled"]),
+    "ar_other_cw": ({"nontarget": "ar"}, lambda c: not c.extra["filled"]),
 }
 
 

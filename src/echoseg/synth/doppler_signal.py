@@ -23,7 +23,8 @@ Non-target flows (:mod:`echoseg.synth.nontarget`): site ``"other"``, variant = t
 direction of the flow's main wave; envelope_cm_s is the flow's signed envelope (it may exceed the
 scale when the case is aliased). ``masks[0]`` as there: 1 between the baseline (exclusive) and the
 signed envelope in each strip column, on the side of that column's velocity. ``extra`` holds
-``generator`` ("signal"), ``flow`` (site or flow name), ``aliased`` and the :class:`Scanner` fields.
+``generator`` ("signal"), ``flow`` (site or flow name), ``aliased``, ``filled`` (a segmentation fill
+painted over the flow) and the :class:`Scanner` fields.
 """
 from __future__ import annotations
 
@@ -203,13 +204,13 @@ def _flow_mask(cal: SpectralCalibration, lay: ScreenLayout, env: np.ndarray) -> 
 
 
 def _segmentation_fill(rng: np.random.Generator, frame: np.ndarray, cal: SpectralCalibration, lay: ScreenLayout,
-                       env: np.ndarray, t_cols: np.ndarray, p: float = 0.15) -> None:
+                       env: np.ndarray, t_cols: np.ndarray, p: float = 0.15) -> bool:
     """Sometimes an analysis program's segmentation painted over the flow (in place): a flat,
     semi-transparent grey or tinted fill between the baseline and a slightly-off envelope, over every
     flow period or only some, as exported AI and measurement screens show it. Its own ``rng`` keeps
-    the rest of the case unchanged; the flow mask (the truth) stays the true envelope."""
+    the rest of the case unchanged; the flow mask (the truth) stays the true envelope. True when drawn."""
     if rng.random() >= p or not np.any(env):
-        return
+        return False
     on = np.abs(env) > 0
     edges = np.flatnonzero(np.diff(np.r_[0, on.astype(np.int8), 0]))
     spans = list(zip(edges[::2], edges[1::2]))
@@ -223,6 +224,7 @@ def _segmentation_fill(rng: np.random.Generator, frame: np.ndarray, cal: Spectra
     colour = np.array(tint) * g
     alpha = rng.uniform(0.35, 0.85)
     frame[mask] = np.clip((1 - alpha) * frame[mask] + alpha * colour, 0, 255).astype(np.uint8)
+    return True
 
 
 def _beat_rows(beats: list[FlowBeat], t_last: float, gap: tuple[int, int] | None, s_per_px: float) -> list[dict]:
@@ -326,14 +328,15 @@ def generate_doppler_signal(seed: int, *, site: str | None = None, family: str |
         frame, regions_2d = draw_screen(rng, lay, style, strip, cal, site=key, mode=mode, r_times=r_times,
                                         hr_bpm=hr, gap=gap)
     done = [b for b, r in zip(visible, rows) if r["complete"]]
-    _segmentation_fill(np.random.default_rng([int(seed), 7331]), frame, cal, lay, env, t_cols)
+    filled = _segmentation_fill(np.random.default_rng([int(seed), 7331]), frame, cal, lay, env, t_cols)
     annotated = _annotate(rng, frame, lay, cal, done, src.direction, site, nontarget, float(np.abs(env).max()))
     frame = _degrade(rng, frame)
     if style.monochrome:
         frame = np.repeat(frame.mean(axis=2, keepdims=True).astype(np.uint8), 3, axis=2)
     truth = _truth(site, mode, variant, rows, env, cal, src.direction, inverted, r_times, t_total, irregular,
                    style.family, seed, annotated, gap, nontarget)
-    extra = {"generator": "signal", "flow": nontarget or site, "aliased": aliased, "scanner": asdict(sc)}
+    extra = {"generator": "signal", "flow": nontarget or site, "aliased": aliased, "filled": filled,
+             "scanner": asdict(sc)}
     regions: tuple[Region, ...] = (*regions_2d, cal.region)
     return SynthCase(kind="doppler", frames=frame[None], regions=regions, frame_time_ms=0.0,
                      heart_rate_bpm=truth["heart_rate_bpm"], style=style.family, seed=int(seed), truth=truth,
