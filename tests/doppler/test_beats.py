@@ -245,3 +245,20 @@ def test_erase_bar_columns_ignore_wide_flat_stretches_and_edges():
     assert found[99:107].all() and found.sum() == 8
     with pytest.raises(ValueError, match="strip must be"):
         erase_bar_columns(np.zeros(5))
+
+
+def test_trim_ejection_cuts_a_click_lobe_and_keeps_a_shallow_notch() -> None:
+    from echoseg.doppler.beats import Span, trim_ejection
+
+    t = np.arange(0, 1.0, 0.005)
+    main = np.where((t > 0.1) & (t < 0.4), 100 * np.sin(np.pi * (t - 0.1) / 0.3), 0.0)
+    click = np.where((t > 0.42) & (t < 0.5), 40 * np.sin(np.pi * (t - 0.42) / 0.08), 0.0)
+    speed = main + click + 2.0
+    (cut,) = trim_ejection(t, speed, [Span(10, 110, True, 0.8)])
+    assert abs(t[cut.end] - 0.41) < 0.015 and cut.start == 10 and cut.complete and cut.rr_s == 0.8
+    notched = main * np.where(np.abs(t - 0.25) < 0.03, 0.6, 1.0) + 2.0  # a mid-systolic notch to 60 %
+    assert trim_ejection(t, notched, [Span(10, 110, True)]) == [Span(10, 110, True)]
+    # a lobe before the ejection (opening click) goes too; a clipped side that is cut is no longer clipped
+    pre = np.where((t > 0.02) & (t < 0.08), 50 * np.sin(np.pi * (t - 0.02) / 0.06), 0.0) + main + 2.0
+    (cut,) = trim_ejection(t, pre, [Span(0, 90, False, None, clipped_start=True)])
+    assert abs(t[cut.start] - 0.09) < 0.015 and not cut.clipped_start and not cut.complete

@@ -78,3 +78,20 @@ def test_agreement_counts_beats_beyond_the_margin():
     with pytest.raises(ValueError, match="one per beat"):
         beat_agreement(beats, (1.0,))
     assert cal.region.width == 200
+
+
+def test_the_clutter_band_between_beats_does_not_count_inside_them():
+    from echoseg.doppler.tracer import TracedEnvelope, clutter_level
+
+    t = np.arange(0, 2.0, 0.005)
+    flow = np.where((t % 1.0 > 0.2) & (t % 1.0 < 0.5), 90 * np.sin(np.pi * (t % 1.0 - 0.2) / 0.3), 0.0)
+    traced_v = np.maximum(flow, 25.0)  # a threshold crossing runs along a 25 cm/s clutter band between beats
+    traced = TracedEnvelope(np.arange(t.size), t, -traced_v, -1, 0.8)
+    beats = [Beat(i, 0.1 + i, 0.6 + i, 0.0, 90, 0, 0, 0) for i in range(2)]  # spans wider than the flow
+    assert clutter_level(traced, beats) == pytest.approx(25.0)
+    truth = span_vti(t, flow, 0.1, 0.6)
+    raw = span_vti(t, traced_v, 0.1, 0.6)
+    got = tracer_vtis(beats, traced)
+    assert raw > 1.3 * truth  # the band inflates the plain integral ...
+    assert all(abs(v - truth) < 0.08 * truth for v in got)  # ... and not the tracer's VTI
+    assert clutter_level(traced, [Beat(0, 0.0, 2.0, 0, 0, 0, 0, 0)]) == 0.0  # nothing outside the beats

@@ -240,6 +240,55 @@ def minor_beats(vti_cm: Sequence[float], complete: Sequence[bool], frac: float =
     return [i for i in idx if vti_cm[i] < frac * typical]
 
 
+# ============================================================================= ejection lobes
+EJECTION_NOTCH_FRAC = 0.35  # a dip below this fraction of the beat's peak ...
+EJECTION_REBOUND_FRAC = 0.15  # ... followed by a rise of this fraction of it (outwards) starts another lobe
+
+
+def trim_ejection(t: np.ndarray, speed: np.ndarray, spans: Sequence[Span], *, notch_frac: float = EJECTION_NOTCH_FRAC,
+                  rebound_frac: float = EJECTION_REBOUND_FRAC) -> list[Span]:
+    """Ejection beats cut to their main lobe.
+
+    Aortic, LVOT, RVOT and pulmonary ejection rises from the baseline to one peak and falls back
+    to it; a valve click or the haze beside it that the envelope runs into is another lobe, past a
+    notch. Walking outwards from each span's peak, the span ends at the first dip below
+    ``notch_frac`` x the peak after which the speed rises again by ``rebound_frac`` x the peak
+    within the span (the dip's lowest sample is kept). A mid-systolic notch shallower than that
+    stays. Completeness and RR are kept as they are (a cut never makes a beat complete).
+    Not for mitral inflow, whose E and A are two lobes of one beat.
+    """
+    t = np.asarray(t, dtype=np.float64)
+    s = np.abs(np.asarray(speed, dtype=np.float64))
+    if t.shape != s.shape or t.ndim != 1:
+        raise ValueError(f"t and speed must be 1-D arrays of equal length, not shapes {t.shape} and {s.shape}")
+    out = []
+    for sp in spans:
+        seg = s[sp.start:sp.end + 1]
+        if seg.size < 3:
+            out.append(sp)
+            continue
+        k = int(np.argmax(seg))
+        peak = float(seg[k])
+        end = _lobe_edge(seg[k:], peak, notch_frac, rebound_frac)
+        start = _lobe_edge(seg[k::-1], peak, notch_frac, rebound_frac)
+        out.append(replace(sp, start=sp.start + k - start, end=sp.start + k + end,
+                           clipped_start=sp.clipped_start and start == k, clipped_end=sp.clipped_end and end == seg.size - 1 - k))
+    return out
+
+
+def _lobe_edge(v: np.ndarray, peak: float, notch_frac: float, rebound_frac: float) -> int:
+    """Index into ``v`` (speed from the peak outwards) where the main lobe ends: the lowest sample of
+    the first qualifying notch, or the last sample."""
+    if v.size < 3 or peak <= 0:
+        return v.size - 1
+    later_max = np.maximum.accumulate(v[::-1])[::-1]  # max of v[j:]
+    for j in range(1, v.size - 1):
+        if v[j] < notch_frac * peak and v[j] <= v[j - 1] and v[j] <= v[j + 1] \
+                and later_max[j + 1] >= v[j] + rebound_frac * peak:
+            return j
+    return v.size - 1
+
+
 # ============================================================================= ECG gating
 ECG_EJECTION_LEAD = 0.1  # an ejection cycle starts this fraction of RR before its R wave
 ECG_INFLOW_LAG = 0.15    # a mitral inflow cycle starts this fraction of RR after its R wave

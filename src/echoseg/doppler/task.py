@@ -22,6 +22,7 @@ from echoseg.doppler.beats import (
     gate_by_ecg,
     minor_beats,
     split_beats,
+    trim_ejection,
 )
 from echoseg.doppler.ecg import EcgTrace, ecg_r_waves
 from echoseg.doppler.envelope import FlowEnvelope, envelope_from_flow
@@ -29,6 +30,7 @@ from echoseg.doppler.measure import beats_from_spans, inflow_peaks, rr_irregular
 from echoseg.doppler.prepare import doppler_input, strip_luminance
 from echoseg.doppler.qc import qc_doppler
 from echoseg.doppler.site import class_posterior, site_from_labels
+from echoseg.doppler.timing import flow_timing, timing_reason
 from echoseg.doppler.tracer import beat_agreement, trace_envelope, tracer_vtis
 from echoseg.imaging.resample import to_image
 from echoseg.io.calibration import spectral_calibration, velocity_to_row
@@ -87,10 +89,13 @@ def measure(img: EchoImage, task: str, models: Models, opts: Options) -> FileRes
     finally:
         if pending is not None:
             pending.close()
-    spans, beats, bar_notes = find_beats(img.frames[0], cal, env, choice.site, img.regions)
+    ecg = usable_ecg(img.frames[0], cal, img.regions)
+    spans, beats, bar_notes = find_beats(img.frames[0], cal, env, choice.site, img.regions, ecg=ecg)
     second = _second_opinion(lum, cal, env.side, beats)
     beats, disputed = drop_disputed(beats, second)
-    row = _row(img.path, choice, beats, env, cal, choice.notes + bar_notes + disputed, second)
+    timing = timing_reason(choice.site, None if ecg is None else
+                           flow_timing(beats, env.t_s, env.speed_cm_s, ecg.r_times_s))
+    row = _row(img.path, choice, beats, env, cal, choice.notes + bar_notes + disputed, second, timing)
     return _file_result(img, row, choice, spans, beats, env, prob, cal, opts)
 
 
@@ -164,12 +169,14 @@ def read_screen_site(img: EchoImage, pending: screen_text.PendingRead | None = N
 
 
 def find_beats(frame: np.ndarray, cal: SpectralCalibration, env: FlowEnvelope, site: str,
-               regions: Sequence[Region] = ()) -> tuple[list[Span], list[Beat], tuple[str, ...]]:
+               regions: Sequence[Region] = (), *, ecg: EcgTrace | None | bool = True
+               ) -> tuple[list[Span], list[Beat], tuple[str, ...]]:
     """(flow periods, their beats, notes) of the strip; beats across a sweep erase bar are incomplete.
 
     With an ECG on the screen (or an ECG region among ``regions``) whose R waves are clear, beats
     are its cardiac cycles (:func:`~echoseg.doppler.beats.gate_by_ecg`); otherwise they are split
-    from the spectrum alone (:func:`~echoseg.doppler.beats.split_beats`).
+    from the spectrum alone (:func:`~echoseg.doppler.beats.split_beats`). ``ecg``: the screen's ECG
+    when the caller already looked for it (None: none usable); True: look for it here.
     """
     r = cal.region
     erased = erase_bar_columns(frame[r.y0:r.y1 + 1, r.x0:r.x1 + 1])
@@ -177,8 +184,9 @@ def find_beats(frame: np.ndarray, cal: SpectralCalibration, env: FlowEnvelope, s
     notes: tuple[str, ...] = ()
     if erased.any():
         notes = (f"sweep erase bar: {int(erased.sum())} blank strip columns; beats across it are incomplete",)
-    ecg = usable_ecg(frame, cal, regions)
-    if ecg is not None:
+    if ecg is True:
+        ecg = usable_ecg(frame, cal, regions)
+    if isinstance(ecg, EcgTrace):
         gated = gate_by_ecg(env.t_s, env.speed_cm_s, split_beats(env.t_s, env.speed_cm_s, valid=valid),
                             ecg.r_times_s, inflow=site == "mv")
         spans = list(gated.spans)
@@ -187,6 +195,8 @@ def find_beats(frame: np.ndarray, cal: SpectralCalibration, env: FlowEnvelope, s
                      if gated.n_left_out else ""),)
     else:
         spans = split_beats(env.t_s, env.speed_cm_s, join=site == "mv", valid=valid)
+    if site != "mv":  # ejection: the main lobe, without the clicks beside it
+        spans = trim_ejection(env.t_s, env.speed_cm_s, spans)
     beats = beats_from_spans(env.t_s, env.velocity_cm_s, spans)
     if site == "mv":
         beats = [_with_inflow_peaks(b, env, sp) for b, sp in zip(beats, spans)]
@@ -219,17 +229,20 @@ def usable_ecg(frame: np.ndarray, cal: SpectralCalibration, regions: Sequence[Re
 
 def assess_beats(beats: Sequence[Beat], *, site: str, cal: SpectralCalibration, side: int | None,
                  envelope_conf: float, site_conf: float | None, irregular: bool | None = None,
-                 tracer_vti: Sequence[float] = (), nontarget: str = "") -> tuple[BeatSummary, QCResult]:
+                 tracer_vti: Sequence[float] = (), nontarget: str = "", timing: str = ""
+                 ) -> tuple[BeatSummary, QCResult]:
     """Summary and QC of a strip's beats (``irregular`` None: detected from their RR intervals).
 
     ``tracer_vti``: the model-free tracer's VTI over each beat (empty: no second opinion to check);
-    ``nontarget``: the refusal of a strip that is not one of the five sites (first of the reasons).
+    ``nontarget``: the refusal of a strip that is not one of the five sites (first of the reasons);
+    ``timing``: the refusal of a trace in the wrong phase of the cycle (:mod:`echoseg.doppler.timing`).
     """
     summary = summarise_beats(beats, irregular=irregular)
     agreement = beat_agreement(beats, tracer_vti) if len(tracer_vti) == len(beats) and beats else None
     check = qc_doppler(beats, summary, envelope_conf, site_conf, cal, site=site, side=side, agreement=agreement)
-    if nontarget:
-        check = combine(make_result([nontarget], check.confidence), check)
+    first = [why for why in (nontarget, timing) if why]
+    if first:
+        check = combine(make_result(first, check.confidence), check)
     return summary, check
 
 
@@ -281,7 +294,8 @@ def remeasure_beats(m: Measurement, beats: Sequence[Beat], included: Collection[
     traced = tuple(v for v, k in zip(d.tracer_vti, keep) if k) if len(d.tracer_vti) == len(beats) else ()
     summary, check = assess_beats(chosen, site=site_of(m.task), cal=cal, side=d.side,
                                   envelope_conf=d.envelope_confidence, site_conf=d.site_confidence,
-                                  irregular=d.summary.irregular, tracer_vti=traced, nontarget=d.nontarget)
+                                  irregular=d.summary.irregular, tracer_vti=traced, nontarget=d.nontarget,
+                                  timing=d.timing)
     excluded = sorted(b.index for b in beats if b.complete and b.index not in included)
     reason = check.reason if summary.n or not excluded else "every complete beat is excluded; include at least one"
     edit = f"beats {', '.join(str(i + 1) for i in excluded)} excluded by the user" if excluded else ""
@@ -304,17 +318,18 @@ def _by_site(p: np.ndarray) -> dict[str, float]:
 
 
 def _row(path: str, choice: SiteChoice, beats: Sequence[Beat], env: FlowEnvelope, cal: SpectralCalibration,
-         notes: tuple[str, ...], tracer_vti: tuple[float, ...]) -> Measurement:
+         notes: tuple[str, ...], tracer_vti: tuple[float, ...], timing: str = "") -> Measurement:
     """The measurements.csv row of the strip: value over its complete beats, QC and details."""
     env_conf = envelope_confidence(env)
     summary, check = assess_beats(beats, site=choice.site, cal=cal, side=env.side, envelope_conf=env_conf,
-                                  site_conf=choice.confidence, tracer_vti=tracer_vti, nontarget=choice.nontarget)
+                                  site_conf=choice.confidence, tracer_vti=tracer_vti, nontarget=choice.nontarget,
+                                  timing=timing)
     details = DopplerDetails(
         summary=summary, warnings=check.warnings + notes, notes=notes, screen_site=choice.screen_site,
         envelope_confidence=env_conf, site_confidence=1.0 if choice.confidence is None else choice.confidence,
         side=env.side, site_probabilities=_by_site(choice.probabilities),
         waveform_site_probabilities=_by_site(choice.waveform_probabilities), mode=cal.mode,
-        tracer_vti=tracer_vti, nontarget=choice.nontarget)
+        tracer_vti=tracer_vti, nontarget=choice.nontarget, timing=timing)
     return Measurement(file=path, task=choice.task, value=summary.value if check.passed else None,
                        unit=unit_of(choice.task), n=summary.n, frame=0, qc=check.qc, reason=check.reason,
                        confidence=check.confidence, details=details)

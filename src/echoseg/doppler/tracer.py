@@ -174,8 +174,31 @@ class Agreement:
 
 
 def tracer_vtis(beats: Sequence[Beat], traced: TracedEnvelope) -> tuple[float, ...]:
-    """The tracer's VTI (cm) over each beat's time span, in the order of ``beats``."""
-    return tuple(span_vti(traced.t_s, traced.speed_cm_s, b.start_s, b.end_s) for b in beats)
+    """The tracer's VTI (cm) over each beat's time span, in the order of ``beats``.
+
+    Between beats a threshold crossing finds the clutter band at the baseline (wall signals, valve
+    motion) as well as flow, and inside a beat's span it runs along that band before the flow rises
+    out of it and after it falls back. The band's level is the median speed of the samples outside
+    every beat (:func:`clutter_level`), and only samples above it count towards a beat's VTI.
+    """
+    level = clutter_level(traced, beats)
+    speed = np.where(np.abs(traced.speed_cm_s) > level, traced.speed_cm_s, 0.0)
+    return tuple(span_vti(traced.t_s, speed, b.start_s, b.end_s) for b in beats)
+
+
+CLUTTER_MIN_OUTSIDE = 0.1  # the clutter level needs at least this fraction of the strip outside every beat
+
+
+def clutter_level(traced: TracedEnvelope, beats: Sequence[Beat]) -> float:
+    """Median traced speed (cm/s) of the samples outside every beat's span; 0 when fewer than
+    :data:`CLUTTER_MIN_OUTSIDE` of the strip's samples lie outside."""
+    t = traced.t_s
+    outside = np.ones(t.size, dtype=bool)
+    for b in beats:
+        outside &= ~((t >= b.start_s) & (t <= b.end_s))
+    if outside.sum() < max(2, CLUTTER_MIN_OUTSIDE * t.size):
+        return 0.0
+    return float(np.median(np.abs(traced.speed_cm_s[outside])))
 
 
 def beat_agreement(beats: Sequence[Beat], tracer_vti: Sequence[float], margin: float = AGREEMENT_MARGIN) -> Agreement:
