@@ -11,6 +11,10 @@ roof point, at that frame), la_annulus_px / ra_annulus_px (hinge points [x, y] a
 cm_per_px, depth_cm, sector_deg, heart_rate_bpm, frame_time_ms, style, seed, n_frames,
 es_frames, ed_frames (0-based frame indices).
 
+Appearance: the classic style families (:mod:`echoseg.synth.a4c_render`) or, for ``family="scanner"``
+or the share ``scanner`` of random-family cases, B-mode formed as a scanner forms it
+(:mod:`echoseg.synth.a4c_scanner`) in its own view geometry; the truth is computed the same way.
+
 Rendering happens on a grid about half the screen resolution and is upsampled, so a 30-frame
 600x800 cine takes a fraction of a second and a single frame (``n_frames=1``, always end-systole)
 a few tens of milliseconds.
@@ -24,7 +28,9 @@ import numpy as np
 from echoseg.imaging.polygons import shoelace_area
 from echoseg.synth import anatomy as an
 from echoseg.synth.a4c_render import Renderer
-from echoseg.synth.a4c_screen import sample_screen
+from echoseg.synth.a4c_scanner import (SCANNER_FAMILY, ScannerRenderer, apply_view, atria_visible, sample_view,
+                                       scanner_style)
+from echoseg.synth.a4c_screen import Screen, sample_screen
 from echoseg.synth.case import SynthCase
 from echoseg.synth.styles import sample_style
 
@@ -119,10 +125,16 @@ def _extent_points(p: an.HeartParams, pl: an.Placement) -> tuple[np.ndarray, np.
 
 
 def _fit_in_fan(rng: np.random.Generator, p: an.HeartParams, pl: an.Placement, half: float,
-                depth_max: float) -> tuple[an.Placement, float]:
+                depth_max: float, *, x_limit: float | None = None, rv_focus: bool = False
+                ) -> tuple[an.Placement, float]:
     """Position the heart in the sector: atria (with walls) wholly inside, ventricles at most a little
     outside the sector sides (real A4C views often cut the lateral walls); returns placement and the
-    deepest atrial point (cm)."""
+    deepest atrial point (cm).
+
+    ``x_limit`` (cm): the atria must also stay within this lateral distance of the apex (a fan wider
+    than the image). ``rv_focus``: put the right ventricle on the sector's axis, letting the left
+    ventricle leave the sector further (an RV-focused view).
+    """
     base = pl
     for attempt in range(30):
         ang = pl.angle * (1 - attempt / 10) if attempt < 10 else 0.0
@@ -137,8 +149,13 @@ def _fit_in_fan(rng: np.random.Generator, p: an.HeartParams, pl: an.Placement, h
             ra, rv = np.hypot(qa[:, 0], qa[:, 1]), np.hypot(qv[:, 0], qv[:, 1])
             room_a = ra * np.sin(half - np.abs(np.arctan2(qa[:, 0], qa[:, 1])))
             room_v = rv * np.sin(half - np.abs(np.arctan2(qv[:, 0], qv[:, 1])))
-            if room_a.min() > 0.7 and room_v.min() > -1.2 and ra.max() + 0.8 < depth_max:
+            if (room_a.min() > 0.7 and room_v.min() > (-3.0 if rv_focus else -1.2) and ra.max() + 0.8 < depth_max
+                    and (x_limit is None or np.abs(qa[:, 0]).max() < x_limit - 0.5)):
                 ok.append((x0, ra.max()))
+        if ok and rv_focus:  # the RV's centre nearest the sector axis
+            rv = np.concatenate([an.heart_at(p, base, g)["rv"] for g in (0.0, 1.0)]).mean(axis=0) + np.array([0.0, y0])
+            x0, rmax = min(ok, key=lambda c: abs(float(np.arctan2(rv[0] + c[0], rv[1]))))
+            return replace(base, x0=float(x0), y0=float(y0)), float(rmax)
         if ok:
             x0, rmax = ok[int(rng.integers(0, len(ok)))]
             return replace(base, x0=float(x0), y0=float(y0)), float(rmax)
@@ -147,16 +164,61 @@ def _fit_in_fan(rng: np.random.Generator, p: an.HeartParams, pl: an.Placement, h
     return replace(base, x0=0.0, y0=float(y0)), float(np.hypot(atria[:, 0], atria[:, 1] + y0).max())
 
 
+SCANNER_FRACTION = 0.0  # generate_a4c's default share of the 'scanner' family: cohorts and tests unchanged
+TRAINING_SCANNER_SHARE = 0.4  # the atria training mix: 40 % scanner cases, 60 % the classic families
+_SCANNER_STREAM = 0x5CA77E  # the scanner path's own random stream: default_rng([seed, _SCANNER_STREAM])
+
+
 def generate_a4c(seed: int, *, family: str | None = None, heldout: bool = False, n_frames: int | None = None,
-                 image_size: tuple[int, int] | None = None) -> SynthCase:
+                 image_size: tuple[int, int] | None = None, scanner: float = SCANNER_FRACTION) -> SynthCase:
     """One synthetic A4C cine with per-frame label masks (0 bg, 1 LA, 2 RA, 3 LV, 4 RV) and truth.
 
     ``n_frames=None`` draws 20-60 frames covering at least one cardiac cycle; a small ``n_frames``
     (e.g. 1 or 3) gives a short clip that always contains an end-systolic frame, which is what
     on-the-fly training needs. ``image_size`` is (rows, cols); None draws a vendor-like size.
+
+    ``family="scanner"`` forms the B-mode as a scanner does (:mod:`echoseg.synth.a4c_scanner`), with
+    its own view geometry (depth 12-24 cm, narrow, zoomed and RV-focused sectors). With
+    ``family=None`` (a random training family) a case is drawn from the scanner family with
+    probability ``scanner``; that draw and everything the scanner path draws come from the case's
+    own stream ``default_rng([seed, 0x5CA77E])``, so ``scanner=0`` (the default) gives exactly the
+    cases this function always gave, and a scanner case has the anatomy, motion and timing of the
+    same seed's classic case.
     """
+    return _generate(seed, family, heldout, n_frames, image_size, scanner)
+
+
+def _scanner_geometry(srng: np.random.Generator, rng: np.random.Generator, params: an.HeartParams,
+                      place0: an.Placement, screen0: Screen) -> tuple[Screen, an.Placement] | None:
+    """The scanner view (depth, sector, zoom, RV focus) with the heart fitted in; None when the heart
+    cannot be placed with both atria whole (the caller then keeps the classic geometry)."""
+    view = sample_view(srng)
+    screen = apply_view(screen0, view)
+    atria, vent = _extent_points(params, replace(place0, x0=0.0, y0=0.0))
+    need = float(atria[:, 1].max() - vent[:, 1].min()) + params.lv_wall + 1.0 + 0.9
+    depth = float(np.clip(max(view.depth_cm, need), 12.0, 24.0))
+    cm = depth / screen.radius_px
+    x_limit = (min(screen.ax, screen.cols - 1 - screen.ax) - 3) * cm if view.zoom > 1 else None
+    bottom = (screen.ecg[1] - 6) if screen.ecg is not None else screen.rows - 3
+    placement, _ = _fit_in_fan(rng, params, place0, screen.half_angle, min(depth, (bottom - screen.ay) * cm),
+                               x_limit=x_limit, rv_focus=view.rv_focus)
+    screen = screen.with_depth(depth)
+    if atria_visible(params, placement, screen):
+        return screen, placement
+    return None
+
+
+def _generate(seed: int, family: str | None, heldout: bool, n_frames: int | None,
+              image_size: tuple[int, int] | None, scanner: float, bmode: bool = True) -> SynthCase:
+    """:func:`generate_a4c`; ``bmode=False`` renders a scanner case with the classic appearance (same
+    geometry and truth: the tests' check that the appearance never touches the masks)."""
+    if not 0.0 <= scanner <= 1.0:
+        raise ValueError(f"scanner must be a probability in [0, 1], not {scanner}")
     rng = np.random.default_rng(seed)
-    style = sample_style(rng, family, heldout)
+    srng = np.random.default_rng([int(seed), _SCANNER_STREAM])
+    draw = srng.random()  # always drawn: a seed's scanner case is the same whether forced or drawn
+    use_scanner = family == SCANNER_FAMILY or (family is None and not heldout and draw < scanner)
+    style = sample_style(rng, None if family == SCANNER_FAMILY else family, heldout)
     timing = sample_timing(rng, n_frames)
     la_t, ra_t = _sample_sizes(rng)
     params = an.sample_params(rng, la_t, ra_t)
@@ -166,8 +228,17 @@ def generate_a4c(seed: int, *, family: str | None = None, heldout: bool = False,
     placement, rmax = _fit_in_fan(rng, params, place0, screen0.half_angle, 20.0)
     depth = float(np.clip(rmax + rng.uniform(0.6, 3.5), 13.0, 20.0))
     screen = screen0.with_depth(depth)
+    if use_scanner:  # its own view; the classic fit above still ran, so the main stream is unchanged
+        style = scanner_style(srng)
+        fitted = _scanner_geometry(srng, np.random.default_rng(srng.integers(0, 2 ** 63)), params, place0, screen0)
+        if fitted is not None:
+            screen, placement = fitted
+            depth = screen.depth_cm
     renderer = Renderer(rng, screen, style, params, placement, timing)
-    frames, masks, polys = renderer.render_all()
+    if use_scanner and bmode:
+        frames, masks, polys = renderer.render_all(ScannerRenderer(srng, renderer).frame)
+    else:
+        frames, masks, polys = renderer.render_all()
 
     cm2 = screen.cm_per_px ** 2
     la_areas = [shoelace_area(pp["la"]) * cm2 for pp in polys]

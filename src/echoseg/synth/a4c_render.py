@@ -10,6 +10,7 @@ over time. Truth masks are rasterised from the same polygons at full resolution.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -338,8 +339,14 @@ class Renderer:
             rgb[:] = rgb.mean(axis=-1, dtype=np.float32, keepdims=True).round().astype(np.uint8)
         return rgb, polys
 
-    def render_all(self) -> tuple[np.ndarray, np.ndarray, list[dict[str, np.ndarray]]]:
-        """All frames (T, H, W, 3) uint8, label masks (T, H, W) uint8 and per-frame pixel polygons."""
+    def render_all(self, frame: Callable[[int], tuple[np.ndarray, dict[str, np.ndarray]]] | None = None
+                   ) -> tuple[np.ndarray, np.ndarray, list[dict[str, np.ndarray]]]:
+        """All frames (T, H, W, 3) uint8, label masks (T, H, W) uint8 and per-frame pixel polygons.
+
+        ``frame(k)`` gives frame k's picture of the fan's box (low-res, upsampled here, or already at
+        the box size) and its polygons; default :meth:`frame` (the classic appearance).
+        """
+        frame = self.frame if frame is None else frame
         sc = self.screen
         n = len(self.timing.times)
         frames = np.zeros((n, sc.rows, sc.cols, 3), np.uint8)
@@ -348,8 +355,9 @@ class Renderer:
         fan3 = np.repeat(self.fan_full[..., None].astype(np.uint8), 3, axis=-1)
         all_polys = []
         for k in range(n):
-            low, polys = self.frame(k)
-            up = np.asarray(Image.fromarray(low).resize((bx1 - bx0 + 1, by1 - by0 + 1), self.resample))
+            low, polys = frame(k)
+            size = (bx1 - bx0 + 1, by1 - by0 + 1)
+            up = low if low.shape[1::-1] == size else np.asarray(Image.fromarray(low).resize(size, self.resample))
             np.multiply(up, fan3, out=frames[k, by0:by1 + 1, bx0:bx1 + 1])
             for name, val in (("lv", LV), ("rv", RV), ("la", LA), ("ra", RA)):
                 an.rasterize(polys[name], masks.shape[1:], masks[k], val)

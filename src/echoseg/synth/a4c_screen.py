@@ -33,6 +33,7 @@ class Screen:
     r0_px: float        # radius of the flat near-field top (0 = sharp apex)
     depth_cm: float
     ecg: tuple[int, int, int, int] | None  # x0, y0, x1, y1 of the ECG strip
+    y_max: int | None = None  # last image row of the fan when the image cuts it (a zoomed sector)
 
     @property
     def cm_per_px(self) -> float:
@@ -46,7 +47,7 @@ class Screen:
         dx = self.radius_px * np.sin(self.half_angle)
         x0 = max(int(np.floor(self.ax - dx)), 0)
         x1 = min(int(np.ceil(self.ax + dx)), self.cols - 1)
-        y1 = min(self.ay + self.radius_px, self.rows - 1)
+        y1 = min(self.ay + self.radius_px, self.rows - 1, self.rows - 1 if self.y_max is None else self.y_max)
         return x0, self.ay, x1, y1
 
     def regions(self) -> tuple[Region, ...]:
@@ -70,15 +71,20 @@ class Screen:
         if self.r0_px >= 1:
             r0 = self.r0_px
             draw.ellipse((self.ax - r0, self.ay - r0, self.ax + r0, self.ay + r0), fill=0)
-        return np.asarray(img, dtype=bool)
+        fan = np.asarray(img, dtype=bool)
+        if self.y_max is not None:
+            fan = fan.copy()
+            fan[self.y_max + 1:] = False
+        return fan
 
     def fan_mask(self, x: np.ndarray, y: np.ndarray, margin_px: float = 0.0) -> np.ndarray:
         """True where pixel coordinates (x, y) lie inside the fan (grown by ``margin_px``)."""
         dx, dy = x - self.ax, y - self.ay
         r = np.hypot(dx, dy)
         th = np.arctan2(dx, dy)
-        return ((r <= self.radius_px + margin_px) & (r >= self.r0_px - margin_px) & (dy >= -margin_px)
-                & (np.abs(th) <= self.half_angle + margin_px / np.maximum(r, 1.0)))
+        inside = ((r <= self.radius_px + margin_px) & (r >= self.r0_px - margin_px) & (dy >= -margin_px)
+                  & (np.abs(th) <= self.half_angle + margin_px / np.maximum(r, 1.0)))
+        return inside if self.y_max is None else inside & (y <= self.y_max + margin_px)
 
 
 def sample_screen(rng: np.random.Generator, image_size: tuple[int, int] | None = None) -> Screen:
