@@ -11,3 +11,4 @@ fi
 # Tesseract OCR reads site labels printed on Doppler screens; without it routing uses the waveform alone.
 ./scripts/apt_install.sh tesseract tesseract-ocr "Doppler sites printed on screens will not be read"
 ./scripts/apt_install.sh dciodvfy dicom3tools "DICOM SR outputs will not be validated by dciodvfy in the tests"
+./scripts/apt_install.sh Orthanc orthanc "the Orthanc round-trip test (tests/net/test_orthanc.py) will be skipped"

@@ -174,3 +174,45 @@ def test_refused_reference_file(ref) -> None:
         read(path)
     assert ref.name in str(info.value) and ref.says in str(info.value)
 
+
+
+# ------------------------------------------------------------------ info reads headers, never pixels
+def test_info_reads_regions_without_decoding(tmp_path: Path, monkeypatch, capsys) -> None:
+    """The Philips JPEG Lossless file: `echoseg info` describes it with every decoder disabled."""
+    import json
+
+    import echoseg.io.dicom as dicom
+    from echoseg.cli import main
+
+    path = reference_path("JPGLosslessP14SV1_1s_1f_8b.dcm")
+    if path is None:
+        pytest.skip("pydicom-data is not installed")
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("info decoded pixels")
+
+    monkeypatch.setattr(dicom, "_decode", no_decoding)
+    monkeypatch.setattr(pydicom.pixels, "pixel_array", no_decoding)
+    monkeypatch.setattr(pydicom.pixels, "iter_pixels", no_decoding)
+    assert main(["info", "--json", str(path)]) == 0
+    (desc,) = json.loads(capsys.readouterr().out)
+    assert (desc["rows"], desc["cols"], desc["frames"]) == (768, 1024, 1)
+    assert len(desc["regions"]) == 1 and desc["regions"][0]["data_type"] == "tissue"
+    assert desc["calibration"]["tissue"]["cm_per_px_x"] == pytest.approx(0.0254767, rel=1e-5)
+    assert desc["pixels"].startswith("decodable (JPEG Lossless") and "gdcm" in desc["pixels"]
+
+
+def test_info_without_a_decoder_still_lists_the_regions(tmp_path: Path, monkeypatch, capsys) -> None:
+    from echoseg.cli import main
+
+    src = save(_us_dataset(smooth_rgb(2, 40, 48)), tmp_path / "raw.dcm")
+    ds = pydicom.dcmread(src)
+    ds.compress(JPEGLSLossless, encoding_plugin="pyjpegls")
+    p = save(ds, tmp_path / "jls.dcm")
+    monkeypatch.setattr(codecs, "available_plugins", lambda ts: ())
+    assert main(["info", str(p)]) == 0  # described, not an error
+    text = capsys.readouterr().out
+    assert "2 ultrasound region(s)" in text and "2 frame(s) of 48x40 px" in text
+    assert "not decodable here" in text and "pip install pyjpegls" in text
+    with pytest.raises(UnsupportedInputError, match="pyjpegls"):
+        read(p)  # measuring it is refused, as before

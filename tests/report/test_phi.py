@@ -1,10 +1,11 @@
 """No patient data in any output: a synthetic study with a name burned into the screen header and
-distinctive patient tags goes through measure -> write_all -> write_sr; no CSV, JSON, HTML, PNG or SR
+distinctive patient tags goes through ``echoseg measure --save-masks --sr``; no CSV, JSON, HTML, PNG or SR
 (outside its patient/study modules) may hold them, and the burned-in pixels must be blank.
 """
 from __future__ import annotations
 
 import base64
+import json
 import re
 from pathlib import Path
 
@@ -13,6 +14,8 @@ import pydicom
 import pytest
 from PIL import Image, ImageDraw
 
+from echoseg.batch.journal import shards
+from echoseg.batch.record import result_from_json
 from echoseg.cli import main
 from echoseg.imaging.screen import blank_outside_regions, imaging_mask, without_screen_text
 from echoseg.io import calibration as cal
@@ -66,17 +69,13 @@ def run(tmp_path_factory):
         ds.save_as(p, enforce_file_format=True)
     for p in data.rglob("*.json"):
         p.unlink()  # truth files sit beside the inputs; keep the folder to what a scanner writes
-    from echoseg.doppler.study import study_rows
-    from echoseg.pipeline import measure
-    from echoseg.report.sr import write_sr
-    from echoseg.report.write import write_all
-
     out = tmp_path_factory.mktemp("out")
-    results = measure([data])
-    studies = study_rows(results, 2.0)
-    write_all(results, out, save_masks=True, studies=studies)
-    srs = write_sr(results, out, studies=studies)
-    return {"out": out, "boxes": boxes, "results": results, "srs": srs}
+    assert main(["measure", str(data), "--out", str(out), "--save-masks", "--sr", "--lvot-diameter", "2.0",
+                 "--quiet"]) == 0
+    results = [result_from_json(json.loads(line)["result"]) for shard in shards(out / "journal")
+               for line in shard.read_text().splitlines() if line.strip()]
+    srs = sorted((out / "sr").glob("*.dcm"))
+    return {"out": out, "boxes": boxes, "results": results, "srs": srs, "data": data}
 
 
 def _forbidden() -> list[str]:
@@ -94,8 +93,13 @@ def _png_has_burned_text(data: bytes, box: tuple[int, int, int, int]) -> bool:
 
 def test_measured_both_files(run) -> None:
     assert {r.kind for r in run["results"]} == {"a4c", "doppler"}, [r.error for r in run["results"]]
-    assert all(r.image is not None for r in run["results"])
-    assert len(run["srs"]) == 1
+    assert len(list((run["out"] / "overlays").glob("*.png"))) == 2
+    assert len(run["srs"]) == 1  # one study: one SR, holding both files' measurements
+    sr = pydicom.dcmread(run["srs"][0])
+    assert sr.Modality == "SR" and sr.PatientID == PHI["PatientID"]  # filed with the study by its patient module
+    refs = {str(i.ReferencedSOPInstanceUID) for e in sr.CurrentRequestedProcedureEvidenceSequence
+            for s in e.ReferencedSeriesSequence for i in s.ReferencedSOPSequence}
+    assert len(refs) == 2
 
 
 def test_no_output_file_holds_patient_data(run) -> None:
@@ -167,3 +171,13 @@ def test_keep_screen_text_leaves_the_frame() -> None:
 def test_blank_refuses_a_bad_shape() -> None:
     with pytest.raises(ValueError, match="not shape"):
         blank_outside_regions(np.zeros((2, 2, 2, 3), np.uint8), ())
+
+
+def test_keep_screen_text_keeps_the_header_in_overlays(run, tmp_path) -> None:
+    (doppler,) = [p for p in run["data"].glob("*.dcm")]  # the Doppler file (the A4C one is in a4c/)
+    out = tmp_path / "kept"
+    assert main(["measure", str(doppler), "--out", str(out), "--keep-screen-text", "--quiet"]) == 0
+    (png,) = (out / "overlays").glob("*.png")
+    assert _png_has_burned_text(png.read_bytes(), run["boxes"][doppler.stem])
+    opts = json.loads((out / "run.json").read_text())["options"]
+    assert opts["keep_screen_text"] is True

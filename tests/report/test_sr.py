@@ -226,3 +226,41 @@ def test_dciodvfy_finds_no_errors(study) -> None:
     assert "ComprehensiveSR" in report
     errors = [line for line in report.splitlines() if line.startswith("Error")]
     assert errors == [], report
+
+
+def test_names_and_uids_are_stable_and_stale_reports_pruned(study) -> None:
+    first = _write(study)
+    assert first.name == srmod.sr_name(study["uid"]) and first.name.startswith("study-")
+    again = _write(study)
+    a, b = pydicom.dcmread(first), pydicom.dcmread(again)
+    assert a.SOPInstanceUID == b.SOPInstanceUID and a.SeriesInstanceUID == b.SeriesInstanceUID
+    stale = first.parent / srmod.sr_name("1.2.3.4")
+    stale.write_bytes(first.read_bytes())
+    changed = [r if r.kind != "a4c" else FileResult(r.file, r.kind, r.measurements[1:], study_uid=r.study_uid)
+               for r in study["results"]]  # the LA area now fails: a different report
+    (path,) = srmod.write_sr(changed, study["tmp"] / "out", studies=study["studies"], algorithm=ALG)
+    assert not stale.exists() and path == first
+    assert pydicom.dcmread(path).SOPInstanceUID != a.SOPInstanceUID
+
+
+def test_library_warnings_never_print_header_values(tmp_path: Path, capfd, caplog) -> None:
+    """highdicom's person-name check warns with the patient's name (a control character in place of "^"
+    leaves one component): write_sr captures it and says what happened in its own words."""
+    import logging
+    import warnings
+
+    uid = generate_uid()
+    path, _ = _source(tmp_path, "odd.dcm", uid, 1)
+    raw = path.read_bytes()
+    i = raw.index(b"Quixote^Dulcinea")
+    path.write_bytes(raw[:i] + b"Quixote\x07Dulcinea" + raw[i + 16:])
+    results = [FileResult(str(path), "doppler", (_doppler(path, "mv_vti", 15.0),), study_uid=uid)]
+    caplog.set_level(logging.DEBUG)
+    with warnings.catch_warnings(record=True) as escaped:
+        warnings.simplefilter("always")
+        (sr_path,) = srmod.write_sr(results, tmp_path / "out", algorithm=ALG)
+    assert sr_path.is_file()
+    shown = capfd.readouterr()
+    assert not [w for w in escaped if "Dulcinea" in str(w.message)]
+    assert "Dulcinea" not in shown.out + shown.err + caplog.text
+    assert "problem(s)" in caplog.text and sr_path.name in caplog.text  # said, in echoseg's words

@@ -178,20 +178,23 @@ def _looks_like_bare_dataset(p: Path) -> bool:
     return len(head) == 8 and head[:2] in (b"\x02\x00", b"\x08\x00", b"\x00\x02", b"\x00\x08")
 
 
-def _read_dataset(p: Path, limits: ReadLimits = DEFAULT_LIMITS) -> Any:
-    """Parse ``p`` with pydicom (retrying without the 128-byte preamble); UnsupportedInputError when unreadable."""
+def _read_dataset(p: Path, limits: ReadLimits = DEFAULT_LIMITS, defer_size: str | None = None) -> Any:
+    """Parse ``p`` with pydicom (retrying without the 128-byte preamble); UnsupportedInputError when unreadable.
+
+    ``defer_size`` (e.g. "64 KB"): larger values, the pixel data among them, are read from the file only
+    when used (:func:`read_dicom_header`)."""
     import pydicom
     from pydicom.errors import InvalidDicomError
 
     _open_check(p, limits)
     try:
-        ds = pydicom.dcmread(p)
+        ds = pydicom.dcmread(p, defer_size=defer_size)
     except InvalidDicomError:
         if not _looks_like_bare_dataset(p):
             raise UnsupportedInputError(f"{p}: not a DICOM file (no DICM prefix at byte 128, and it does not begin "
                                         "with a DICOM element); check the file") from None
         try:  # files written without the 128-byte preamble
-            ds = pydicom.dcmread(p, force=True)
+            ds = pydicom.dcmread(p, force=True, defer_size=defer_size)
         except Exception as exc:  # noqa: BLE001 - any parse failure means "not a DICOM we can read"
             raise UnsupportedInputError(f"{p}: not a readable DICOM file ({type(exc).__name__} while parsing the "
                                         "header); check the file") from None
@@ -334,6 +337,54 @@ def _read_dicom(p: Path, cm_per_px: float | None, spectral: SpectralCalibration 
         manufacturer=_text(ds, "Manufacturer"),
         study_uid=study, series_uid=series,
         extra=_extra(ds, source, warnings))
+
+
+def read_dicom_header(p: Path, cm_per_px: float | None = None, spectral: SpectralCalibration | None = None,
+                      limits: ReadLimits = DEFAULT_LIMITS) -> EchoImage:
+    """:func:`read_dicom` without decoding the pixels (``echoseg info``): the same checks of the header,
+    the regions, the timing and the pixel data's length and budgets, and the same refusals, but no decoder runs.
+
+    ``frames`` is a read-only, zero-filled view of the header's frame count and size that takes no memory;
+    ``extra["pixels"]`` says which decoder would decode the pixel data, or why none can (then it is also
+    a warning, while the regions are still described).
+    """
+    notes: list[str] = []
+    try:
+        with _library_messages() as caught:
+            ds = _read_dataset(p, limits, defer_size="64 KB")
+            sop, modality = _check_ultrasound(ds, p)
+            layout = pixel_layout(ds, p)
+            check_budget(layout, layout.frames, p, limits)
+            _check_pixel_length(ds, layout, p)
+            try:
+                plugin = _decoding_plugin(layout, p)
+                pixels = f"decodable ({layout.ts_name}, by {plugin})" if plugin else "uncompressed"
+            except UnsupportedInputError as exc:
+                pixels = f"not decodable here: {str(exc).removeprefix(f'{p}: ')}"
+                notes.append(f"pixel data {pixels}")
+            shape = (layout.rows, layout.cols)
+            frames = np.broadcast_to(np.zeros((1, 1, 1, 3), np.uint8), (layout.frames, *shape, 3))
+            regions, source = _dataset_regions(ds, p, shape, cm_per_px, spectral, notes)
+            photometric = _text(ds, "PhotometricInterpretation", "CS")
+            img = EchoImage(
+                path=str(p), frames=frames, regions=regions,
+                frame_time_ms=frame_time_ms(ds, notes), heart_rate_bpm=_heart_rate(ds, notes),
+                modality=modality, sop_class_uid=sop or None,
+                photometric=photometric if photometric in _PHOTOMETRICS else None,
+                transfer_syntax=_uid(_transfer_syntax(ds)), manufacturer=_text(ds, "Manufacturer"),
+                study_uid=_uid(_value(ds, "StudyInstanceUID")), series_uid=_uid(_value(ds, "SeriesInstanceUID")),
+                extra={**_extra(ds, source, notes), "pixels": pixels})
+    except EchosegError:
+        raise
+    except MemoryError:
+        raise InputTooLargeError(f"{p}: out of memory while reading the header; the file is corrupt") from None
+    except Exception as exc:  # noqa: BLE001 - a corrupt file can make pydicom raise anything
+        raise UnsupportedInputError(f"{p}: the DICOM file is corrupt ({type(exc).__name__} while reading it); "
+                                    "check the file or re-export it from the scanner") from None
+    note = _library_warning(caught)
+    if note:
+        img = dataclasses.replace(img, extra={**img.extra, "warnings": [*img.extra.get("warnings", []), note]})
+    return img
 
 
 def _fit_region(r: Region, shape: tuple[int, int], p: Path, warnings: list[str]) -> Region | None:

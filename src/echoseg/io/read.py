@@ -32,7 +32,7 @@ from typing import Any
 from echoseg.errors import CalibrationError, EchosegError, UnsupportedInputError, clean_text, reason_for
 from echoseg.io import calibration as cal
 from echoseg.io.calibration import manual_regions
-from echoseg.io.dicom import read_dicom
+from echoseg.io.dicom import read_dicom, read_dicom_header
 from echoseg.io.limits import DEFAULT_LIMITS, ReadLimits
 from echoseg.io.media import read_movie, read_still
 from echoseg.io.walk import DICOM_SUFFIXES, IMAGE_SUFFIXES, VIDEO_SUFFIXES, InputWalk, has_dicm_preamble, walk
@@ -71,7 +71,7 @@ def _check_path(p: Path) -> None:
 
 def read(path: str | os.PathLike[str], *, cm_per_px: float | None = None,
          spectral: SpectralCalibration | None = None, max_frames: int | None = None,
-         limits: ReadLimits = DEFAULT_LIMITS) -> EchoImage:
+         limits: ReadLimits = DEFAULT_LIMITS, pixels: bool = True) -> EchoImage:
     """Read one DICOM, AVI/MP4 or PNG/JPEG file.
 
     Args:
@@ -83,6 +83,8 @@ def read(path: str | os.PathLike[str], *, cm_per_px: float | None = None,
             for a DICOM it replaces the file's spectral regions.
         max_frames: decode at most this many frames (from the first).
         limits: decode budgets (file size, frames, decoded bytes, seconds), checked before decoding.
+        pixels: False reads a DICOM's header only (:func:`echoseg.io.dicom.read_dicom_header`: its
+            frames are a zero-filled view, nothing is decoded); movies and still images are read whole.
 
     Raises:
         UnsupportedInputError: missing, unreadable, unknown, truncated or undecodable file
@@ -105,6 +107,8 @@ def read(path: str | os.PathLike[str], *, cm_per_px: float | None = None,
         return EchoImage(path=str(p), frames=frames, regions=regions, frame_time_ms=frame_time,
                          extra={"calibration_source": "manual", "format": suffix.lstrip(".")})
     if suffix in DICOM_SUFFIXES or suffix == "" or has_dicm_preamble(p):
+        if not pixels:
+            return read_dicom_header(p, cm_per_px, spectral, limits)
         return read_dicom(p, cm_per_px, spectral, max_frames, limits)
     raise UnsupportedInputError(
         f"{p}: unsupported file type {suffix!r}; echoseg reads DICOM (.dcm, .dicom or no extension), "
@@ -152,6 +156,7 @@ def describe(img: EchoImage) -> dict[str, Any]:
         "modality": img.modality, "photometric": img.photometric, "transfer_syntax": img.transfer_syntax,
         "sop_class_uid": img.sop_class_uid, "manufacturer": img.manufacturer,
         "calibration_source": img.extra.get("calibration_source"),
+        "pixels": img.extra.get("pixels", "decoded"),
         "warnings": list(img.extra.get("warnings", [])),
         "calibration": calib,
     }
@@ -178,11 +183,13 @@ def json_safe(obj: Any) -> Any:
 def describe_file(path: str | os.PathLike[str], limits: ReadLimits = DEFAULT_LIMITS) -> dict[str, Any]:
     """:func:`describe` of one file, or ``{"file", "error", "error_type"}`` when it cannot be read; never raises.
 
+    A DICOM's pixels are not decoded (``read(..., pixels=False)``): ``pixels`` says whether they can be.
+
     The result is :func:`json_safe`; the error is a clean reason naming the file (see
     :func:`echoseg.errors.reason_for`).
     """
     try:
-        return json_safe(describe(read(path, limits=limits)))
+        return json_safe(describe(read(path, limits=limits, pixels=False)))
     except Exception as exc:  # noqa: BLE001 - info must list every file, whatever happens to one
         kind = type(exc).__name__ if isinstance(exc, (EchosegError, ValueError)) else "InternalError"
         return {"file": str(path), "error": reason_for(exc, str(path)), "error_type": kind}
@@ -214,7 +221,7 @@ def _format_text(desc: dict[str, Any]) -> str:
         + (f", {_g(ft, '.2f')} ms/frame ({_g(1000.0 / ft, '.1f')} fps)" if ft else ", frame time unknown")
         + (f", heart rate {_g(desc['heart_rate_bpm'], 'g')} bpm" if desc.get("heart_rate_bpm") else ""),
         f"  {desc.get('manufacturer') or 'unknown manufacturer'}; photometric {desc.get('photometric') or '-'}; "
-        f"transfer syntax {desc.get('transfer_syntax') or '-'}",
+        f"transfer syntax {desc.get('transfer_syntax') or '-'}; pixels {desc.get('pixels') or '-'}",
         f"  {len(desc['regions'])} ultrasound region(s):",
     ]
     for i, r in enumerate(desc["regions"]):

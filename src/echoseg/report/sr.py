@@ -18,9 +18,11 @@ Example::
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,8 @@ from pydicom.sr.coding import Code
 
 from echoseg.types import AtriaDetails, DopplerDetails, FileResult, Measurement
 from echoseg.vocab import TASKS
+
+_log = logging.getLogger("echoseg.report")
 
 # ------------------------------------------------------------------------------------ the codes
 _CORE = "DICOM PS3.16 CID 12300 Core Echo Measurement"
@@ -367,18 +371,45 @@ def _device_uid(alg: Algorithm) -> str:
     return str(generate_uid(entropy_srcs=[alg.name, alg.version or "unknown"]))
 
 
+@contextlib.contextmanager
+def _quiet(what: str) -> Iterator[None]:
+    """Run a step with pydicom's and highdicom's warnings and log records captured, never shown (they quote
+    header values: highdicom's person-name check prints the patient's name); one warning in echoseg's
+    words names ``what`` (a file, or "the SR of study N") instead."""
+    import logging
+
+    from echoseg.io.dicom import _library_messages
+
+    hd_logger = logging.getLogger("highdicom")
+    level = hd_logger.level
+    hd_logger.setLevel(logging.CRITICAL)
+    try:
+        with _library_messages() as caught:
+            yield
+    finally:
+        hd_logger.setLevel(level)
+    if caught:
+        _log.warning("%s: pydicom/highdicom reported %d problem(s) (values that do not fit their type, say); "
+                     "not shown, as they may quote patient data", what, len(caught))
+
+
 def read_headers(files: Sequence[str]) -> dict[str, Any]:
-    """file -> its DICOM header read without pixel data; files that are not readable DICOM are left out."""
+    """file -> its DICOM header read without pixel data; files that are not readable DICOM are left out.
+
+    pydicom's warnings and log records (which may quote raw header values) are captured by
+    :func:`echoseg.io.dicom._library_messages` and never shown.
+    """
     import pydicom
 
     out = {}
     for f in dict.fromkeys(files):
-        try:
-            ds = pydicom.dcmread(f, stop_before_pixels=True)
-        except Exception:  # noqa: BLE001 - a source that cannot be re-read simply has no SR
-            continue
-        if "SOPInstanceUID" in ds and "StudyInstanceUID" in ds:
-            out[f] = ds
+        with _quiet(f):
+            try:
+                ds = pydicom.dcmread(f, stop_before_pixels=True)
+            except Exception:  # noqa: BLE001 - a source that cannot be re-read simply has no SR
+                continue
+            if "SOPInstanceUID" in ds and "StudyInstanceUID" in ds:
+                out[f] = ds
     return out
 
 
@@ -389,12 +420,38 @@ def _saver(ds: Any) -> Any:
     return save
 
 
-def write_sr(results: Sequence[FileResult], out: str | os.PathLike[str], *,
-             studies: Sequence[Mapping[str, object]] | None = None, algorithm: Algorithm | None = None) -> list[Path]:
-    """Write ``out/sr/<n>.dcm``: one SR per study with at least one passing measurement from a DICOM source.
+def sr_name(study_uid: str) -> str:
+    """The SR's file name for a study: ``study-<12 hex digits of sha256(StudyInstanceUID)>.dcm``.
 
-    Files are numbered in study order (``sr/study_001.dcm`` ...), never named after patients or paths.
-    Returns the paths written.
+    The same study always gets the same name (a rerun, or a node receiving more studies, replaces its
+    file), and the name says nothing about the patient or the input paths.
+
+    >>> sr_name("1.2.3")
+    'study-c47f5b18b8a4.dcm'
+    """
+    return f"study-{hashlib.sha256(study_uid.encode()).hexdigest()[:12]}.dcm"
+
+
+def _report_uids(study_uid: str, groups: Sequence[Group], alg: Algorithm) -> tuple[str, str]:
+    """(SeriesInstanceUID, SOPInstanceUID) derived from the study, the algorithm and the values: the same
+    report sent twice is the same instance to an archive; a changed one is a new instance."""
+    from pydicom.uid import generate_uid
+
+    series = generate_uid(entropy_srcs=["echoseg sr series", study_uid, alg.name, alg.version or ""])
+    content = [repr((g.label, g.values, g.sources)) for g in groups]
+    sop = generate_uid(entropy_srcs=["echoseg sr", study_uid, alg.name, alg.version or "",
+                                     repr(sorted((alg.weights or {}).items())), *content])
+    return str(series), str(sop)
+
+
+def write_sr(results: Sequence[FileResult], out: str | os.PathLike[str], *,
+             studies: Sequence[Mapping[str, object]] | None = None, algorithm: Algorithm | None = None,
+             prune: bool = True) -> list[Path]:
+    """Write ``out/sr/<name>.dcm`` (:func:`sr_name`): one SR per study with at least one passing measurement
+    from a DICOM source; returns the paths written, in StudyInstanceUID order.
+
+    With ``prune`` (the default) SR files of earlier runs into ``out`` whose study has no report now are
+    deleted, so ``out/sr`` always matches ``out/measurements.csv``.
     """
     from echoseg.io.atomic import atomic_write
 
@@ -402,11 +459,18 @@ def write_sr(results: Sequence[FileResult], out: str | os.PathLike[str], *,
     by_study = study_groups(results, studies)
     headers = read_headers([f for gs in by_study.values() for g in gs for f, _ in g.sources])
     written = []
-    for i, (uid, groups) in enumerate(sorted(by_study.items()), start=1):
+    for uid, groups in sorted(by_study.items()):
         groups = [g for g in groups if all(f in headers for f, _ in g.sources)]
         if not groups:
             continue
-        ds = build_sr(groups, headers, alg)
-        path = Path(out) / "sr" / f"study_{i:03d}.dcm"
-        written.append(atomic_write(path, _saver(ds)))
+        series_uid, sop_uid = _report_uids(uid, groups, alg)
+        name = sr_name(uid)
+        with _quiet(f"sr/{name}"):
+            ds = build_sr(groups, headers, alg, series_uid=series_uid, sop_uid=sop_uid)
+            written.append(atomic_write(Path(out) / "sr" / name, _saver(ds)))
+    if prune and (Path(out) / "sr").is_dir():
+        keep = {p.name for p in written}
+        for old in (Path(out) / "sr").glob("study-*.dcm"):
+            if old.name not in keep:
+                old.unlink()
     return written
