@@ -1,13 +1,15 @@
 """Fuzz echoseg with seeded mutants of synthetic DICOMs and write the table to docs/fuzz.md.
 
 Each mutant (tests/fuzz/mutants.py: byte flips, truncations, corrupt length fields, VRs and tags,
-absurd calibrations) goes through ``measure_file`` (shipped models) and ``describe_file`` (what
-``echoseg info`` prints). Counted per mutation kind: mutants, files read, rows passing QC,
-uncaught exceptions, "internal error" rows, reasons without the file's name, over-long or
-unprintable reasons, outputs with a planted patient identifier, and the slowest case. The
+absurd calibrations) goes through ``measure_file`` (shipped models), ``describe_file`` (what
+``echoseg info`` prints) and, unless ``--no-web``, the web demo's upload handler (every fourth
+mutant zipped; tests/fuzz/mutants.py ``WebFuzz``). Counted per mutation kind: mutants, files read,
+rows passing QC, uncaught exceptions (a web answer of 5xx counts as one), "internal error" rows,
+reasons without the file's name, over-long or unprintable reasons, outputs with a planted patient
+identifier (web responses and downloads included), uploads left on disk, and the slowest case. The
 process's peak resident memory bounds every file's peak.
 
-    .venv/bin/python benchmarks/fuzz.py --n 1000 --seed 0 --out docs/fuzz.md
+    nice -n 10 env OMP_NUM_THREADS=1 .venv/bin/python benchmarks/fuzz.py --n 5000 --seed 0 --out docs/fuzz.md
 """
 from __future__ import annotations
 
@@ -22,7 +24,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.fuzz.mutants import KINDS, base_files, check_case, mutants, peak_rss_mb  # noqa: E402
+from tests.fuzz.mutants import KINDS, WebFuzz, base_files, check_case, mutants, peak_rss_mb  # noqa: E402
+
+
+def category(problem: str) -> str:
+    """The table column a problem counts in."""
+    return ("uncaught exception" if "raised" in problem or "answered 5" in problem
+            else "internal error" if "internal error" in problem
+            else "reason without file" if "name the file" in problem
+            else "planted identifier" if "planted" in problem
+            else "left on disk" if "on disk" in problem or "left after" in problem
+            else "slow" if problem.startswith("took") else "bad reason")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "fuzz.md")
     ap.add_argument("--show", type=int, default=20, help="problems to print")
+    ap.add_argument("--no-web", action="store_true", help="skip the web demo's upload handler")
     args = ap.parse_args(argv)
 
     from echoseg.options import Models, Options
@@ -39,37 +52,46 @@ def main(argv: list[str] | None = None) -> int:
     rows: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
     slowest: dict[str, float] = collections.defaultdict(float)
     problems: list[str] = []
+    web = None if args.no_web else WebFuzz(models)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         bases = base_files(Path(tmp) / "base", seed=args.seed)
-        for m in mutants(bases, args.n, args.seed):
+        for i, m in enumerate(mutants(bases, args.n, args.seed)):
             path = Path(tmp) / m.name
             path.write_bytes(m.data)
             out, _ = check_case(path, m.kinds, models, opts)
             path.unlink()
+            if web is not None:
+                t1 = time.perf_counter()
+                out.problems += web.check(m.name, m.data, zipped=i % 4 == 3)
+                out.seconds = max(out.seconds, time.perf_counter() - t1)
             for kind in ("all", *sorted(set(m.kinds))):
                 c = rows[kind]
                 c["mutants"] += 1
                 c["read"] += out.read_ok
                 c["passed rows"] += out.passed_rows
                 for p in out.problems:
-                    key = ("uncaught exception" if "raised" in p else "internal error" if p.startswith("internal")
-                           else "reason without file" if "name the file" in p else "planted identifier"
-                           if "planted" in p else "slow" if p.startswith("took") else "bad reason")
-                    c[key] += 1
+                    c[category(p)] += 1
                 slowest[kind] = max(slowest[kind], out.seconds)
             problems += [f"{m.name}: {p}" for p in out.problems]
+    if web is not None:
+        web_problems = web.close()
+        rows["all"]["left on disk"] += sum(category(p) == "left on disk" for p in web_problems)
+        problems += [f"web: {p}" for p in web_problems]
     wall = time.perf_counter() - t0
     peak = peak_rss_mb()
     cols = ["mutants", "read", "passed rows", "uncaught exception", "internal error", "reason without file",
-            "bad reason", "planted identifier", "slow"]
+            "bad reason", "planted identifier", "left on disk", "slow"]
     lines = [
         "# Fuzzing echoseg's readers (generated by benchmarks/fuzz.py)",
         "",
-        f"`.venv/bin/python benchmarks/fuzz.py --n {args.n} --seed {args.seed}`: {args.n} seeded mutants of 4 synthetic "
+        f"`nice -n 10 env OMP_NUM_THREADS=1 .venv/bin/python benchmarks/fuzz.py --n {args.n} --seed {args.seed}"
+        f"{' --no-web' if web is None else ''}`: {args.n} seeded mutants of 4 synthetic "
         "DICOMs (A4C cine and Doppler screen, uncompressed and JPEG, with planted patient identifiers) through "
-        "`measure_file` (shipped models) and `describe_file` (`echoseg info`). Mutations: see "
-        "tests/fuzz/mutants.py; docs/robustness.md explains the checks.",
+        "`measure_file` (shipped models) and `describe_file` (`echoseg info`)"
+        + ("" if web is None else " and the web demo's upload handler (every fourth mutant zipped; answers: "
+           + ", ".join(f"{n} x HTTP {k}" for k, n in sorted(web.statuses.items())) + ")")
+        + ". Mutations: see tests/fuzz/mutants.py; docs/robustness.md explains the checks.",
         "",
         f"Machine: {platform.processor() or platform.machine()}, Python {platform.python_version()}; "
         f"wall {wall:.0f} s ({1000 * wall / max(args.n, 1):.0f} ms per mutant); peak resident memory of the whole "

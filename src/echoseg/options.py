@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from echoseg.io.limits import DEFAULT_LIMITS, ReadLimits
+
 
 @dataclass
 class Models:
@@ -40,3 +42,5 @@ class Options:
     # keep the screen outside the imaging regions (header text: patient name, ID, dates) in overlays and
     # report.html; by default it is blanked (echoseg.imaging.screen, docs/dicom.md)
     keep_screen_text: bool = False
+    # decode budgets (file size, frames, decoded bytes, seconds) checked before decoding (docs/robustness.md)
+    limits: ReadLimits = DEFAULT_LIMITS

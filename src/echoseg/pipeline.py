@@ -68,7 +68,7 @@ def measure_file(path: str | os.PathLike[str], models: Models | None = None,
     try:
         if opts.task not in ("auto", *TASKS):
             raise ValueError(f"task must be auto or one of {', '.join(TASKS)}, not {opts.task!r}")
-        img = read(path, cm_per_px=opts.cm_per_px)
+        img = read(path, cm_per_px=opts.cm_per_px, limits=opts.limits)
         kind, _how = route_kind(img, opts.task)
         from echoseg.imaging.screen import without_screen_text  # no patient text in pictures (docs/dicom.md)
         return without_screen_text(FAMILIES[kind](img, opts.task, models, opts), img.regions, opts.keep_screen_text)
@@ -77,8 +77,14 @@ def measure_file(path: str | os.PathLike[str], models: Models | None = None,
 
 
 def dicom_uids(path: str | os.PathLike[str]) -> tuple[str | None, str | None]:
-    """(SOPInstanceUID (0008,0018), SeriesInstanceUID (0020,000E)) of a DICOM, (None, None) otherwise."""
+    """(SOPInstanceUID (0008,0018), SeriesInstanceUID (0020,000E)) of a DICOM, (None, None) otherwise.
+
+    A value that is not a UID (digits and dots, at most 64 characters: a corrupt length field makes
+    it run on into the patient's name) is None, and pydicom's warnings, which quote raw values, are
+    swallowed."""
     from pathlib import Path
+
+    from echoseg.io.dicom import _library_messages, _uid
 
     p = Path(path)
     if p.suffix.lower() not in ("", ".dcm", ".dicom"):
@@ -86,13 +92,12 @@ def dicom_uids(path: str | os.PathLike[str]) -> tuple[str | None, str | None]:
     try:
         import pydicom
 
-        ds = pydicom.dcmread(p, stop_before_pixels=True, force=True,
-                             specific_tags=["SOPInstanceUID", "SeriesInstanceUID"])
+        with _library_messages():
+            ds = pydicom.dcmread(p, stop_before_pixels=True, force=True,
+                                 specific_tags=["SOPInstanceUID", "SeriesInstanceUID"])
+            return _uid(ds.get("SOPInstanceUID", "")), _uid(ds.get("SeriesInstanceUID", ""))
     except Exception:  # noqa: BLE001 - unreadable: the row already says why
         return None, None
-    sop = str(ds.get("SOPInstanceUID", "") or "") or None
-    series = str(ds.get("SeriesInstanceUID", "") or "") or None
-    return sop, series
 
 
 def measure(paths: Sequence[str | os.PathLike[str]], task: str = "auto", *, cm_per_px: float | None = None,

@@ -324,3 +324,100 @@ def peak_rss_mb() -> float:
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+# ------------------------------------------------------------------------------------ the web demo
+class WebFuzz:
+    """Mutants through the web demo's upload handler (a FastAPI test client), every fourth one zipped.
+
+    Each upload must answer 200 with the file's entry (or a 4xx with a clean reason, never a 500),
+    every reason naming the name shown, no "internal error", no temporary path and no planted
+    identifier in the response; each session's downloads (CSV, JSON, HTML) are checked the same way
+    before the next session (one per 30 uploads) replaces it.
+    """
+
+    PER_SESSION = 30
+
+    def __init__(self, models: Any) -> None:
+        from fastapi.testclient import TestClient
+
+        from echoseg.web.app import create_app
+
+        self.app = create_app(models)
+        self.client = TestClient(self.app)
+        self.client.__enter__()
+        self.sid: str | None = None
+        self.uploads = 0
+        self.statuses: dict[int, int] = {}
+
+    def _session(self) -> list[str]:
+        problems = []
+        if self.sid is not None and self.uploads >= self.PER_SESSION:
+            problems = self.check_downloads()
+            self.client.delete(f"/api/sessions/{self.sid}")
+            self.sid = None
+        if self.sid is None:
+            self.sid, self.uploads = self.client.post("/api/sessions").json()["id"], 0
+        return problems
+
+    def check(self, name: str, data: bytes, zipped: bool) -> list[str]:
+        """Upload one mutant; the problems found."""
+        import io
+        import zipfile
+
+        problems = self._session()
+        if zipped:
+            buf = io.BytesIO()
+            with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+                zf.writestr(f"study/{name}", data)
+            upload, shown = (f"{Path(name).stem}.zip", buf.getvalue()), f"{Path(name).stem}.zip/study/{name}"
+        else:
+            upload, shown = (name, data), name
+        r = self.client.post(f"/api/sessions/{self.sid}/upload",
+                             files=[("files", (*upload, "application/octet-stream"))])
+        self.uploads += 1
+        self.statuses[r.status_code] = self.statuses.get(r.status_code, 0) + 1
+        if any(p.is_file() for p in self.app.state.store.root.rglob("*")):
+            problems.append("an upload stayed on disk after it was measured")
+        text = r.text
+        if r.status_code >= 500:
+            return [*problems, f"web upload answered {r.status_code}"]
+        if any(k in text for k in MARKERS):
+            problems.append(f"planted identifier in the web response: {text[:300]!r}")
+        if "echoseg-web-" in text:
+            problems.append("a temporary path in the web response")
+        if r.status_code != 200:
+            detail = str(r.json().get("detail", ""))
+            if not detail or not detail.isprintable() or len(detail) > 500:
+                problems.append(f"web upload {r.status_code} without a clean reason: {detail[:200]!r}")
+            return problems
+        entries = [f for f in r.json()["files"] if f["name"] == shown]
+        if not entries:
+            return [*problems, f"web upload answered 200 without an entry named {shown}"]
+        entry = entries[-1]
+        reasons = [t["reason"] for t in entry["tasks"] if t["reason"]] + ([entry["error"]] if entry["error"] else [])
+        for reason in reasons:
+            if "internal error" in reason:
+                problems.append(f"web internal error: {reason[:300]}")
+            if entry["error"] and shown not in reason:
+                problems.append(f"web reason does not name the file: {reason[:200]}")
+        return problems
+
+    def check_downloads(self) -> list[str]:
+        problems = []
+        for what in ("measurements.csv", "results.json", "report.html"):
+            r = self.client.get(f"/api/sessions/{self.sid}/download/{what}")
+            if r.status_code != 200:
+                problems.append(f"web download {what} answered {r.status_code}")
+            elif any(k in r.text for k in MARKERS):
+                problems.append(f"planted identifier in the web download {what}")
+        return problems
+
+    def close(self) -> list[str]:
+        """Check the last session's downloads, then stop; the problems found. Nothing may stay on disk."""
+        problems = self.check_downloads() if self.sid is not None else []
+        root = self.app.state.store.root
+        self.client.__exit__(None, None, None)
+        if root.exists():
+            problems.append(f"the web demo's folder {root} is left after shutdown")
+        return problems

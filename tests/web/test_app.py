@@ -125,17 +125,24 @@ def test_bad_uploads_show_the_reason_and_the_server_keeps_running(study):
 
 
 def test_zip_members_cannot_escape_the_folder(tmp_path):
+    """A member's path only names it: ``../../escaped.dcm`` is written inside the folder and shown cleaned."""
+    from echoseg.web.limits import WebLimits
+    from echoseg.web.uploads import Budget, UploadTooLarge, extract_zip
+
     archive = tmp_path / "evil.zip"
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr("../../escaped.dcm", b"x")
-    with pytest.raises(ValueError, match="outside the folder"):
-        sessions.safe_extract_zip(archive, tmp_path / "out")
-    assert not (tmp_path.parent / "escaped.dcm").exists()
+        zf.writestr("/abs/olute.dcm", b"y")
+    out = extract_zip(archive, "evil.zip", tmp_path / "out", Budget(WebLimits()))
+    assert sorted(out.values()) == ["evil.zip/abs/olute.dcm", "evil.zip/escaped.dcm"]
+    assert all((tmp_path / "out") in p.parents for p in out) and not (tmp_path.parent / "escaped.dcm").exists()
+    assert not Path("/abs/olute.dcm").exists()
     big = tmp_path / "big.zip"
     with zipfile.ZipFile(big, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("a.dcm", b"\0" * 5000)
-    with pytest.raises(ValueError, match="MiB uncompressed"):
-        sessions.safe_extract_zip(big, tmp_path / "out2", max_bytes=1000)
+        zf.writestr("a.dcm", b"\0" * (2 << 20))
+    with pytest.raises(UploadTooLarge, match="the zip expands to 2 MiB, over the 1 MiB limit per upload"):
+        extract_zip(big, "big.zip", tmp_path / "out2", Budget(WebLimits(max_expanded_mb=1)))
+    assert not (tmp_path / "out2").exists()  # refused on the declared sizes, before writing
 
 
 def test_zipped_study_is_measured_under_its_names_and_deleted(study, oracle):

@@ -5,8 +5,13 @@ Run it with ``echoseg app`` (:func:`serve`), which listens on 127.0.0.1:8000 by 
 measurement goes through :func:`echoseg.pipeline.measure_file`, the call the command line uses,
 once per file; the edits (:mod:`echoseg.web.edits`) re-measure with the family code on what the
 pipeline kept. Uploaded files live in a per-session temporary folder only while they are measured;
-results stay in memory under a random session id (a few sessions, least recently used dropped;
+results stay in memory under a random session id (64 sessions by default, least recently used dropped;
 :mod:`echoseg.web.sessions`). This module holds the routes.
+
+What a request may cost is bounded (:mod:`echoseg.web.limits`, docs/robustness.md): its body and what
+its zips expand to, counted while it streams (:mod:`echoseg.web.uploads`); its measuring time, and it
+stops when the client leaves. Requests from other sites and Host names the server does not answer
+to are refused (:mod:`echoseg.web.guard`).
 
 Why FastAPI + uvicorn rather than Gradio or Streamlit: three small pure-Python dependencies
 instead of a framework with dozens; every endpoint is a plain function testable with
@@ -22,28 +27,39 @@ Example::
 """
 from __future__ import annotations
 
+import asyncio
+import math
 import shutil
+import signal
 import tempfile
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any, TypeVar
 
 try:
-    from fastapi import APIRouter, FastAPI, File, Form, HTTPException, Request, UploadFile
+    from fastapi import APIRouter, FastAPI, HTTPException, Request
     from fastapi.responses import FileResponse, JSONResponse, Response
+    from starlette.concurrency import run_in_threadpool
+    from starlette.requests import ClientDisconnect
     from fastapi.staticfiles import StaticFiles
 except ImportError as exc:  # pragma: no cover - depends on the install
     raise ImportError(f"the web demo needs fastapi, uvicorn and python-multipart ({exc}); "
                       "install them with: pip install 'echoseg[web]'") from exc
 
+from echoseg.errors import clean_text
 from echoseg.options import Models
 from echoseg.vocab import DISCLAIMER
 from echoseg.web import edits
-from echoseg.web.sessions import MAX_SESSIONS, Session, SessionStore, measure_into, save_uploads, synthetic_example
+from echoseg.web.guard import LOOPBACK_HOSTS, Guard
+from echoseg.web.limits import DEFAULT_WEB_LIMITS, WebLimits
+from echoseg.web.sessions import Session, SessionStore, measure_upload, synthetic_example
+from echoseg.web.uploads import Budget, UploadCancelled, UploadTooLarge, receive_upload, unpack
 from echoseg.web.views import DOWNLOADS, diameter, download, entry_json, session_json
+
+T = TypeVar("T")
 
 router = APIRouter()
 
@@ -52,28 +68,44 @@ def static_dir() -> Path:
     return Path(str(resources.files("echoseg").joinpath("web", "static")))
 
 
-def create_app(models: Models | None = None, max_sessions: int = MAX_SESSIONS) -> FastAPI:
+def create_app(models: Models | None = None, max_sessions: int | None = None, *,
+               limits: WebLimits = DEFAULT_WEB_LIMITS, allowed_hosts: Collection[str] | None = None,
+               tmp_parent: Path | None = None) -> FastAPI:
     """The FastAPI application. ``models`` defaults to the shipped weights, loaded on first use.
 
-    ``app.state`` holds the models, the :class:`~echoseg.web.sessions.SessionStore` (``store``)
-    and ``busy``, the lock that lets one measurement run at a time (the CPU is the limit).
+    ``limits`` bound what a request may cost (``max_sessions``, when given, overrides
+    ``limits.max_sessions``); ``allowed_hosts`` are the names the Host header may carry (None: any;
+    :func:`serve` sets them); ``tmp_parent`` is where the uploads' folder goes (default: the
+    temporary directory). ``app.state`` holds the models, the limits, the
+    :class:`~echoseg.web.sessions.SessionStore` (``store``), ``busy``, the lock that lets one
+    measurement run at a time (the CPU is the limit), and ``closing``, set when the server stops.
     """
+    if max_sessions is not None:
+        from dataclasses import replace
+
+        limits = replace(limits, max_sessions=max_sessions)
     app = FastAPI(title="echoseg demo", docs_url=None, redoc_url=None, openapi_url=None, lifespan=_lifespan)
     app.state.models = models or Models()
-    app.state.store = SessionStore(max_sessions)
+    app.state.limits = limits
+    app.state.store = SessionStore(limits.max_sessions, parent=tmp_parent)
     app.state.busy = threading.Lock()
+    app.state.closing = threading.Event()
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
     app.add_exception_handler(KeyError, _not_found)
     app.add_exception_handler(ValueError, _unprocessable)
-    app.middleware("http")(_headers)
+    app.add_exception_handler(UploadTooLarge, _too_large)
+    app.add_middleware(Guard, allowed_hosts=allowed_hosts, upload_bytes=limits.max_request_bytes)
     app.include_router(router)
     return app
 
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    yield
-    app.state.store.close()
+    try:
+        yield
+    finally:
+        app.state.closing.set()
+        app.state.store.close()
 
 
 async def _not_found(_r: Request, exc: Exception) -> JSONResponse:
@@ -81,15 +113,11 @@ async def _not_found(_r: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unprocessable(_r: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse({"detail": str(exc)}, status_code=422)
+    return JSONResponse({"detail": clean_text(exc)}, status_code=422)
 
 
-async def _headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    resp = await call_next(request)
-    resp.headers["Content-Security-Policy"] = "default-src 'self'; img-src 'self' data:; object-src 'none'"
-    resp.headers["X-Content-Type-Options"] = "nosniff"
-    resp.headers["Cache-Control"] = "no-store"
-    return resp
+async def _too_large(_r: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": clean_text(exc)}, status_code=413, headers={"Connection": "close"})
 
 
 def _store(request: Request) -> SessionStore:
@@ -120,7 +148,10 @@ def info(request: Request) -> dict[str, Any]:
     models: Models = request.app.state.models
     names = {"atria": models.atria_path, "doppler": models.doppler_path}
     present = {k: Path(v).exists() or (shipped_dir(v) / WEIGHTS_FILE).exists() for k, v in names.items()}
-    return {"version": __version__, "disclaimer": DISCLAIMER, "models": present}
+    lim: WebLimits = request.app.state.limits
+    return {"version": __version__, "disclaimer": DISCLAIMER, "models": present,
+            "limits": {"max_request_mb": lim.max_request_mb, "max_expanded_mb": lim.max_expanded_mb,
+                       "max_files": lim.max_files, "max_seconds": lim.max_seconds}}
 
 
 @router.post("/api/sessions")
@@ -139,18 +170,69 @@ def end_session(request: Request, sid: str) -> dict[str, str]:
     return {"detail": "session deleted"}
 
 
-@router.post("/api/sessions/{sid}/upload")
-def upload(request: Request, sid: str, files: Annotated[list[UploadFile], File()],
-           cm_per_px: Annotated[float | None, Form()] = None) -> dict[str, Any]:
-    s = _store(request).get(sid)
-    folder = Path(tempfile.mkdtemp(dir=s.tmp.name))
+def _cm_per_px(text: str | None) -> float | None:
+    """The form's calibration for AVI/PNG inputs (cm per pixel), None when empty."""
+    if text is None or not text.strip():
+        return None
     try:
-        todo = save_uploads(files, folder)
-        with request.app.state.busy, s.lock:
-            for path, name in todo:
-                measure_into(s, path, name, request.app.state.models, cm_per_px)
+        x = float(text)
+    except ValueError:
+        x = math.nan
+    if not (math.isfinite(x) and 0 < x <= 1):
+        raise ValueError("cm_per_px must be a scale in cm per pixel, above 0 and at most 1, "
+                         f"not {clean_text(text, 40)!r}")
+    return x
+
+
+async def _watching(request: Request, stop: threading.Event, work: Callable[[], T]) -> T:
+    """Run ``work`` in a worker thread; set ``stop`` when the client leaves (or this request is cancelled)."""
+    task = asyncio.ensure_future(run_in_threadpool(work))
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=0.25)
+            if done:
+                return task.result()
+            if await request.is_disconnected():
+                stop.set()
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        if not task.done():
+            stop.set()
+
+
+@router.post("/api/sessions/{sid}/upload")
+async def upload(request: Request, sid: str) -> dict[str, Any]:
+    """Stream the upload to the session's folder, unpack its zips and measure its files; every byte is
+    counted against the request's limits while it arrives, and the folder is deleted however this ends."""
+    app, s = request.app, _store(request).get(sid)
+    limits: WebLimits = app.state.limits
+    stop: threading.Event = threading.Event()
+
+    def cancelled() -> bool:
+        return stop.is_set() or app.state.closing.is_set()
+
+    try:
+        folder = Path(tempfile.mkdtemp(dir=s.tmp.name))
+    except FileNotFoundError:  # dropped (least recently used) since it was looked up
+        raise KeyError("this session expired; reload the page to start a new one") from None
+    try:
+        budget = Budget(limits)
+        try:
+            got = await receive_upload(request.headers.get("content-type", ""), request.stream(), folder, budget,
+                                       cancelled)
+            cm = _cm_per_px(got.fields.get("cm_per_px"))
+            todo = await _watching(request, stop, lambda: unpack(got, budget, cancelled))
+            if not todo:
+                raise ValueError("no file in the upload; choose one or more DICOM files or a .zip")
+            if len(s.entries) + len(todo) > limits.max_files:
+                raise ValueError(f"this session holds {len(s.entries)} files and the upload {len(todo)}; a session "
+                                 f"holds at most {limits.max_files}: start a new session to measure more")
+            await _watching(request, stop, lambda: measure_upload(
+                s, todo, app.state.models, cm, app.state.busy, limits.max_seconds, cancelled))
+        except (UploadCancelled, ClientDisconnect):
+            return JSONResponse({"detail": "the upload was abandoned (the client left or the server is stopping)"},
+                                status_code=408 if stop.is_set() else 503)  # type: ignore[return-value]
+    finally:
+        await run_in_threadpool(shutil.rmtree, folder, True)
     return session_json(s)
 
 
@@ -210,11 +292,41 @@ def get_download(request: Request, sid: str, name: str) -> Response:
                     headers={"Content-Disposition": f'attachment; filename="echoseg-{name}"'})
 
 
-def serve(host: str = "127.0.0.1", port: int = 8000, models: Models | None = None) -> None:
-    """Run the demo with uvicorn until interrupted (127.0.0.1: reachable from this computer only)."""
+def allowed_hosts_for(host: str) -> frozenset[str] | None:
+    """The Host names :func:`serve` answers to when listening on ``host``: the loopback names for a
+    loopback address, ``host`` (and the loopback names) otherwise, None (any) for 0.0.0.0 or ::."""
+    if host in ("0.0.0.0", "::", ""):
+        return None
+    return LOOPBACK_HOSTS | {host.strip("[]").lower()}
+
+
+def serve(host: str = "127.0.0.1", port: int = 8000, models: Models | None = None, *,
+          limits: WebLimits = DEFAULT_WEB_LIMITS, graceful_s: int = 5) -> None:
+    """Run the demo with uvicorn until interrupted (127.0.0.1: reachable from this computer only).
+
+    On SIGTERM, SIGINT or SIGHUP the requests in flight get ``graceful_s`` seconds, then are
+    cancelled, and the uploads' folder is removed before the process ends (a second signal ends it
+    at once, the folder removed all the same).
+    """
     import uvicorn
 
     if not 0 < port < 65536:
         raise ValueError(f"port must be between 1 and 65535, not {port}")
-    print(f"echoseg demo on http://{host}:{port}  ({DISCLAIMER})")
-    uvicorn.run(create_app(models), host=host, port=port, log_level="warning")
+    app = create_app(models, limits=limits, allowed_hosts=allowed_hosts_for(host))
+    store: SessionStore = app.state.store
+
+    def cleanup_then_die(sig: int, _frame: object) -> None:  # uvicorn re-raises the signal it caught
+        app.state.closing.set()
+        store.close()
+        signal.signal(sig, signal.SIG_DFL)
+        signal.raise_signal(sig)
+
+    previous = {sig: signal.signal(sig, cleanup_then_die) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    print(f"echoseg demo on http://{host}:{port}  ({DISCLAIMER})", flush=True)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=graceful_s)
+    finally:
+        app.state.closing.set()
+        store.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

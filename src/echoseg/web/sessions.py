@@ -1,28 +1,39 @@
 """The web demo's sessions: uploads saved to a per-session temporary folder, measured once through
 :func:`echoseg.pipeline.measure_file` and deleted; results kept in memory under a random id.
+
+Every session's folder lies under one folder of the server (``echoseg-web-<pid>-*`` in the temporary
+directory), removed when the store closes (the app's shutdown, :func:`echoseg.web.app.serve` on a
+signal, or the interpreter's exit); a server killed outright leaves it behind, and the next store
+created on the same computer removes the folders of servers that are no longer running.
 """
 from __future__ import annotations
 
 import csv
+import os
+import re
 import secrets
 import shutil
 import tempfile
 import threading
-import zipfile
+import time
+import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
+from echoseg.errors import clean_text
+from echoseg.io.limits import DEFAULT_LIMITS, ReadLimits
 from echoseg.options import Models, Options
 from echoseg.pipeline import measure_file
-from echoseg.types import AtriaDetails, DopplerDetails, FileResult
+from echoseg.types import AtriaDetails, DopplerDetails, FileResult, Measurement
+from echoseg.vocab import unit_of
 from echoseg.web.edits import EditContext, Entry, default_frames, default_included, edit_context
+from echoseg.web.limits import DEFAULT_WEB_LIMITS
 
-MAX_SESSIONS = 4
-MAX_FILES = 32  # per session
-MAX_UPLOAD_BYTES = 1 << 30  # per upload request, zips counted uncompressed
+MAX_SESSIONS = DEFAULT_WEB_LIMITS.max_sessions
+MAX_FILES = DEFAULT_WEB_LIMITS.max_files  # per session
+ROOT_PREFIX = "echoseg-web-"
 
 
 @dataclass
@@ -37,29 +48,69 @@ class Session:
     lock: threading.RLock = field(default_factory=threading.RLock)
 
 
-class SessionStore:
-    """Sessions in memory, least recently used dropped beyond ``max_sessions`` (their temp folders too)."""
+def remove_orphans(parent: Path | None = None) -> list[Path]:
+    """Remove the ``echoseg-web-<pid>-*`` folders of servers no longer running (this user's only); the removed."""
+    parent = Path(tempfile.gettempdir()) if parent is None else parent
+    removed: list[Path] = []
+    try:
+        entries = list(parent.iterdir())
+    except OSError:
+        return removed
+    for p in entries:
+        m = re.fullmatch(re.escape(ROOT_PREFIX) + r"(\d+)-\w+", p.name)
+        try:
+            if m is None or not p.is_dir() or p.is_symlink() or p.stat().st_uid != os.getuid():
+                continue
+        except OSError:
+            continue
+        pid = int(m.group(1))
+        if pid == os.getpid() or _running(pid):
+            continue
+        shutil.rmtree(p, ignore_errors=True)
+        removed.append(p)
+    return removed
 
-    def __init__(self, max_sessions: int = MAX_SESSIONS) -> None:
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process: running
+        return True
+    return True
+
+
+class SessionStore:
+    """Sessions in memory, least recently used dropped beyond ``max_sessions`` (their temp folders too).
+
+    All session folders lie under :attr:`root`, one folder per store; :meth:`close` removes it, and so
+    does the interpreter's exit when close was never called.
+    """
+
+    def __init__(self, max_sessions: int = MAX_SESSIONS, parent: Path | None = None) -> None:
         if max_sessions < 1:
             raise ValueError(f"max_sessions must be >= 1, not {max_sessions}")
         self.max_sessions = max_sessions
         self._items: OrderedDict[str, Session] = OrderedDict()
         self._lock = threading.Lock()
+        remove_orphans(parent)
+        self.root = Path(tempfile.mkdtemp(prefix=f"{ROOT_PREFIX}{os.getpid()}-", dir=parent))
+        self._finalizer = weakref.finalize(self, shutil.rmtree, str(self.root), ignore_errors=True)
 
     def create(self) -> Session:
-        s = Session(id=secrets.token_urlsafe(16), tmp=tempfile.TemporaryDirectory(prefix="echoseg-web-"))
+        s = Session(id=secrets.token_urlsafe(16), tmp=tempfile.TemporaryDirectory(prefix="session-", dir=self.root))
         with self._lock:
             self._items[s.id] = s
             while len(self._items) > self.max_sessions:
                 _, old = self._items.popitem(last=False)
                 old.tmp.cleanup()
         return s
-
     def get(self, sid: str) -> Session:
         with self._lock:
             if sid not in self._items:
-                raise KeyError(f"session {sid!r} is unknown or expired; reload the page to start a new one")
+                raise KeyError(f"session {clean_text(sid, 40)!r} is unknown or expired; reload the page to start "
+                               "a new one")
             self._items.move_to_end(sid)
             return self._items[sid]
 
@@ -67,7 +118,7 @@ class SessionStore:
         """The session and one of its files; KeyError telling the user to reload when either is unknown."""
         s = self.get(sid)
         if fid not in s.entries:
-            raise KeyError(f"file {fid!r} is not in this session; reload the page")
+            raise KeyError(f"file {clean_text(fid, 40)!r} is not in this session; reload the page")
         return s, s.entries[fid]
 
     def drop(self, sid: str) -> None:
@@ -77,8 +128,10 @@ class SessionStore:
             s.tmp.cleanup()
 
     def close(self) -> None:
+        """Drop every session and remove the store's folder (safe to call twice, from a signal handler too)."""
         for sid in list(self._items):
             self.drop(sid)
+        self._finalizer()
 
     def __len__(self) -> int:
         return len(self._items)
@@ -86,12 +139,13 @@ class SessionStore:
 
 # ============================================================================= measuring
 def measure_into(session: Session, path: Path, name: str, models: Models, cm_per_px: float | None = None,
-                 truth: dict[str, float] | None = None) -> Entry:
+                 truth: dict[str, float] | None = None, limits: ReadLimits = DEFAULT_LIMITS,
+                 max_files: int = MAX_FILES) -> Entry:
     """Measure ``path`` into the session as ``name`` (each network runs once), then delete the file."""
-    if len(session.entries) >= MAX_FILES:
-        raise ValueError(f"this session already holds {MAX_FILES} files; start a new session to measure more")
+    if len(session.entries) >= max_files:
+        raise ValueError(f"this session already holds {max_files} files; start a new session to measure more")
     try:
-        result = measure_file(path, models, Options(cm_per_px=cm_per_px, edit_data=True))
+        result = measure_file(path, models, Options(cm_per_px=cm_per_px, edit_data=True, limits=limits))
     finally:
         path.unlink(missing_ok=True)
     ctx: EditContext | None = None
@@ -99,12 +153,56 @@ def measure_into(session: Session, path: Path, name: str, models: Models, cm_per
     try:
         ctx = edit_context(result)
     except Exception as exc:  # noqa: BLE001 - the measurement stands; only editing is off
-        note = f"editing unavailable: {type(exc).__name__}: {exc}"
+        note = f"editing unavailable ({type(exc).__name__})"
     result = renamed(replace(result, edit_data=None), str(path), name)  # the context holds what edits need
-    entry = Entry(id=secrets.token_hex(6), original=result, context=ctx, context_error=note, truth=truth or {},
-                  frames=default_frames(result), included=default_included(result))
+    return _add(session, Entry(id=secrets.token_hex(6), original=result, context=ctx, context_error=note,
+                               truth=truth or {}, frames=default_frames(result), included=default_included(result)))
+
+
+def _add(session: Session, entry: Entry) -> Entry:
     session.entries[entry.id] = entry
     return entry
+
+
+def not_measured(session: Session, name: str, reason: str) -> Entry:
+    """A row for a file the request did not reach (qc=fail, ``reason`` naming the file)."""
+    reason = clean_text(f"{name}: {reason}")
+    row = Measurement(file=name, task="unknown", value=None, unit=unit_of("unknown"), n=0, frame=None, qc="fail",
+                      reason=reason)
+    return _add(session, Entry(id=secrets.token_hex(6),
+                               original=FileResult(file=name, kind=None, measurements=(row,), error=reason)))
+
+
+def measure_upload(session: Session, todo: list[tuple[Path, str]], models: Models, cm_per_px: float | None,
+                   busy: threading.Lock, max_seconds: float, cancelled: Callable[[], bool]) -> int:
+    """Measure an upload's files into the session, one request on the CPU at a time (``busy``); the number measured.
+
+    Waits for ``busy`` while checking ``cancelled`` (the client left, the server stops). Once it has
+    the CPU, the request has ``max_seconds``: each file's decode gets what is left of it (its
+    :class:`ReadLimits` time limit) and the files it does not reach get a row saying so. Stops
+    between files as soon as ``cancelled()`` is true; the files not measured are deleted by the caller.
+    """
+    while not busy.acquire(timeout=0.2):
+        if cancelled():
+            return 0
+    done = 0
+    try:
+        deadline = time.monotonic() + max_seconds
+        with session.lock:
+            for path, name in todo:
+                if cancelled():
+                    break
+                left = deadline - time.monotonic()
+                if left < 1.0:
+                    not_measured(session, name, f"not measured: the upload used its {max_seconds:g} s budget "
+                                 "before this file; upload it again, with fewer files at a time")
+                    continue
+                limits = replace(DEFAULT_LIMITS, max_seconds=min(DEFAULT_LIMITS.max_seconds, left))
+                measure_into(session, path, name, models, cm_per_px, limits=limits)
+                done += 1
+    finally:
+        busy.release()
+    return done
 
 
 def renamed(r: FileResult, tmp: str, name: str) -> FileResult:
@@ -142,63 +240,3 @@ def synthetic_example(session: Session, seed: int, models: Models) -> list[Entry
         return [measure_into(session, folder / f, f"example-{seed}/{f}", models, truth=t) for f, t in truth.items()]
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-
-
-# ============================================================================= uploads
-def safe_extract_zip(archive: Path, dest: Path, max_files: int = MAX_FILES,
-                     max_bytes: int = MAX_UPLOAD_BYTES) -> list[Path]:
-    """Extract the regular files of a zip under ``dest``; refuse path escapes, too many or too large members."""
-    with zipfile.ZipFile(archive) as zf:
-        members = [i for i in zf.infolist() if not i.is_dir()]
-        if len(members) > 4 * max_files:
-            raise ValueError(f"{archive.name}: {len(members)} files in the zip; at most {4 * max_files} are accepted")
-        total = sum(i.file_size for i in members)
-        if total > max_bytes:
-            raise ValueError(f"{archive.name}: {total / 2**20:.0f} MiB uncompressed; at most "
-                             f"{max_bytes / 2**20:.0f} MiB are accepted")
-        out, written = [], 0
-        root = dest.resolve()
-        for info in members:
-            target = (dest / info.filename).resolve()
-            if root not in target.parents:
-                raise ValueError(f"{archive.name}: member {info.filename!r} would be written outside the folder")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(info) as src, open(target, "wb") as dst:
-                while chunk := src.read(1 << 20):  # counted as written, whatever the zip declares
-                    written += len(chunk)
-                    if written > max_bytes:
-                        raise ValueError(f"{archive.name}: more than {max_bytes / 2**20:.0f} MiB uncompressed")
-                    dst.write(chunk)
-            out.append(target)
-    return out
-
-
-def save_uploads(files: Sequence[Any], folder: Path) -> list[tuple[Path, str]]:
-    """Write uploads (objects with ``filename`` and ``file``) under ``folder``, unpacking zips;
-    (path, display name) of every input found."""
-    from echoseg.io.read import find_inputs
-
-    todo: list[tuple[Path, str]] = []
-    total = 0
-    for i, up in enumerate(files):
-        name = Path(up.filename or f"upload{i}").name or f"upload{i}"
-        path = folder / f"{i:03d}" / name
-        path.parent.mkdir(parents=True)
-        with open(path, "wb") as dst:
-            shutil.copyfileobj(up.file, dst)
-        total += path.stat().st_size
-        if total > MAX_UPLOAD_BYTES:
-            raise ValueError(f"upload larger than {MAX_UPLOAD_BYTES / 2**20:.0f} MiB; send fewer files at a time")
-        if zipfile.is_zipfile(path):
-            sub = path.parent / "unzipped"
-            safe_extract_zip(path, sub)
-            path.unlink()
-            found = find_inputs([sub])
-            if not found:
-                raise ValueError(f"{name}: no DICOM, AVI or PNG/JPEG file inside the zip")
-            todo += [(p, f"{name}/{p.relative_to(sub).as_posix()}") for p in found]
-        else:
-            todo.append((path, name))
-    if len(todo) > MAX_FILES:
-        raise ValueError(f"{len(todo)} files in one upload; at most {MAX_FILES} are accepted")
-    return todo

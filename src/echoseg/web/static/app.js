@@ -266,6 +266,7 @@ async function start() {
   sid = sessionStorage.getItem("echoseg-sid");
   try {
     const info = await api("GET", "/api/info");
+    limits = info.limits || null;
     const missing = Object.entries(info.models).filter(([, ok]) => !ok).map(([k]) => k);
     if (missing.length) {
       $("models-note").textContent = `No ${missing.join(" / ")} model installed: those files will be refused with the reason.`;
@@ -280,6 +281,11 @@ async function start() {
     ev.preventDefault();
     const files = $("file-input").files;
     if (!files.length) { status("Choose one or more DICOM files or a .zip first.", true); return; }
+    const total = Array.from(files).reduce((n, f) => n + f.size, 0);
+    if (limits && total > limits.max_request_mb * 1048576) {  // the server refuses it too, while it streams
+      status(`These files are ${(total / 1048576).toFixed(0)} MiB; at most ${limits.max_request_mb} MiB are accepted per upload: send fewer at a time.`, true);
+      return;
+    }
     const form = new FormData();
     for (const f of files) form.append("files", f, f.name);
     if ($("cm-per-px").value) form.append("cm_per_px", $("cm-per-px").value);
@@ -297,4 +303,5 @@ async function start() {
   $("rvot-d").addEventListener("change", setDiameters);
 }
 
+let limits = null;  // the server's upload limits (/api/info)
 document.addEventListener("DOMContentLoaded", start);
