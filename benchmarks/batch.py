@@ -8,13 +8,15 @@ output folder (so nothing is reused from a journal):
 2. the first 20 and all N files, with ``--jobs 1`` and ``--jobs 2``: wall time (start-up included),
    files per second, and peak memory: the largest sum of the resident set sizes (VmRSS) of the run's
    process and its worker processes, sampled every 20 ms from /proc, without and with the Tesseract
-   OCR processes that some Doppler screens start for a moment;
+   OCR processes that some Doppler screens start for a moment (a child caught between fork and exec
+   shares its parent's memory and is not counted again), and the largest single process;
 3. the N-file run again into its own folder (every file found in the journal, nothing measured);
 4. with --ray: the N files with ``--engine ray`` on a local Ray cluster started by the run
    (``ray.init()`` with this machine's CPUs), and Ray's start-up alone (``ray.init`` + one actor
    loading the networks).
 
 Run: .venv/bin/python benchmarks/batch.py [--n 200] [--small 20] [--jobs 1 2] [--ray]
+(the command each table was made with, niceness and environment included, is written above it)
 """
 from __future__ import annotations
 
@@ -37,22 +39,57 @@ RAY_BEGIN, RAY_END = "<!-- ray-benchmark:begin -->", "<!-- ray-benchmark:end -->
 SEED = 15_000
 
 
+def _children(pid: int) -> list[int]:
+    """Child processes of ``pid`` (/proc/PID/task/TID/children: only the run's own processes are read,
+    so sampling stays cheap next to the run it measures)."""
+    out: list[int] = []
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return out
+    for t in tasks:
+        try:
+            out += [int(c) for c in (t / "children").read_text().split()]
+        except (OSError, ValueError):
+            continue
+    return out
+
+
 def _tree(root: int) -> list[int]:
-    """``root`` and every process descended from it (from /proc)."""
-    children: dict[int, list[int]] = {}
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(d.name))
+    """``root`` and every process descended from it."""
     out, todo = [], [root]
     while todo:
         p = todo.pop()
         out.append(p)
-        todo += children.get(p, [])
+        todo += _children(p)
     return out
+
+
+def _layout(pid: int) -> tuple[int, ...]:
+    """(vsize, rss pages, start of stack) of ``pid`` from /proc/PID/stat (empty when it is gone)."""
+    try:
+        f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(f[20]), int(f[21]), int(f[25])
+    except (OSError, IndexError, ValueError):
+        return ()
+
+
+def _counted(pids: list[int]) -> list[int]:
+    """``pids`` less the children caught between fork and exec (Python starts Tesseract with vfork): such
+    a child shares its parent's memory and shows the parent's layout, so its RSS would count twice."""
+    ppid = {}
+    for pid in pids:
+        try:
+            ppid[pid] = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            ppid[pid] = 0
+    keep = []
+    for pid in pids:
+        parent = ppid[pid]
+        if parent in ppid and _layout(pid) and _layout(pid) == _layout(parent):
+            continue
+        keep.append(pid)
+    return keep
 
 
 def _rss_kb(pid: int) -> int:
@@ -73,16 +110,17 @@ def _comm(pid: int) -> str:
 def timed_run(cmd: list[str]) -> dict[str, float]:
     """Wall time and peak summed RSS (MB) of ``cmd`` and its descendants: all of them (``peak_mb``),
     and without the Tesseract OCR program the Doppler path starts for a moment on some screens
-    (``peak_own_mb``: echoseg's processes alone)."""
+    (``peak_own_mb``: echoseg's processes alone), and the largest single echoseg process (``largest_mb``)."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    peak, own = [0], [0]
+    peak, own, largest = [0], [0], [0]
 
     def sample() -> None:
         while proc.poll() is None:
-            rss = [(_comm(p), _rss_kb(p)) for p in _tree(proc.pid)]
+            rss = [(_comm(p), _rss_kb(p)) for p in _counted(_tree(proc.pid))]
             peak[0] = max(peak[0], sum(r for _, r in rss))
             own[0] = max(own[0], sum(r for c, r in rss if c != "tesseract"))
+            largest[0] = max([largest[0], *(r for c, r in rss if c != "tesseract")])
             time.sleep(0.02)
     th = threading.Thread(target=sample, daemon=True)
     th.start()
@@ -91,7 +129,7 @@ def timed_run(cmd: list[str]) -> dict[str, float]:
     th.join()
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}): {err.decode()[-2000:]}")
-    return {"wall_s": wall, "peak_mb": peak[0] / 1024, "peak_own_mb": own[0] / 1024}
+    return {"wall_s": wall, "peak_mb": peak[0] / 1024, "peak_own_mb": own[0] / 1024, "largest_mb": largest[0] / 1024}
 
 
 def machine() -> str:
@@ -137,6 +175,30 @@ def ray_startup() -> dict[str, float]:
     return {"init_s": init_s, "actor_s": actor_s}
 
 
+def _snapshot(dest: Path) -> str:
+    """Copy the package (code and shipped weights) to ``dest`` and put it first on every run's
+    PYTHONPATH, so that all runs of one benchmark measure one version of the code even while the
+    working tree changes; return that version (commit, and whether the tree had uncommitted changes)."""
+    src = Path(__file__).resolve().parents[1] / "src" / "echoseg"
+    shutil.copytree(src, dest / "echoseg", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(dest), os.environ.get("PYTHONPATH")]))
+    git = ["git", "-C", str(src)]
+    try:
+        head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run([*git, "status", "--porcelain", "--", "."], capture_output=True, text=True).stdout
+    except OSError:
+        return "unknown"
+    return f"{head or 'unknown'}{' with uncommitted changes' if dirty.strip() else ''}"
+
+
+def _prefix() -> list[str]:
+    """How this benchmark was started beyond its arguments: its niceness and the environment variables
+    that change what it measures (threads; where Ray was found)."""
+    words = [f"nice -n {os.nice(0)}"] if os.nice(0) else []
+    env = [f"{k}={os.environ[k]}" for k in ("OMP_NUM_THREADS", "PYTHONPATH") if os.environ.get(k)]
+    return words + (["env", *env] if env else [])
+
+
 def _replace(path: Path, begin: str, end: str, block: list[str], heading: str) -> None:
     text = path.read_text() if path.exists() else ""
     body = "\n".join([begin, *block, end])
@@ -156,9 +218,10 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=Path("docs/performance.md"))
     ap.add_argument("--scale-out", type=Path, default=Path("docs/scale.md"))
     args = ap.parse_args()
-    cmdline = "`" + " ".join([".venv/bin/python benchmarks/batch.py", *sys.argv[1:]]) + "`"
+    cmdline = "`" + " ".join([*_prefix(), ".venv/bin/python benchmarks/batch.py", *sys.argv[1:]]) + "`"
     started, load0, t_start = datetime.date.today().isoformat(), os.getloadavg()[0], time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix="echoseg-batch-bench-"))
+    code = _snapshot(work / "src")
     try:
         many = work / "many"
         files = make_inputs(many, args.n)
@@ -190,21 +253,25 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
     load1, took = os.getloadavg()[0], time.perf_counter() - t_start
     head = [f"Written by `benchmarks/batch.py`. Command: {cmdline}  ",
-            f"Date: {started}; the run took {took:.0f} s.  ", machine() + "  ",
+            f"Date: {started}; the run took {took:.0f} s; code: {code} (every run used one copy of src/echoseg).  ",
+            machine() + "  ",
             f"Load: 1-minute load average {load0:.2f} at the start, {load1:.2f} at the end (other work shared "
             "the cores: compare rows with each other, not with other machines).", ""]
     table = ["| --jobs | files | wall s (start-up included) | files / s | peak memory MB, echoseg's processes "
-             "| peak memory MB, with Tesseract | report.html KB | all report pages KB |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| largest single process MB | peak memory MB, with Tesseract | report.html KB | all report pages KB |",
+             "|---|---|---|---|---|---|---|---|---|"]
     table += [f"| {r['jobs']} | {r['files']} | {r['wall_s']:.1f} | {r['files_s']:.2f} | {r['peak_own_mb']:.0f} | "
-              f"{r['peak_mb']:.0f} | {r['report_kb']:.0f} | {r['all_html_kb']:.0f} |" for r in rows]
+              f"{r['largest_mb']:.0f} | {r['peak_mb']:.0f} | {r['report_kb']:.0f} | {r['all_html_kb']:.0f} |"
+              for r in rows]
     notes = [""]
     for jobs in args.jobs:
         small = next(r for r in rows if r["jobs"] == jobs and r["files"] == args.small)
         big = next(r for r in rows if r["jobs"] == jobs and r["files"] == args.n)
         notes.append(f"- `--jobs {jobs}`: peak memory of echoseg's processes for {args.n} files is "
                      f"{100 * (big['peak_own_mb'] / small['peak_own_mb'] - 1):+.1f} % of that for {args.small} files "
-                     f"(target: within 20 %); with the Tesseract processes some Doppler screens start for a moment, "
+                     f"(target: within 20 %), the largest single process's "
+                     f"{100 * (big['largest_mb'] / small['largest_mb'] - 1):+.1f} %; with the Tesseract processes "
+                     "some Doppler screens start for a moment, "
                      f"{100 * (big['peak_mb'] / small['peak_mb'] - 1):+.1f} % (more files, more chances that an OCR "
                      "call coincides with the worker's own peak).")
     notes.append(f"- Rerunning the {args.n}-file `--jobs {args.jobs[0]}` run into its folder (every file already in "
@@ -220,7 +287,10 @@ def main() -> int:
                         f"{args.n / run['wall_s']:.2f} | {run['peak_own_mb']:.0f} |"]
         block += [f"| local, --jobs {r['jobs']} | {r['files']} | {r['wall_s']:.1f} | {r['files_s']:.2f} | "
                   f"{r['peak_own_mb']:.0f} |" for r in rows if r["files"] == args.n]
-        block += ["", f"- Ray start-up here: `ray.init()` {st['init_s']:.1f} s, then one actor loading the networks "
+        import ray
+
+        block += ["", f"- Ray {ray.__version__}. Start-up here: `ray.init()` {st['init_s']:.1f} s, then one actor "
+                  "loading the networks "
                   f"{st['actor_s']:.1f} s.",
                   f"- Rows of the Ray run identical to the `--jobs 1` run's: {ray_rows['same_rows']}."]
         _replace(args.scale_out, RAY_BEGIN, RAY_END, block, "## Measured here")

@@ -76,15 +76,34 @@ def _cmd_measure(args: argparse.Namespace) -> int:
     _log_to(args.log_file, args.quiet)
     req = BatchRequest(
         inputs=tuple(args.inputs), out=args.out,
-        settings=Settings(task=args.task, cm_per_px=args.cm_per_px, save_masks=args.save_masks),
+        settings=Settings(task=args.task, cm_per_px=args.cm_per_px, save_masks=args.save_masks,
+                          keep_screen_text=args.keep_screen_text, limits=_read_limits(args)),
         spec=ModelSpec(atria=args.atria_model, doppler=args.doppler_model, backend=args.backend),
         jobs=args.jobs, engine=args.engine, address=args.address, resume=args.resume, fresh=args.fresh,
         lvot_diameter_cm=args.lvot_diameter, rvot_diameter_cm=args.rvot_diameter, study_info=args.study_info,
-        progress=not args.quiet, command_line=("echoseg", *args.argv))
+        progress=not args.quiet, command_line=("echoseg", *args.argv), sr=args.sr)
     s = run_batch(req)
     print(f"{s.files} file(s) ({s.measured} measured, {s.reused} already measured), {s.rows} measurement(s), "
           f"{s.passed} passed QC -> {s.paths['measurements']}")
+    if args.sr:
+        n = len(list(s.paths["sr"].glob("*.dcm"))) if "sr" in s.paths else 0
+        print(f"{n} DICOM SR(s) -> {s.paths.get('sr', args.out / 'sr')}" if n else
+              "no DICOM SR written: no study had a passing measurement from a DICOM file")
     return 0
+
+
+def _cmd_listen(args: argparse.Namespace) -> int:
+    from echoseg.batch.settings import ModelSpec, Settings
+    from echoseg.dicomnode import NodeConfig, Peer, serve
+
+    _log_to(args.log_file, args.quiet)
+    config = NodeConfig(out=args.out, port=args.port, ae_title=args.ae_title, host=args.host,
+                        send_to=Peer.parse(args.send_to) if args.send_to else None, idle_s=args.idle,
+                        sr=True, settings=Settings(task=args.task, save_masks=args.save_masks,
+                                                   keep_screen_text=args.keep_screen_text),
+                        spec=ModelSpec(atria=args.atria_model, doppler=args.doppler_model, backend=args.backend),
+                        lvot_diameter_cm=args.lvot_diameter, study_info=args.study_info)
+    return serve(config)
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
@@ -150,6 +169,14 @@ def _cmd_app(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_limits(args: argparse.Namespace) -> Any:
+    """The :class:`echoseg.io.limits.ReadLimits` of the options added by :func:`_add_read_limits`."""
+    from echoseg.io.limits import ReadLimits
+
+    return ReadLimits(max_file_mb=args.max_file_mb, max_frames=args.max_frames, max_decoded_mb=args.max_decoded_mb,
+                      max_seconds=args.max_seconds)
+
+
 def _add_read_limits(s: argparse.ArgumentParser) -> None:
     """The decode budgets of :class:`echoseg.io.limits.ReadLimits` as options (docs/robustness.md)."""
     from echoseg.io.limits import DEFAULT_LIMITS as d
@@ -201,6 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, type=Path)
     s.add_argument("--task", default="auto", choices=["auto", *TASKS])
     s.add_argument("--save-masks", action="store_true", help="write DIR/masks/<stem>.<task>.png")
+    s.add_argument("--sr", action="store_true", help="write DIR/sr/study-*.dcm: one DICOM SR (TID 1500) per study")
+    s.add_argument("--keep-screen-text", action="store_true",
+                   help="keep the screen outside the imaging regions (header text) in overlays and report.html")
     s.add_argument("--lvot-diameter", type=float, default=None, help="LVOT diameter (cm) for SV, AVA, Qp/Qs")
     s.add_argument("--rvot-diameter", type=float, default=None, help="RVOT diameter (cm) for Qp/Qs")
     s.add_argument("--cm-per-px", type=float, default=None, help="calibration for AVI/PNG inputs without regions")
@@ -219,7 +249,28 @@ def build_parser() -> argparse.ArgumentParser:
                    help="CSV: study (UID or folder), lvot_diameter_cm, rvot_diameter_cm, height_cm, weight_kg, bsa_m2")
     s.add_argument("--log-file", type=Path, default=None, help="write a detailed log here")
     s.add_argument("--quiet", action="store_true")
+    _add_read_limits(s)
     s.set_defaults(func=_cmd_measure)
+
+    s = sub.add_parser("listen", help="a DICOM node: receive studies (C-STORE), measure them, send SRs back")
+    s.add_argument("--out", required=True, type=Path, help="results, as `measure --out` writes them")
+    s.add_argument("--port", type=int, default=11112)
+    s.add_argument("--ae-title", default="ECHOSEG", help="this node's AE title (default ECHOSEG)")
+    s.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: this computer only)")
+    s.add_argument("--send-to", default=None, metavar="HOST:PORT:AET", help="C-STORE each study's SR to this node")
+    s.add_argument("--idle", type=float, default=30.0,
+                   help="measure a study once no image of it came for this many seconds (default 30)")
+    s.add_argument("--task", default="auto", choices=["auto", *TASKS])
+    s.add_argument("--save-masks", action="store_true")
+    s.add_argument("--keep-screen-text", action="store_true", help="keep header text in overlays and report.html")
+    s.add_argument("--lvot-diameter", type=float, default=None, help="LVOT diameter (cm) for SV and AVA")
+    s.add_argument("--study-info", type=Path, default=None, help="per-study diameters and body size (as measure)")
+    s.add_argument("--atria-model", default="atria")
+    s.add_argument("--doppler-model", default="doppler")
+    s.add_argument("--backend", default=None, choices=["auto", "onnxruntime", "torch"])
+    s.add_argument("--log-file", type=Path, default=None)
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(func=_cmd_listen)
 
     s = sub.add_parser("evaluate", help="agreement of measurements.csv with a reference truth.csv")
     s.add_argument("--pred", required=True, type=Path, help="measurements.csv written by echoseg measure")

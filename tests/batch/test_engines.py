@@ -3,16 +3,21 @@ from __future__ import annotations
 
 import os
 
-from echoseg.batch.engines import run_processes
+import pytest
+
+from echoseg.batch.engines import run_inline, run_processes
 from echoseg.batch.record import result_from_json
 from echoseg.batch.settings import ModelSpec, Settings
 from echoseg.batch.work import Item, Job
 
 
 def _step(item: Item, job: Job) -> dict:
-    """A stand-in per-file step: dies like a segfault on files named 'poison', else a plain record."""
+    """A stand-in per-file step: dies like a segfault on files named 'poison', raises an error that
+    quotes a header value (as a bug deep in a reader might) on files named 'odd', else a plain record."""
     if "poison" in item.file:
         os._exit(139)
+    if "odd" in item.file:
+        raise KeyError("PatientName Doe^Jane")
     return {"file": item.file, "name": item.name, "pid": os.getpid(), "result": None}
 
 
@@ -26,5 +31,22 @@ def test_a_file_that_kills_its_worker_gets_a_failed_row_and_the_others_are_measu
     assert sorted(files) == sorted(i.file for i in items) and len(files) == len(set(files))
     (bad,) = [r for r in got if r["file"] == "poison.dcm"]
     (row,) = result_from_json(bad["result"]).measurements
-    assert row.qc == "fail" and "worker process died" in row.reason and bad["sha256"] == ""
+    assert row.qc == "fail" and row.reason.startswith("poison.dcm: the worker process measuring it died")
+    assert bad["sha256"] == ""  # measured again on resume
     assert all(r["result"] is None for r in got if r["file"] != "poison.dcm")  # the others measured normally
+
+
+@pytest.mark.parametrize("engine", ["inline", "processes"])
+def test_an_error_outside_the_pipeline_names_the_file_and_never_quotes_its_text(tmp_path, engine):
+    items = [Item("a.dcm", "a"), Item("odd.dcm", "odd"), Item("b.dcm", "b")]
+    job = Job(str(tmp_path), ModelSpec(), Settings(), "key")
+    got: list[dict] = []
+    if engine == "inline":
+        run_inline(items, job, got.append, step=_step)
+    else:
+        run_processes(items, job, got.append, jobs=2, threads=1, step=_step)
+    assert sorted(r["file"] for r in got) == ["a.dcm", "b.dcm", "odd.dcm"]  # the batch went on
+    (bad,) = [r for r in got if r["file"] == "odd.dcm"]
+    (row,) = result_from_json(bad["result"]).measurements
+    assert row.qc == "fail" and row.reason.startswith("odd.dcm: internal error (KeyError)")
+    assert "Doe" not in row.reason and "Doe" not in str(bad) and bad["sha256"] == ""

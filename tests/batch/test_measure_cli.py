@@ -107,7 +107,8 @@ def test_colliding_stems_get_distinct_overlays_and_rows_say_which_image(tmp_path
 
 
 @needs_weights
-def test_run_json_says_what_made_the_outputs(tmp_path, study_dir):
+def test_run_json_says_what_made_the_outputs(tmp_path, study_dir, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the user's thread limit is kept, and run.json says so
     out = tmp_path / "out"
     assert main(["measure", str(study_dir / "lvot.dcm"), "--out", str(out), "--quiet", "--lvot-diameter", "2.1"]) == 0
     run = json.loads((out / "run.json").read_text())
@@ -115,6 +116,7 @@ def test_run_json_says_what_made_the_outputs(tmp_path, study_dir):
     assert run["models"]["doppler"]["weights_sha256"] == sha256_file(weights)
     assert run["backend"] in ("onnxruntime", "torch") and run["echoseg_version"]
     assert run["options"]["lvot_diameter_cm"] == 2.1 and run["options"]["jobs"] == 1
+    assert run["options"]["threads_per_worker"] == 1
     assert run["command_line"][:2] == ["echoseg", "measure"] and "--lvot-diameter" in run["command_line"]
     assert run["files"] == run["measured"] == 1 and run["finished"] >= run["started"]
     assert json.loads((out / "results.json").read_text())["run"]["run_key"] == run["run_key"]

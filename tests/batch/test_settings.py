@@ -6,6 +6,7 @@ import pytest
 from echoseg.batch.inputs import UsageError
 from echoseg.batch.settings import (ModelSpec, Settings, check_diameter, provenance, run_key, sha256_file,
                                     threads_per_worker)
+from echoseg.io.limits import ReadLimits
 from echoseg.models.files import locate
 
 from .conftest import needs_weights
@@ -40,6 +41,11 @@ def test_run_key_follows_weights_and_per_file_options_only(tmp_path):
     assert run_key(spec, Settings(), prov) == base
     assert run_key(spec, Settings(task="lvot_vti"), prov) != base
     assert run_key(spec, Settings(save_masks=True), prov) != base
+    tight = ReadLimits(max_frames=10)  # a file over a budget gets another row: another key
+    assert run_key(spec, Settings(limits=tight), prov) != base
+    assert run_key(spec, Settings(keep_screen_text=True), prov) != base
+    opts = Settings(limits=tight, keep_screen_text=True).options()
+    assert opts.limits == tight and opts.keep_screen_text and not Settings().options().keep_screen_text
     other = {**prov, "doppler": {**prov["doppler"], "weights_sha256": "0" * 64}}
     assert run_key(spec, Settings(), other) != base
     # the same weights found under another path are the same models

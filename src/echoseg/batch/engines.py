@@ -22,34 +22,46 @@ from echoseg.batch.work import Item, Job, init_worker, measure_one
 
 log = logging.getLogger("echoseg.batch")
 OnRecord = Callable[[dict[str, Any]], None]
+Step = Callable[[Item, Job], dict[str, Any]]
 ENGINES = ("local", "ray")
 
 
-def crashed_record(item: Item, job: Job, why: str) -> dict[str, Any]:
-    """The record of a file whose worker died measuring it (a failed row; measured again on resume)."""
+WORKER_DIED = ("the worker process measuring it died (a crash in native code, or out of memory); it is "
+               "measured again when the run is resumed")
+
+
+def crashed_record(item: Item, job: Job, exc: BaseException | None = None) -> dict[str, Any]:
+    """The record of a file whose measuring raised ``exc`` outside the pipeline's own handling, or whose
+    worker died (``exc`` None): a failed row whose reason names the file
+    (:func:`echoseg.errors.reason_for`: never the exception's raw text, which may quote header values);
+    its empty hash makes a resumed run measure it again."""
     from echoseg.batch.record import FORMAT, result_to_json
+    from echoseg.errors import clean_text, reason_for
     from echoseg.pipeline import _failed
 
     task = job.settings.task if job.settings.task != "auto" else "unknown"
-    result = _failed(item.file, [task], f"{item.file}: internal error: {why}")
+    why = reason_for(exc, item.file) if exc is not None else clean_text(f"{item.file}: {WORKER_DIED}")
+    result = _failed(item.file, [task], why)
     return {"format": FORMAT, "run_key": job.run_key, "file": item.file, "name": item.name, "sha256": "",
             "size": -1, "mtime_ns": -1, "sop_instance_uid": None, "series_uid": None, "outputs": [],
             "t_s": 0.0, "pid": None, "result": result_to_json(result)}
 
 
-def run_inline(items: Iterable[Item], job: Job, on_record: OnRecord) -> None:
-    """Measure ``items`` one after another in this process."""
+def run_inline(items: Iterable[Item], job: Job, on_record: OnRecord, step: Step | None = None) -> None:
+    """Measure ``items`` one after another in this process (a step that raises gives the file a failed
+    row, as in worker processes)."""
     for item in items:
-        on_record(measure_one(item, job))
+        try:
+            rec = (step or measure_one)(item, job)
+        except Exception as exc:  # noqa: BLE001 - the file's row says what went wrong
+            rec = crashed_record(item, job, exc)
+        on_record(rec)
 
 
 def _pool(jobs: int, threads: int) -> ProcessPoolExecutor:
     ctx = multiprocessing.get_context("spawn")  # no inherited ONNX Runtime / OpenMP state
     return ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=init_worker,
                                initargs=(threads, os.getpid()))
-
-
-Step = Callable[[Item, Job], dict[str, Any]]
 
 
 def run_processes(items: Sequence[Item], job: Job, on_record: OnRecord, jobs: int, threads: int,
@@ -83,7 +95,7 @@ def run_processes(items: Sequence[Item], job: Job, on_record: OnRecord, jobs: in
                         broken = True  # stays pending: measured again
                         continue
                     except Exception as exc:  # noqa: BLE001 - the file's row says what went wrong
-                        rec = crashed_record(pending[fut], job, f"{type(exc).__name__}: {exc}")
+                        rec = crashed_record(pending[fut], job, exc)
                     del pending[fut]
                     on_record(rec)
                 if broken:
@@ -93,7 +105,7 @@ def run_processes(items: Sequence[Item], job: Job, on_record: OnRecord, jobs: in
             if alone:
                 for item in lost:
                     log.error("%s: the worker process died measuring it; recorded as failed", item.file)
-                    on_record(crashed_record(item, job, "the worker process died measuring this file"))
+                    on_record(crashed_record(item, job))
             else:
                 log.warning("a worker process died; measuring its %d file(s) in flight again one at a time",
                             len(lost))
@@ -118,7 +130,9 @@ def run_ray(items: Sequence[Item], job: Job, threads: int = 1, address: str | No
         from echoseg.batch.inputs import UsageError
         raise UsageError(f"--engine ray needs Ray ({exc}); install the extra: pip install 'echoseg[ray]'") from None
     if not ray.is_initialized():
-        ray.init(address=address, log_to_driver=False)
+        # a cluster started here for this run needs no dashboard (seconds of start-up, a process more)
+        here = address is None and not os.environ.get("RAY_ADDRESS")  # Ray reads RAY_ADDRESS itself
+        ray.init(address=address, log_to_driver=False, **({"include_dashboard": False} if here else {}))
     n_cpus = int(ray.cluster_resources().get("CPU", 1))
     n_actors = max(1, min(len(items), n_cpus // threads, max_actors or n_cpus))
     actor_cls = ray.remote(num_cpus=threads)(RayWorker)
@@ -151,6 +165,6 @@ class RayWorker:
         try:
             rec = measure_one(item, self.job)
         except Exception as exc:  # noqa: BLE001 - the file's row says what went wrong
-            rec = crashed_record(item, self.job, f"{type(exc).__name__}: {exc}")
+            rec = crashed_record(item, self.job, exc)
         self.writer.append(rec)
         return item.file

@@ -8,8 +8,9 @@ rest on the chosen engine, journal each file as it finishes, assemble the output
 """
 from __future__ import annotations
 
-import logging
 import json
+import logging
+import os
 import platform
 import sys
 import time
@@ -24,9 +25,11 @@ from echoseg.batch.assemble import PAGE_SIZE, StudyInputs, assemble
 from echoseg.batch.engines import ENGINES, run_inline, run_processes, run_ray
 from echoseg.batch.inputs import Inputs, UsageError, plan, unique_names
 from echoseg.batch.settings import (LVOT_CM, RVOT_CM, ModelSpec, Settings, check_diameter, check_out_dir, cores,
-                                    provenance, run_key, sha256_file, threads_per_worker)
+                                    provenance, run_key, sha256_file, thread_cap,
+                                    threads_per_worker)
 from echoseg.batch.study_info import StudyInfo, read_study_info
 from echoseg.batch.work import Item, Job
+from echoseg.errors import EchosegError
 from echoseg.io.atomic import atomic_write
 
 log = logging.getLogger("echoseg.batch")
@@ -52,6 +55,7 @@ class BatchRequest:
     progress: bool = False
     page_size: int = PAGE_SIZE
     command_line: tuple[str, ...] = ()
+    sr: bool = False  # also write one DICOM SR per study into out/sr (echoseg.report.sr, docs/dicom.md)
 
 
 @dataclass(frozen=True)
@@ -97,7 +101,7 @@ def prepare(req: BatchRequest) -> Prepared:
             raise UsageError("--engine ray needs Ray; install the extra: pip install 'echoseg[ray]'") from None
     elif req.address:
         raise UsageError("--address names a Ray cluster; pass it with --engine ray")
-    threads = threads_per_worker(req.jobs)
+    threads = threads_per_worker(req.jobs, cap=thread_cap(os.environ))
     if req.resume and req.fresh:
         raise UsageError("--resume and --fresh contradict each other; pass one")
     if req.page_size < 1:
@@ -146,6 +150,18 @@ def _prune(out: Path, journal: Path, keep: set[str]) -> None:
         p = (out / rel).resolve()
         if p.is_relative_to(out.resolve()) and p.is_file():
             p.unlink()
+
+
+def _write_sr(out: Path, journal: Path, entries: Sequence[jr.Entry], studies: StudyInputs,
+              spec: ModelSpec) -> dict[str, Path]:
+    """``--sr``: :func:`echoseg.report.sr.write_sr` over the run's records; {"sr": out/sr} when any was written."""
+    from echoseg.batch.assemble import _load, study_table
+    from echoseg.report.sr import algorithm_for, write_sr
+
+    results = [_load(journal, e)[0] for e in entries]
+    written = write_sr(results, out, studies=study_table(journal, entries, studies),
+                       algorithm=algorithm_for(spec.atria, spec.doppler))
+    return {"sr": out / "sr"} if written else {}
 
 
 def run_batch(req: BatchRequest) -> BatchSummary:
@@ -213,7 +229,8 @@ def _run(req: BatchRequest, p: Prepared, t0: float, started: datetime) -> BatchS
         if e is None:  # unreadable now, or a failed record of a vanished file: its newest record
             e = next((x for x in reversed(index.get(str(f), [])) if x.name == name), None)
         if e is None:
-            raise RuntimeError(f"{f}: no journal record after measuring; the journal in {journal} is damaged")
+            raise EchosegError(f"{f}: no journal record after measuring it: the journal in {journal} was changed "
+                               "while the run wrote it; run again with --fresh")
         entries.append(e)
     _prune(out, journal, {o for e in entries for o in e.outputs})
     finished = datetime.now(timezone.utc)
@@ -231,6 +248,9 @@ def _run(req: BatchRequest, p: Prepared, t0: float, started: datetime) -> BatchS
            "python": platform.python_version(), "platform": platform.platform(), "cores": cores()}
     paths = assemble(out, journal, entries, StudyInputs(req.lvot_diameter_cm, req.rvot_diameter_cm, p.study_info),
                      run, req.page_size)
+    if req.sr:  # DICOM SR output (issue 16): report/sr.py does the work
+        paths |= _write_sr(out, journal, entries, StudyInputs(req.lvot_diameter_cm, req.rvot_diameter_cm,
+                                                              p.study_info), req.spec)
     run["elapsed_s"] = round(time.perf_counter() - t0, 3)
     run["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     paths["run"] = atomic_write(out / "run.json", lambda tmp: Path(tmp).write_text(json.dumps(run, indent=1) + "\n"))

@@ -20,12 +20,14 @@ import hashlib
 import json
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from echoseg.batch.inputs import UsageError
 from echoseg.batch.record import FORMAT
+from echoseg.io.limits import DEFAULT_LIMITS, ReadLimits
 from echoseg.options import Models, Options
 
 LVOT_CM = (1.0, 4.0)  # the ranges echoseg.doppler.study accepts
@@ -76,6 +78,8 @@ class Settings:
     save_masks: bool = False
     overlays: bool = True
     read_screen_text: bool = True
+    keep_screen_text: bool = False  # Options.keep_screen_text: header text kept in overlays (docs/dicom.md)
+    limits: ReadLimits = DEFAULT_LIMITS  # decode budgets: a file over one gets a failed row
 
     def __post_init__(self) -> None:
         from echoseg.vocab import TASKS
@@ -86,7 +90,8 @@ class Settings:
             raise UsageError(f"cm_per_px must be a scale in cm per pixel, above 0 and at most 1, not {self.cm_per_px!r}")
 
     def options(self) -> Options:
-        return Options(task=self.task, cm_per_px=self.cm_per_px, read_screen_text=self.read_screen_text)
+        return Options(task=self.task, cm_per_px=self.cm_per_px, read_screen_text=self.read_screen_text,
+                       keep_screen_text=self.keep_screen_text, limits=self.limits)
 
 
 def _model_identity(name_or_path: str) -> dict[str, str]:
@@ -152,15 +157,31 @@ def cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def threads_per_worker(jobs: int, n_cores: int | None = None) -> int:
-    """Threads for each of ``jobs`` workers so that jobs x threads fits the cores (at least 1).
+def thread_cap(environ: Mapping[str, str]) -> int | None:
+    """The threads a user allowed each process with ``OMP_NUM_THREADS`` (None: not set, or not a
+    positive whole number), read when a run is prepared, never at import.
 
-    >>> threads_per_worker(2, 8), threads_per_worker(3, 8), threads_per_worker(16, 8)
-    (4, 2, 1)
+    >>> thread_cap({"OMP_NUM_THREADS": "1"}), thread_cap({}), thread_cap({"OMP_NUM_THREADS": "x"})
+    (1, None, None)
+    """
+    try:
+        n = int(environ.get("OMP_NUM_THREADS", ""))
+    except ValueError:
+        return None
+    return n if n > 0 else None
+
+
+def threads_per_worker(jobs: int, n_cores: int | None = None, cap: int | None = None) -> int:
+    """Threads for each of ``jobs`` workers so that jobs x threads fits the cores (at least 1), and
+    at most ``cap`` (:func:`thread_cap`: a user's ``OMP_NUM_THREADS`` is respected, never raised).
+
+    >>> threads_per_worker(2, 8), threads_per_worker(3, 8), threads_per_worker(16, 8), threads_per_worker(1, 8, 2)
+    (4, 2, 1, 2)
     """
     if jobs < 1:
         raise UsageError(f"jobs must be at least 1, not {jobs!r}")
-    return max(1, (n_cores or cores()) // jobs)
+    n = max(1, (n_cores or cores()) // jobs)
+    return min(n, cap) if cap else n
 
 
 def check_out_dir(out: Path) -> Path:
