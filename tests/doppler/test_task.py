@@ -103,3 +103,29 @@ def test_a_printed_non_target_refuses_a_confident_strip_but_a_printed_site_does_
     calls.clear()
     dtask.choose_site(_img(), "auto", sure, "CW", -1, Options())  # nothing pending, no doubt: the screen is not read
     assert calls == []
+
+
+def test_an_ecg_whose_rhythm_does_not_fit_the_spectrum_is_not_used():
+    from echoseg.doppler.ecg import EcgTrace
+    from echoseg.doppler.envelope import FlowEnvelope
+    from echoseg.doppler.task import ecg_for_flow
+    from echoseg.synth.waveforms import envelope, make_beats, sample_rhythm
+
+    rng = np.random.default_rng(5)
+    r = sample_rhythm(rng, 4.0, 110.0, False)
+    t = np.arange(0, 4.0, 0.005)
+    v = -envelope(make_beats(rng, "lvot", "normal", r, False), t)
+    ones = np.ones(t.size)
+    env = FlowEnvelope(np.arange(t.size), t, v, ones, 10 * ones, -1, 0.0)
+
+    def trace(r_times):
+        r_times = np.asarray(r_times)
+        return EcgTrace(np.arange(t.size), ones, (r_times / 0.005).astype(int), r_times,
+                        60 / float(np.median(np.diff(r_times))), 0.9)
+
+    right = trace(r[(r > 0) & (r < 4)])
+    assert ecg_for_flow(right, env, "lvot") == (right, ())
+    missed = trace(r[(r > 0) & (r < 4)][::2])  # every other R wave missed: half the heart rate
+    used, notes = ecg_for_flow(missed, env, "lvot")
+    assert used is None and "does not fit the spectrum's rhythm" in notes[0]
+    assert ecg_for_flow(None, env, "lvot") == (None, ())

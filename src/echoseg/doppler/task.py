@@ -30,6 +30,7 @@ from echoseg.doppler.measure import beats_from_spans, inflow_peaks, rr_irregular
 from echoseg.doppler.prepare import doppler_input, strip_luminance
 from echoseg.doppler.qc import qc_doppler
 from echoseg.doppler.site import class_posterior, site_from_labels
+from echoseg.imaging.signal import estimate_period
 from echoseg.doppler.timing import flow_timing, timing_reason
 from echoseg.doppler.tracer import beat_agreement, trace_envelope, tracer_vtis
 from echoseg.imaging.resample import to_image
@@ -89,8 +90,9 @@ def measure(img: EchoImage, task: str, models: Models, opts: Options) -> FileRes
     finally:
         if pending is not None:
             pending.close()
-    ecg = usable_ecg(img.frames[0], cal, img.regions)
+    ecg, ecg_notes = ecg_for_flow(usable_ecg(img.frames[0], cal, img.regions), env, choice.site)
     spans, beats, bar_notes = find_beats(img.frames[0], cal, env, choice.site, img.regions, ecg=ecg)
+    bar_notes = ecg_notes + bar_notes
     second = _second_opinion(lum, cal, env.side, beats)
     beats, disputed = drop_disputed(beats, second)
     timing = timing_reason(choice.site, None if ecg is None else
@@ -212,6 +214,31 @@ def find_beats(frame: np.ndarray, cal: SpectralCalibration, env: FlowEnvelope, s
 def _with_inflow_peaks(b: Beat, env: FlowEnvelope, sp: Span) -> Beat:
     e, a = inflow_peaks(env.t_s, env.velocity_cm_s, sp.start, sp.end)
     return replace(b, e_cm_s=e, a_cm_s=a)
+
+
+ECG_RHYTHM_TOLERANCE = 0.25  # an ECG whose RR differs more than this from the spectrum's period is not used
+
+
+def ecg_for_flow(ecg: EcgTrace | None, env: FlowEnvelope, site: str) -> tuple[EcgTrace | None, tuple[str, ...]]:
+    """The ECG when its rhythm fits the spectrum's, with a note when it does not (then None).
+
+    An ECG line read off the screen can miss R waves or take T waves for them; its RR interval is
+    then not the spectrum's cycle, and gating or timing by it would be wrong. The spectrum's own
+    period (autocorrelation of the envelope speed) must lie within :data:`ECG_RHYTHM_TOLERANCE` of
+    the ECG's median RR (for mitral inflow also of half of it: E and A alone can set the period).
+    Without a clear period in the spectrum (irregular rhythm, one beat) the ECG stands.
+    """
+    if ecg is None or ecg.r_times_s.size < 2 or env.t_s.size < 4:
+        return ecg, ()
+    rr = float(np.median(np.diff(ecg.r_times_s)))
+    period = estimate_period(env.speed_cm_s, float(np.median(np.diff(env.t_s))), 0.25, 2.0, min_corr=0.3)
+    if period is None or rr <= 0:
+        return ecg, ()
+    ratios = (period / rr, 2 * period / rr) if site == "mv" else (period / rr,)
+    if any(abs(q - 1.0) <= ECG_RHYTHM_TOLERANCE for q in ratios):
+        return ecg, ()
+    return None, (f"ECG not used: its heart rate ({60 / rr:.0f} bpm) does not fit the spectrum's rhythm "
+                  f"({60 / period:.0f} bpm); beats split from the spectrum",)
 
 
 ECG_MIN_QUALITY = 0.5  # R waves clearer than this (EcgTrace.quality) gate the beats
