@@ -72,8 +72,8 @@ def test_doppler_values_and_routing(study):
         routed += m.task == f"{t['site']}_vti"
         d = m.details
         assert isinstance(d, DopplerDetails) and d.side in (1, -1) and m.n == d.summary.n
-        assert set(d.site_probabilities) == set(SITES) and sum(d.waveform_site_probabilities.values()) == \
-            pytest.approx(1.0, abs=1e-3)
+        # the five sites' share of the posterior; a head with non-target classes keeps the rest for them
+        assert set(d.site_probabilities) == set(SITES) and 0.0 < sum(d.waveform_site_probabilities.values()) <= 1.0 + 1e-3
         assert m.raw_value == d.summary.value and (m.qc != "pass" or m.value == d.summary.value)
         if m.qc == "pass":
             errors.append(abs(m.value - t["value"]) / t["value"])

@@ -132,7 +132,10 @@ def run_ray(items: Sequence[Item], job: Job, threads: int = 1, address: str | No
     if not ray.is_initialized():
         # a cluster started here for this run needs no dashboard (seconds of start-up, a process more)
         here = address is None and not os.environ.get("RAY_ADDRESS")  # Ray reads RAY_ADDRESS itself
-        ray.init(address=address, log_to_driver=False, **({"include_dashboard": False} if here else {}))
+        if here:
+            ray.init(address=address, log_to_driver=False, include_dashboard=False)
+        else:
+            ray.init(address=address, log_to_driver=False)
     n_cpus = int(ray.cluster_resources().get("CPU", 1))
     n_actors = max(1, min(len(items), n_cpus // threads, max_actors or n_cpus))
     actor_cls = ray.remote(num_cpus=threads)(RayWorker)
