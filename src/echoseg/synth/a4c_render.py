@@ -322,13 +322,18 @@ class Renderer:
             img = img + np.float32(self.sharpen) * (img - ndi.gaussian_filter(img, 1.2))
         return img
 
-    def frame(self, k: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Low-res coloured frame k (h, w, 3) uint8 and its chamber polygons in full-res pixels."""
+    def geometry(self, k: int) -> tuple[float, float, dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray]:
+        """Frame k's time (s), contraction g, heart (screen cm), chamber polygons (full-res px) and
+        label grid (low-res; > 0 in blood): what every appearance of the frame starts from."""
         t, g = float(self.timing.times[k]), float(self.timing.g[k])
         sh = self.shift(t)
         h = an.heart_at(self.p, self.pl, g, sh)
         polys = {name: self.to_px(h[name]) for name in ("la", "ra", "lv", "rv")}
-        lab = self._label_grid(h, g, sh, polys)
+        return t, g, h, polys, self._label_grid(h, g, sh, polys)
+
+    def frame(self, k: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Low-res coloured frame k (h, w, 3) uint8 and its chamber polygons in full-res pixels."""
+        t, g, h, polys, lab = self.geometry(k)
         blood = lab > 0
         tissue = self._tissue(lab, blood, g)
         bright = np.asarray(self._bright(h, k), np.float32) * self.leaf_level

@@ -314,11 +314,7 @@ class ScannerRenderer:
         """Beam-domain echo level (tissue + bright structures, 0..1) and blood fraction of frame k, with
         the heart (screen cm) and the chamber polygons (px)."""
         b = self.base
-        t, g = float(b.timing.times[k]), float(b.timing.g[k])
-        sh = b.shift(t)
-        h = an.heart_at(b.p, b.pl, g, sh)
-        polys = {name: b.to_px(h[name]) for name in ("la", "ra", "lv", "rv")}
-        lab = b._label_grid(h, g, sh, polys)
+        _, g, h, polys, lab = b.geometry(k)
         blood = lab > 0
         tissue = self._tissue_echo(lab, blood, g)
         bright = np.asarray(b._bright(h, k), np.float32) * np.float32(b.leaf_level * self.flicker[k])
