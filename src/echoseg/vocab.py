@@ -13,6 +13,11 @@ TASKS_ATRIA = ("la_area", "ra_area")
 TASKS_DOPPLER = ("mv_vti", "av_vti", "lvot_vti", "rvot_vti", "pv_vti")
 TASKS = TASKS_ATRIA + TASKS_DOPPLER
 SITES = tuple(t.removesuffix("_vti") for t in TASKS_DOPPLER)  # mv, av, lvot, rvot, pv
+# Each site's flow direction in its standard view (+1 toward the transducer, -1 away): mitral inflow
+# runs toward the apical probe; LV outflow and aortic ejection away from it; RV outflow and
+# pulmonary ejection away from the parasternal probe. A calibrated velocity's sign is physical, so an
+# inverted display does not change it.
+SITE_DIRECTION = {"mv": 1, "av": -1, "lvot": -1, "rvot": -1, "pv": -1}
 # Spectral Doppler that is NOT one of the five VTI sites: refused, with what it looks like.
 NON_TARGETS = {"tr": "tricuspid regurgitation", "mr": "mitral regurgitation", "ar": "aortic regurgitation",
                "pr": "pulmonary regurgitation", "tdi": "tissue Doppler", "tv_inflow": "tricuspid inflow",

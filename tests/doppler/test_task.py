@@ -129,3 +129,67 @@ def test_an_ecg_whose_rhythm_does_not_fit_the_spectrum_is_not_used():
     used, notes = ecg_for_flow(missed, env, "lvot")
     assert used is None and "does not fit the spectrum's rhythm" in notes[0]
     assert ecg_for_flow(None, env, "lvot") == (None, ())
+
+
+def _two_sided(below: float, above: float, site: str, with_ecg: bool = True, swap: bool = False):
+    """A strip with systolic flow below the baseline (away: LV outflow or mitral regurgitation, peak
+    ``below`` cm/s) and diastolic flow above it (toward: mitral inflow, peak ``above``; 0: none),
+    as network probabilities, measured as ``site``: the traced side. ``swap``: the phases swapped
+    (diastolic below, systolic above)."""
+    from echoseg.doppler.ecg import EcgTrace
+    from echoseg.io.calibration import manual_spectral_calibration
+
+    s_per_px, cm_s, base = 0.005, 2.0, 100
+    cal = manual_spectral_calibration(s_per_px, -cm_s, base, (0, 0, 599, 199), "CW")  # velocity grows upwards
+    t = np.arange(600) * s_per_px
+    r_times = np.arange(0.1, 3.0, 0.8)
+    phase = ((t - 0.1) % 0.8) / 0.8
+    sys_v = np.where((phase > 0.08) & (phase < 0.4), np.sin(np.pi * (phase - 0.08) / 0.32), 0.0) * below
+    dia_v = np.where((phase > 0.55) & (phase < 0.95), np.sin(np.pi * (phase - 0.55) / 0.4), 0.0) * above
+    if swap:
+        sys_v, dia_v = dia_v * below / max(above, 1e-9), sys_v * above / max(below, 1e-9)
+    rows = np.arange(200)[:, None]
+    prob = (((rows > base) & (rows <= base + sys_v / cm_s)) | ((rows < base) & (rows >= base - dia_v / cm_s)))
+    frame = np.random.default_rng(0).integers(0, 60, (200, 600, 3)).astype(np.uint8)
+    img = EchoImage(path="strip.dcm", frames=frame[None], regions=(cal.region,))
+    ecg = None
+    if with_ecg:
+        ecg = EcgTrace(np.arange(600), np.ones(600), (r_times / s_per_px).astype(int), r_times, 75.0, 0.9)
+    env = dtask.envelope_from_flow(prob.astype(np.float64), cal)
+    return dtask.trace_side(img, cal, prob.astype(np.float64), env, site, ecg)
+
+
+def test_the_side_with_the_sites_flow_is_traced_when_both_sides_hold_flow():
+    """Mitral stenosis with regurgitation: the stronger jet below the baseline lies in systole, the
+    inflow above in diastole; measured as MV, the inflow is traced (with and without an ECG)."""
+    for with_ecg in (True, False):
+        side = _two_sided(400, 200, "mv", with_ecg)
+        assert side.env.side == 1 and any("toward the transducer" in n for n in side.notes)
+        assert side.timing == ""
+    outflow = _two_sided(400, 200, "lvot")  # measured as LVOT the outflow below stays traced
+    assert outflow.env.side == -1 and not any("toward the transducer" in n for n in outflow.notes)
+
+
+def test_flow_on_one_side_only_is_traced_whatever_the_site():
+    """An inverted display or a strip with no flow on the site's side: the flow there is kept (and
+    the timing check then refuses a mitral trace in systole)."""
+    side = _two_sided(400, 0, "mv")
+    assert side.env.side == -1 and "systole" in side.timing
+
+
+def test_the_stronger_side_is_kept_when_its_timing_fits_the_site_and_the_others_does_not():
+    """An LVOT strip displayed inverted (its systolic ejection above the baseline, the stronger) with
+    diastolic flow below: the other side runs in LVOT's direction but in diastole, so by the ECG the
+    stronger, systolic side stays; without an ECG the site's direction wins."""
+    kept = _two_sided(200, 400, "lvot", swap=True)
+    assert kept.env.side == 1 and kept.timing == "" and not any("away from the transducer" in n for n in kept.notes)
+    blind = _two_sided(200, 400, "lvot", with_ecg=False, swap=True)
+    assert blind.env.side == -1 and any("away from the transducer" in n for n in blind.notes)
+
+
+def test_a_weak_flow_on_the_sites_side_is_not_traced_instead():
+    """Below :data:`SIDE_MIN_SHARE` of the flow the other side is not considered (a CW mirror)."""
+    from echoseg.doppler.task import SIDE_MIN_SHARE
+
+    weak = _two_sided(400, 400 * SIDE_MIN_SHARE * 0.5, "mv", with_ecg=False)
+    assert weak.env.side == -1

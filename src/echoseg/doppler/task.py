@@ -51,7 +51,7 @@ from echoseg.types import (
     combine,
     make_result,
 )
-from echoseg.vocab import NON_TARGETS, SITE_CLASSES, SITES, TASKS_DOPPLER, site_of, unit_of
+from echoseg.vocab import NON_TARGETS, SITE_CLASSES, SITE_DIRECTION, SITES, TASKS_DOPPLER, site_of, unit_of
 
 
 @dataclass(frozen=True, eq=False)
@@ -90,15 +90,71 @@ def measure(img: EchoImage, task: str, models: Models, opts: Options) -> FileRes
     finally:
         if pending is not None:
             pending.close()
-    ecg, ecg_notes = ecg_for_flow(usable_ecg(img.frames[0], cal, img.regions), env, choice.site)
-    spans, beats, bar_notes = find_beats(img.frames[0], cal, env, choice.site, img.regions, ecg=ecg)
-    bar_notes = ecg_notes + bar_notes
+    screen_ecg = usable_ecg(img.frames[0], cal, img.regions)
+    side = trace_side(img, cal, prob, env, choice.site, screen_ecg)
+    env, ecg, spans, beats, timing = side.env, side.ecg, side.spans, side.beats, side.timing
     second = _second_opinion(lum, cal, env.side, beats)
     beats, disputed = drop_disputed(beats, second)
-    timing = timing_reason(choice.site, None if ecg is None else
-                           flow_timing(beats, env.t_s, env.speed_cm_s, ecg.r_times_s))
-    row = _row(img.path, choice, beats, env, cal, choice.notes + bar_notes + disputed, second, timing)
+    if ecg is not None:  # the disputed beats are gone: the phase of those left
+        timing = timing_reason(choice.site, flow_timing(beats, env.t_s, env.speed_cm_s, ecg.r_times_s))
+    row = _row(img.path, choice, beats, env, cal, choice.notes + side.notes + disputed, second, timing)
     return _file_result(img, row, choice, spans, beats, env, prob, cal, opts)
+
+
+@dataclass(frozen=True, eq=False)
+class TracedSide:
+    """The strip traced on one side of the baseline: its envelope, the ECG used (None: beats from
+    the spectrum), flow periods, beats, the flow-timing refusal ("" when it fits or without an ECG)
+    and notes."""
+
+    env: FlowEnvelope
+    ecg: EcgTrace | None
+    spans: list[Span]
+    beats: list[Beat]
+    timing: str
+    notes: tuple[str, ...]
+
+
+SIDE_MIN_SHARE = 0.15  # the site's side is considered when it holds at least this share of the flow side's flow
+
+
+def trace_one_side(img: EchoImage, cal: SpectralCalibration, env: FlowEnvelope, site: str,
+                   screen_ecg: EcgTrace | None) -> TracedSide:
+    """Beats and flow timing of the strip traced as ``env`` (the ECG used when its rhythm fits this
+    envelope's)."""
+    ecg, ecg_notes = ecg_for_flow(screen_ecg, env, site)
+    spans, beats, notes = find_beats(img.frames[0], cal, env, site, img.regions, ecg=ecg)
+    timing = "" if ecg is None else timing_reason(site, flow_timing(beats, env.t_s, env.speed_cm_s, ecg.r_times_s))
+    return TracedSide(env, ecg, spans, beats, timing, ecg_notes + notes)
+
+
+def trace_side(img: EchoImage, cal: SpectralCalibration, prob: np.ndarray, env: FlowEnvelope, site: str,
+               screen_ecg: EcgTrace | None) -> TracedSide:
+    """The strip traced on the side of the baseline that holds ``site``'s flow.
+
+    ``env`` is the side with more flow. A strip can hold flow on both sides: a mitral stenosis jet
+    above the baseline with the regurgitant jet below it, outflow under the mitral inflow in an
+    apical five-chamber view. When the other side runs in the site's direction
+    (:data:`~echoseg.vocab.SITE_DIRECTION`) and holds at least :data:`SIDE_MIN_SHARE` of the flow,
+    it is traced too and the side whose flow timing fits the site is kept (with an ECG); without an
+    ECG, or when timing does not tell them apart, the site's direction wins. A strip with flow on one
+    side only (an inverted display included: the calibrated sign is physical) keeps that side.
+    """
+    first = trace_one_side(img, cal, env, site, screen_ecg)
+    want = SITE_DIRECTION[site]
+    if env.side == want or env.other_side_fraction < SIDE_MIN_SHARE:
+        return first
+    alt = trace_one_side(img, cal, envelope_from_flow(prob, cal, side=want), site, screen_ecg)
+    if not any(b.complete for b in alt.beats):
+        return first
+    if first.ecg is not None and alt.ecg is not None and not first.timing and alt.timing:
+        return first  # the stronger side fits the site's phase and the other does not
+    where = "toward" if want > 0 else "away from"
+    note = (f"traced the flow running {where} the transducer, {site.upper()} flow's direction "
+            f"({env.other_side_fraction:.0%} as much flow as the other side of the baseline)")
+    if first.timing and not alt.timing and alt.ecg is not None:
+        note += "; by the ECG, the other side's flow lies in the wrong phase of the cardiac cycle for it"
+    return replace(alt, notes=alt.notes + (note,))
 
 
 def choose_site(img: EchoImage, task: str, wave_p: np.ndarray, mode: str, side: int, opts: Options,

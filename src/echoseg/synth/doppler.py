@@ -29,13 +29,13 @@ from scipy.special import ndtr
 
 from echoseg.io.calibration import manual_spectral_calibration, velocity_to_row
 from echoseg.types import Region, SpectralCalibration
-from echoseg.vocab import SITES
+from echoseg.vocab import SITE_DIRECTION, SITES
 from echoseg.synth.case import SynthCase
 from echoseg.synth.doppler_screen import ScreenLayout, draw_screen, sample_layout
 from echoseg.synth.styles import sample_style
 from echoseg.synth.waveforms import FlowBeat, beat_stats, envelope, make_beats, sample_rhythm
 
-DIRECTION = {"mv": 1, "av": -1, "lvot": -1, "rvot": -1, "pv": -1}
+DIRECTION = SITE_DIRECTION
 
 
 def _mode_variant(rng: np.random.Generator, site: str) -> tuple[str, str]:

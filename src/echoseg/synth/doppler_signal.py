@@ -203,12 +203,17 @@ def _flow_mask(cal: SpectralCalibration, lay: ScreenLayout, env: np.ndarray) -> 
     return masks
 
 
+FILL_SHARE = 0.3  # share of signal-level screens with an analysis program's fill over the flow
+
+
 def _segmentation_fill(rng: np.random.Generator, frame: np.ndarray, cal: SpectralCalibration, lay: ScreenLayout,
-                       env: np.ndarray, t_cols: np.ndarray, p: float = 0.15) -> bool:
-    """Sometimes an analysis program's segmentation painted over the flow (in place): a flat,
-    semi-transparent grey or tinted fill between the baseline and a slightly-off envelope, over every
-    flow period or only some, as exported AI and measurement screens show it. Its own ``rng`` keeps
-    the rest of the case unchanged; the flow mask (the truth) stays the true envelope. True when drawn."""
+                       env: np.ndarray, t_cols: np.ndarray, p: float = FILL_SHARE) -> bool:
+    """Sometimes an analysis program's segmentation painted over the flow (in place): a grey or
+    tinted fill between the baseline and a slightly-off envelope, over every flow period or only
+    some, as exported AI and measurement screens show it. Half of the fills are near-opaque (the
+    spectrum beneath all but gone: a flat lobe, as a colour fill looks after a channel is taken),
+    the others semi-transparent; some carry the program's contour line. Its own ``rng`` keeps the
+    rest of the case unchanged; the flow mask (the truth) stays the true envelope. True when drawn."""
     if rng.random() >= p or not np.any(env):
         return False
     on = np.abs(env) > 0
@@ -222,8 +227,12 @@ def _segmentation_fill(rng: np.random.Generator, frame: np.ndarray, cal: Spectra
     g = rng.uniform(80, 200)
     tint = [(1.0, 1.0, 1.0), (0.55, 1.0, 0.25), (1.0, 0.95, 0.3), (0.5, 0.8, 1.0)][int(rng.choice(4, p=[0.6, 0.2, 0.1, 0.1]))]
     colour = np.array(tint) * g
-    alpha = rng.uniform(0.35, 0.85)
+    alpha = rng.uniform(0.85, 1.0) if rng.random() < 0.5 else rng.uniform(0.35, 0.85)
     frame[mask] = np.clip((1 - alpha) * frame[mask] + alpha * colour, 0, 255).astype(np.uint8)
+    if rng.random() < 0.4:  # the program's contour: a 1-pixel line just inside the fill's edge
+        inner = mask.copy()
+        inner[1:-1, 1:-1] = mask[1:-1, 1:-1] & mask[:-2, 1:-1] & mask[2:, 1:-1] & mask[1:-1, :-2] & mask[1:-1, 2:]
+        frame[mask & ~inner] = np.clip(colour * rng.uniform(0.6, 1.5), 0, 255).astype(np.uint8)
     return True
 
 
