@@ -1,6 +1,7 @@
 """Worker processes: a worker that dies costs only the file that killed it (batch.engines)."""
 from __future__ import annotations
 
+import logging
 import os
 
 import pytest
@@ -18,6 +19,9 @@ def _step(item: Item, job: Job) -> dict:
         os._exit(139)
     if "odd" in item.file:
         raise KeyError("PatientName Doe^Jane")
+    if "loud" in item.file:
+        logging.getLogger("echoseg.io").warning("%s: a warning logged while measuring it", item.file)
+        logging.getLogger("echoseg.io").debug("%s: a debug record below the run's level", item.file)
     return {"file": item.file, "name": item.name, "pid": os.getpid(), "result": None}
 
 
@@ -50,3 +54,14 @@ def test_an_error_outside_the_pipeline_names_the_file_and_never_quotes_its_text(
     (row,) = result_from_json(bad["result"]).measurements
     assert row.qc == "fail" and row.reason.startswith("odd.dcm: internal error (KeyError)")
     assert "Doe" not in row.reason and "Doe" not in str(bad) and bad["sha256"] == ""
+
+
+def test_a_workers_log_records_reach_the_parents_handlers(tmp_path, caplog):
+    """What a worker logs goes where the run's log goes (console, --log-file), at the run's level."""
+    items = [Item("loud1.dcm", "loud1"), Item("a.dcm", "a"), Item("loud2.dcm", "loud2")]
+    job = Job(str(tmp_path), ModelSpec(), Settings(), "key")
+    with caplog.at_level(logging.WARNING, logger="echoseg"):
+        run_processes(items, job, [].append, jobs=2, threads=1, step=_step)
+    got = sorted(r.getMessage() for r in caplog.records if r.name == "echoseg.io")
+    assert got == ["loud1.dcm: a warning logged while measuring it", "loud2.dcm: a warning logged while measuring it"]
+    assert all(r.process != os.getpid() for r in caplog.records if r.name == "echoseg.io")  # from the workers

@@ -9,6 +9,7 @@ gives the same rows.
 from __future__ import annotations
 
 import logging
+import logging.handlers
 import multiprocessing
 import os
 from collections import deque
@@ -58,10 +59,21 @@ def run_inline(items: Iterable[Item], job: Job, on_record: OnRecord, step: Step 
         on_record(rec)
 
 
-def _pool(jobs: int, threads: int) -> ProcessPoolExecutor:
-    ctx = multiprocessing.get_context("spawn")  # no inherited ONNX Runtime / OpenMP state
-    return ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=init_worker,
-                               initargs=(threads, os.getpid()))
+_SPAWN = multiprocessing.get_context("spawn")  # no inherited ONNX Runtime / OpenMP state
+
+
+def _pool(jobs: int, threads: int, log_queue: Any) -> ProcessPoolExecutor:
+    level = logging.getLogger("echoseg").getEffectiveLevel()
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=_SPAWN, initializer=init_worker,
+                               initargs=(threads, os.getpid(), log_queue, level))
+
+
+class _ToParentLoggers(logging.Handler):
+    """A worker's log record handled by the parent's logger of the same name (its console and
+    --log-file handlers), as if the parent had logged it."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        logging.getLogger(record.name).handle(record)
 
 
 def run_processes(items: Sequence[Item], job: Job, on_record: OnRecord, jobs: int, threads: int,
@@ -71,15 +83,27 @@ def run_processes(items: Sequence[Item], job: Job, on_record: OnRecord, jobs: in
     At most two files per worker are in flight (memory stays flat). When a worker dies (a crash in
     native code, the OOM killer), the files that were in flight are measured again one at a time in
     a fresh worker, and the one that kills it alone gets a failed row. ``step``: the per-file call
-    (a module-level function, so that worker processes can import it).
+    (a module-level function, so that worker processes can import it). The workers' "echoseg" log
+    records (at this process's level) reach this process's handlers: the console and --log-file.
     """
+    log_queue = _SPAWN.Queue()
+    listener = logging.handlers.QueueListener(log_queue, _ToParentLoggers())
+    listener.start()
+    try:
+        _run_pools(items, job, on_record, jobs, threads, step, log_queue)
+    finally:
+        listener.stop()  # the workers are gone: every record they sent is handled first
+
+
+def _run_pools(items: Sequence[Item], job: Job, on_record: OnRecord, jobs: int, threads: int, step: Step,
+               log_queue: Any) -> None:
     queue: deque[Item] = deque(items)
     suspects: deque[Item] = deque()
     while queue or suspects:
         alone = bool(suspects)
         source = suspects if alone else queue
         width = 1 if alone else jobs
-        pool = _pool(width, threads)
+        pool = _pool(width, threads, log_queue)
         pending: dict[Future[dict[str, Any]], Item] = {}
         try:
             while source or pending:

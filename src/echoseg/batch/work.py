@@ -7,6 +7,8 @@ per process (:func:`models_for`), so a worker pays for them once whatever the nu
 """
 from __future__ import annotations
 
+import logging
+import logging.handlers
 import os
 import sys
 import threading
@@ -90,7 +92,14 @@ def _exit_with_parent(parent: int, every_s: float = 0.5) -> None:
     threading.Thread(target=watch, name="echoseg-parent-watch", daemon=True).start()
 
 
-def init_worker(threads: int, parent: int) -> None:
-    """Initializer of a local worker process."""
+def init_worker(threads: int, parent: int, log_queue: Any = None, log_level: int = logging.WARNING) -> None:
+    """Initializer of a local worker process. ``log_queue``: where the worker's "echoseg" log
+    records at ``log_level`` and above go (the parent hands them to its own handlers: the console
+    and ``--log-file``); None: the worker keeps Python's default (warnings on its stderr)."""
     limit_threads(threads)
     _exit_with_parent(parent)
+    if log_queue is not None:
+        logger = logging.getLogger("echoseg")
+        logger.handlers[:] = [logging.handlers.QueueHandler(log_queue)]
+        logger.setLevel(log_level)
+        logger.propagate = False
