@@ -153,3 +153,29 @@ def test_jobs_2_writes_the_outputs_of_jobs_1(tmp_path, study_dir):
     for sub in ("overlays", "masks"):
         one = {p.name: p.read_bytes() for p in (tmp_path / "1" / sub).iterdir()}
         assert {p.name: p.read_bytes() for p in (tmp_path / "2" / sub).iterdir()} == one
+
+
+@needs_weights
+def test_sr_is_written_study_by_study_and_pruned_on_rerun(tmp_path, study_dir):
+    """--sr over a batch of two studies: one SR each (built one study at a time); rerun without
+    the second study's files and its SR goes, the first one's stays."""
+    import pydicom
+
+    from echoseg.report.sr import sr_name
+
+    data = tmp_path / "in"
+    shutil.copytree(study_dir, data / "s1")
+    shutil.copytree(study_dir, data / "s2")
+    for p in (data / "s2").glob("*.dcm"):
+        ds = pydicom.dcmread(p)
+        ds.StudyInstanceUID = "1.2.4"
+        ds.save_as(p, enforce_file_format=True)
+    out = tmp_path / "out"
+    assert main(["measure", str(data), "--out", str(out), "--sr", "--quiet"]) == 0
+    names = sorted(p.name for p in (out / "sr").glob("*.dcm"))
+    assert names == sorted([sr_name("1.2.3"), sr_name("1.2.4")])
+    studies = {pydicom.dcmread(out / "sr" / n).StudyInstanceUID for n in names}
+    assert studies == {"1.2.3", "1.2.4"}
+    shutil.rmtree(data / "s2")
+    assert main(["measure", str(data), "--out", str(out), "--sr", "--quiet"]) == 0
+    assert [p.name for p in (out / "sr").glob("*.dcm")] == [sr_name("1.2.3")]

@@ -154,13 +154,24 @@ def _prune(out: Path, journal: Path, keep: set[str]) -> None:
 
 def _write_sr(out: Path, journal: Path, entries: Sequence[jr.Entry], studies: StudyInputs,
               spec: ModelSpec) -> dict[str, Path]:
-    """``--sr``: :func:`echoseg.report.sr.write_sr` over the run's records; {"sr": out/sr} when any was written."""
+    """``--sr``: :func:`echoseg.report.sr.write_sr` study by study over the run's records (one
+    study's records in memory at a time); {"sr": out/sr} when any was written."""
     from echoseg.batch.assemble import _load, study_table
-    from echoseg.report.sr import algorithm_for, write_sr
+    from echoseg.report.sr import algorithm_for, prune_sr, write_sr
 
-    results = [_load(journal, e)[0] for e in entries]
-    written = write_sr(results, out, studies=study_table(journal, entries, studies),
-                       algorithm=algorithm_for(spec.atria, spec.doppler))
+    table = study_table(journal, entries, studies)
+    by_study: dict[str, list[jr.Entry]] = {}
+    for e in entries:
+        uid = _load(journal, e)[0].study_uid
+        if uid:
+            by_study.setdefault(uid, []).append(e)
+    alg = algorithm_for(spec.atria, spec.doppler)
+    written: list[Path] = []
+    for uid in sorted(by_study):
+        results = [_load(journal, e)[0] for e in by_study[uid]]
+        rows = [row for row in table if row.get("study_uid") == uid]
+        written += write_sr(results, out, studies=rows, algorithm=alg, prune=False)
+    prune_sr(out, written)
     return {"sr": out / "sr"} if written else {}
 
 

@@ -468,9 +468,15 @@ def write_sr(results: Sequence[FileResult], out: str | os.PathLike[str], *,
         with _quiet(f"sr/{name}"):
             ds = build_sr(groups, headers, alg, series_uid=series_uid, sop_uid=sop_uid)
             written.append(atomic_write(Path(out) / "sr" / name, _saver(ds)))
-    if prune and (Path(out) / "sr").is_dir():
-        keep = {p.name for p in written}
-        for old in (Path(out) / "sr").glob("study-*.dcm"):
-            if old.name not in keep:
-                old.unlink()
+    if prune:
+        prune_sr(out, written)
     return written
+
+
+def prune_sr(out: str | os.PathLike[str], keep: Sequence[Path]) -> None:
+    """Delete the SR files in ``out/sr`` that are not in ``keep`` (those of studies with no report now)."""
+    names = {p.name for p in keep}
+    if (Path(out) / "sr").is_dir():
+        for old in (Path(out) / "sr").glob("study-*.dcm"):
+            if old.name not in names:
+                old.unlink()
