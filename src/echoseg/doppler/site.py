@@ -30,8 +30,10 @@ _SIDE_WEIGHT = {d: np.array([_PRIORS[c][1][d] for c in SITE_CLASSES]) for d in (
 
 
 # Likelihood of a class other than the one printed on the screen: OCR and sonographers err, so a
-# waveform (with mode and direction) that rules the printed site out can still overrule it.
-SCREEN_OTHER_WEIGHT = 0.02
+# waveform (with mode and direction) that rules the printed site out (> 200 : 1) can still overrule
+# it. The waveform head learned on synthetic strips is less sure of real ones than of its own
+# (docs/measurements.md: the real LVOT panel), hence a printed site weighs this much.
+SCREEN_OTHER_WEIGHT = 0.005
 
 
 def class_posterior(waveform_p: np.ndarray, mode: str, side: int | None, screen_label: str | None = None) -> np.ndarray:
