@@ -159,6 +159,10 @@ def test_gate_by_ecg_ejection_fragments_joined_and_blips_left_out():
     for sp, r0 in zip(counted, r[:3]):
         assert abs(t[sp.start] - (r0 + 0.06)) <= 2 * dt and abs(t[sp.end] - (r0 + 0.36)) <= 2 * dt
     assert counted[1].rr_s == pytest.approx(0.8)
+    left = [sp for sp in gated.spans if not sp.complete]
+    assert left and all(sp.rr_s is None for sp in left)  # blips are not beats: no RR of their own
+    from echoseg.doppler.measure import beats_from_spans, summarise_beats
+    assert summarise_beats(beats_from_spans(t, v, gated.spans)).irregular is not True  # a regular rhythm stays regular
 
 
 def test_gate_by_ecg_inputs():

@@ -325,7 +325,9 @@ def gate_by_ecg(t: np.ndarray, speed: np.ndarray, spans: Sequence[Span], r_times
        ``ECG_FRAGMENT_GAP`` x RR of it and leaves any other period out (one ejection per cycle).
     3. A joined beat is complete when all its parts are; a mitral beat also needs its cycle's
        diastole inside the strip (E may start after the strip's first sample while A lies beyond
-       its last). RR: the interval between the cycle's R wave and the previous one, both drawn.
+       its last). RR: the interval between the cycle's R wave and the previous one, both drawn; the
+       periods left out are not beats and have none (they must not make a regular rhythm look
+       irregular).
 
     ``t``/``speed``: the envelope (s, cm/s); ``spans``: its flow periods (:func:`split_beats` without
     joining); ``r_times_s``: R-wave times on the same clock, at least two.
@@ -366,7 +368,7 @@ def gate_by_ecg(t: np.ndarray, speed: np.ndarray, spans: Sequence[Span], r_times
             parts = parts[lo:hi + 1]
         first, last = spans[parts[0]], spans[parts[-1]]
         inside = [i for i in members if first.start <= spans[i].start and spans[i].end <= last.end]
-        left_out += [replace(spans[i], complete=False) for i in members if i not in inside]
+        left_out += [replace(spans[i], complete=False, rr_s=None) for i in members if i not in inside]  # not beats: no RR
         complete = all(spans[i].complete for i in inside)
         if inflow:  # the cycle's diastole lies inside the strip
             complete = complete and bounds[c] + ECG_INFLOW_LAG * rr_med >= t[0] and waves[c + 1] <= t[-1]
