@@ -543,8 +543,19 @@ def main() -> None:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    kept = _batch_section(args.out)
+    args.out.write_text("\n".join(lines) + "\n" + ("\n" + kept if kept else ""), encoding="utf-8")
     print("\n".join(lines))
+
+
+BATCH_HEADING = "## Archive batches"  # written by benchmarks/batch.py: kept as it is
+
+
+def _batch_section(path: Path) -> str:
+    """The section benchmarks/batch.py wrote into ``path`` (from its heading to the end; "" if none)."""
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    at = text.find(BATCH_HEADING)
+    return text[at:] if at >= 0 else ""
 
 
 if __name__ == "__main__":

@@ -16,6 +16,11 @@ VTI_RANGE_CM = {"mv": (5.0, 120.0), "av": (5.0, 150.0), "lvot": (4.0, 60.0), "rv
 
 
 VMAX_LIMIT_CM_S = 700.0
+# A routed site less likely than this is refused: from the waveform alone the network cannot tell
+# RVOT from PV flow, or PV from AV stenosis on CW, any better than a coin flip between two sites;
+# on the synthetic cohorts every wrong route had a confidence below 0.6 and every right one with
+# the waveform alone above it (docs/measurements.md).
+MIN_SITE_CONF = 0.6
 
 
 # ============================================================================= Doppler
@@ -31,7 +36,7 @@ def scale_limit_cm_s(cal: SpectralCalibration, side: int) -> float:
 def qc_doppler(beats: Sequence[Beat], summary: BeatSummary, envelope_conf: float | np.ndarray | None,
                site_confidence: float | None, cal: SpectralCalibration | None, *, site: str,
                side: int | None = None, clip_px: float = 2.0, max_cv: float = 0.25,
-               min_envelope_conf: float = 0.2, min_site_conf: float = 0.5,
+               min_envelope_conf: float = 0.2, min_site_conf: float = MIN_SITE_CONF,
                agreement: Agreement | None = None) -> QCResult:
     """Rules for one Doppler VTI measurement.
 

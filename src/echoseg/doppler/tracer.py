@@ -45,8 +45,8 @@ from echoseg.types import Beat, SpectralCalibration
 FRAC = 0.5  # threshold: this fraction of the way from the noise floor to the signal level
 SPIKE_S = 0.025  # the median filter over time removes narrower spikes (cursors, clicks, text)
 SIGNIFICANCE = 6.0  # and at least this many pixel-noise deviations above the noise floor
-AGREEMENT_MARGIN = 0.25
-ROW_BACKGROUND_PCT = 15.0  # a row's level in this percentile of columns is background (clutter, haze, lines)  # beats whose VTIs differ by more than this fraction of their mean disagree
+AGREEMENT_MARGIN = 0.25  # beats whose VTIs differ by more than this fraction of their mean disagree
+ROW_BACKGROUND_PCT = 15.0  # a row's level in this percentile of columns is background (clutter, haze, lines)
 
 
 @dataclass(frozen=True, eq=False)
