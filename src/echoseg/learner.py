@@ -52,7 +52,9 @@ class Learner:
     frames_per_case: base samples one synthetic case gives.
     label_dtype / label_storage: dtype of y in training, and in the on-disk synthetic cache
         (labels are rounded through ``label_storage`` on generation, so both caches agree).
-    synth_samples(seed, size): the base samples of synthetic case ``seed`` (``frames_per_case`` of them).
+    synth_samples(seed, size, scanner): the base samples of synthetic case ``seed`` (``frames_per_case`` of
+        them); ``scanner`` is TrainConfig.synth_scanner, the share of scanner-formed cases (a family
+        without such cases ignores it).
     sample_from_labelled(sample, size): one echoseg.datasets LabelledSample -> Sample, as inference prepares it.
     augment(x, y, rng): one randomly augmented copy of a sample (labels warped with the image).
     loss(out, y, site, site_weight): the training loss (a scalar tensor) of a network output.
@@ -67,7 +69,7 @@ class Learner:
     frames_per_case: int
     label_dtype: type[np.generic]
     label_storage: type[np.generic]
-    synth_samples: Callable[[int, Size], list[Sample]]
+    synth_samples: Callable[[int, Size, float], list[Sample]]
     sample_from_labelled: Callable[[Any, Size], Sample]
     augment: Callable[[np.ndarray, np.ndarray, np.random.Generator], tuple[np.ndarray, np.ndarray]]
     loss: Callable[[Any, Any, Any, float], Any]

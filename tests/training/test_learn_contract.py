@@ -87,6 +87,17 @@ def test_synthetic_samples_have_the_shapes_the_network_expects(family):
         assert out["cls"].shape == (len(samples), n_cls)
 
 
+def test_synthetic_samples_take_the_scanner_share_and_share_zero_is_the_default(family):
+    name, hooks, samples = family
+    size = _small(hooks.input_size)
+    explicit = hooks.synth_samples(SEEDS[0], size, 0.0)
+    assert all(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) and a[2] == b[2]
+               for a, b in zip(explicit, samples[:hooks.frames_per_case], strict=True))
+    if name == "doppler":  # Doppler has no scanner-formed cases: its hook ignores the share
+        again = hooks.synth_samples(SEEDS[0], size, 1.0)
+        assert all(np.array_equal(a[0], b[0]) and a[2] == b[2] for a, b in zip(explicit, again, strict=True))
+
+
 def test_loss_is_finite_and_decreases_on_a_fixed_batch(family):
     name, hooks, samples = family
     x, y, site = collate(samples)

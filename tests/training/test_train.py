@@ -13,8 +13,8 @@ torch = pytest.importorskip("torch")
 from echoseg.errors import EchosegError, ModelError
 from echoseg.models import infer, load
 from echoseg.models.registry import use_bf16
-from echoseg.training.data import StepData, augment
-from echoseg.training.train import VAL_SEED_BASE, TrainConfig, load_config, save_config, train
+from echoseg.training.data import StepData, SynthSource, augment
+from echoseg.training.train import RESUME_KEYS, VAL_SEED_BASE, TrainConfig, load_config, save_config, train
 from echoseg.vocab import SITE_CLASSES
 
 TINY = {"base": 4, "depth": 2}
@@ -111,6 +111,36 @@ def test_config_round_trip_and_errors(tmp_path):
         TrainConfig(task="lv")
     with pytest.raises(ValueError, match="num_workers"):
         replace(cfg, num_workers=4)
+
+
+def test_synth_scanner_round_trips_is_checked_and_must_not_change_on_resume(tmp_path):
+    cfg = TrainConfig(synth_scanner=0.4)
+    assert load_config(save_config(cfg, tmp_path / "s.json")).synth_scanner == 0.4
+    assert TrainConfig().synth_scanner == 0.0 and "synth_scanner" in RESUME_KEYS
+    for bad in (1.5, -0.1):
+        with pytest.raises(ValueError, match=rf"synth_scanner .*not {bad}; use 0"):
+            TrainConfig(synth_scanner=bad)
+    for ok in (0.0, 1.0):
+        assert TrainConfig(synth_scanner=ok).synth_scanner == ok
+
+
+def test_synth_cache_is_kept_apart_per_scanner_share(tmp_path):
+    files = {share: SynthSource("atria", range(5, 6), 48, str(tmp_path), scanner=share)._file(5)
+             for share in (0.0, 0.4, 1.0)}
+    assert files[0.0] == tmp_path / "atria_48" / "5.npz"  # share 0 keeps the folder it always had
+    assert len(set(files.values())) == 3
+    classic = SynthSource("atria", range(5, 6), 48, str(tmp_path))[0]  # writes the share-0 cache file
+    assert files[0.0].exists()
+    scanner = SynthSource("atria", range(5, 6), 48, str(tmp_path), scanner=1.0)[0]
+    assert not np.array_equal(classic[0], scanner[0]) and files[1.0].exists()
+
+
+def test_training_and_validation_use_the_scanner_share(tmp_path):
+    d = train(_cfg(tmp_path, "sc", steps=1, synth_cases=1, synth_scanner=1.0), progress=False)
+    cached = {p.name for p in (tmp_path / "cache" / "atria_48_scanner1").iterdir()}
+    assert cached == {"0.npz", f"{VAL_SEED_BASE}.npz"}  # the training case and the validation case
+    assert not (tmp_path / "cache" / "atria_48").exists()
+    assert json.loads((d / "model.json").read_text())["data"]["synth_scanner"] == 1.0
 
 
 class _Items:
@@ -212,6 +242,8 @@ def test_resume_refuses_a_changed_config_and_finishing_twice_keeps_metrics(tmp_p
     train(cfg, progress=False)
     with pytest.raises(EchosegError, match="batch_size"):
         train(replace(cfg, batch_size=2), resume=True, progress=False)
+    with pytest.raises(EchosegError, match="synth_scanner"):
+        train(replace(cfg, synth_scanner=0.4), resume=True, progress=False)
     d = train(cfg, resume=True, progress=False)  # nothing left to do: same model, metrics kept
     assert "val_dice_la" in json.loads((d / "model.json").read_text())["metrics"]
 

@@ -56,10 +56,13 @@ def atria_from_case(case: SynthCase, size: int = DEFAULT_ATRIA_SIZE,
 
 
 def atria_samples(seed: int, heldout: bool = False, size: int = DEFAULT_ATRIA_SIZE,
-                  n_frames: int = FRAMES_PER_CASE) -> list[tuple[np.ndarray, np.ndarray]]:
-    """All frames of a short synthetic clip (which always holds an end-systolic frame) as samples."""
+                  n_frames: int = FRAMES_PER_CASE, scanner: float = 0.0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """All frames of a short synthetic clip (which always holds an end-systolic frame) as samples.
 
-    return atria_from_case(generate_a4c(int(seed), heldout=heldout, n_frames=n_frames), size)
+    ``scanner`` is generate_a4c's share of scanner-formed cases (0: the classic cases).
+    """
+
+    return atria_from_case(generate_a4c(int(seed), heldout=heldout, n_frames=n_frames, scanner=scanner), size)
 
 
 def atria_sample(seed: int, heldout: bool = False, size: int = DEFAULT_ATRIA_SIZE,
@@ -70,9 +73,14 @@ def atria_sample(seed: int, heldout: bool = False, size: int = DEFAULT_ATRIA_SIZ
     return atria_from_case(case, size, frames=[int(case.truth["la_frame"])])[0]
 
 
-def synth_samples(seed: int, size: Any) -> list[Sample]:
-    """Hook: the :data:`FRAMES_PER_CASE` training samples of synthetic case ``seed`` (no site: -1)."""
-    return [(x, y, -1) for x, y in atria_samples(seed, size=int(size), n_frames=FRAMES_PER_CASE)]
+def synth_samples(seed: int, size: Any, scanner: float = 0.0) -> list[Sample]:
+    """Hook: the :data:`FRAMES_PER_CASE` training samples of synthetic case ``seed`` (no site: -1).
+
+    ``scanner``: the share of cases formed as a scanner forms B-mode (TrainConfig.synth_scanner);
+    whether case ``seed`` is one is a fixed function of the seed and the share (see generate_a4c).
+    """
+    return [(x, y, -1) for x, y in atria_samples(seed, size=int(size), n_frames=FRAMES_PER_CASE,
+                                                 scanner=float(scanner))]
 
 
 # -------------------------------------------------------------------------------- labelled data

@@ -84,8 +84,12 @@ def doppler_sample(seed: int, heldout: bool = False, size: tuple[int, int] = DEF
     return doppler_from_case(synth_case(seed, heldout=heldout), size)
 
 
-def synth_samples(seed: int, size: Any) -> list[Sample]:
-    """Hook: the one training sample of synthetic strip ``seed``."""
+def synth_samples(seed: int, size: Any, scanner: float = 0.0) -> list[Sample]:
+    """Hook: the one training sample of synthetic strip ``seed``.
+
+    ``scanner`` (TrainConfig.synth_scanner, a share of scanner-formed A4C cases) is ignored: the
+    Doppler generators have no such cases.
+    """
     return [doppler_sample(seed, size=(int(size[0]), int(size[1])))]
 
 

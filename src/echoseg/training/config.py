@@ -21,7 +21,8 @@ VAL_SEED_BASE = 8_500_000  # validation seeds; benchmark cohorts use >= 9_000_00
 
 # changing these between a checkpoint and its resumption would silently change the run
 RESUME_KEYS = ("task", "batch_size", "seed", "input_size", "arch", "arch_config", "data", "data_format",
-               "synth_cases", "synth_seed", "init_from", "augment", "lr", "weight_decay", "warmup_steps")
+               "synth_cases", "synth_seed", "synth_scanner", "init_from", "augment", "lr", "weight_decay",
+               "warmup_steps")
 
 __all__ = ["RESUME_KEYS", "VAL_SEED_BASE", "TrainConfig", "load_config", "save_config"]
 
@@ -35,6 +36,10 @@ class TrainConfig:
     input_size: int (atria, square) or [rows, cols] (doppler); None = the family's default or init model's.
     arch_config: overrides of the family's default U-Net settings (base, depth, norm ...).
     init_from: model folder or shipped name to fine-tune from (its arch and input size are kept).
+    synth_scanner: atria: share of synthetic A4C cases formed as a scanner forms B-mode
+        (echoseg.synth.a4c_scanner); 0 gives the classic cases. Validation cases use the same share, so
+        the validation metrics measure the mix the run trains on. Doppler's hook ignores it, and so
+        does training from a dataset folder.
     cache_dir: where synthetic samples are cached on disk (None: out_dir/cache; "": memory only).
     precision: "auto" (bf16 autocast when the CPU supports it), "bf16" or "fp32" (see :func:`echoseg.models.registry.use_bf16`).
     half_weights: store the final weights as float16 (half the size, for shipping).
@@ -56,6 +61,7 @@ class TrainConfig:
     cm_per_px: float | None = None
     synth_cases: int = 2000
     synth_seed: int = 0
+    synth_scanner: float = 0.0
     val_cases: int = 48
     val_fraction: float = 0.2
     val_every: int = 250
@@ -79,6 +85,9 @@ class TrainConfig:
         if self.data == "synth" and self.synth_seed + self.synth_cases > VAL_SEED_BASE:
             raise ValueError(f"synthetic training seeds must stay below {VAL_SEED_BASE} (validation and test "
                              f"seeds); synth_seed + synth_cases = {self.synth_seed + self.synth_cases}")
+        if not 0.0 <= self.synth_scanner <= 1.0:
+            raise ValueError(f"synth_scanner is a share of the synthetic cases and must lie in 0..1, not "
+                             f"{self.synth_scanner}; use 0 for classic cases only, 1 for scanner-formed only")
         if isinstance(self.input_size, list):
             object.__setattr__(self, "input_size", tuple(self.input_size))
 

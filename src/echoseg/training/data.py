@@ -30,11 +30,14 @@ class SynthSource:
     """Base (un-augmented) samples of synthetic cases ``seeds``, cached on disk and in memory.
 
     Samples are rounded to their on-disk precision (x float16, labels ``Learner.label_storage``)
-    when generated, so memory and disk caches give identical batches.
+    when generated, so memory and disk caches give identical batches. ``scanner`` is the share of
+    scanner-formed cases passed to the family's ``synth_samples`` hook (TrainConfig.synth_scanner).
     """
 
-    def __init__(self, task: str, seeds: range, size: Size, cache_dir: str | None, memory: int = 256) -> None:
+    def __init__(self, task: str, seeds: range, size: Size, cache_dir: str | None, memory: int = 256,
+                 scanner: float = 0.0) -> None:
         self.task, self.seeds, self.size = task, seeds, size  # only plain values: picklable for workers
+        self.scanner = float(scanner)
         self.per_case = learner(task).frames_per_case
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self._memory: OrderedDict[int, list[Sample]] = OrderedDict()
@@ -44,10 +47,15 @@ class SynthSource:
         return len(self.seeds) * self.per_case
 
     def _file(self, seed: int) -> Path | None:
-        """The on-disk cache file of case ``seed`` (None: memory only)."""
+        """The on-disk cache file of case ``seed`` (None: memory only).
+
+        The folder names everything the samples depend on besides the seed: task, input size and a
+        non-zero scanner share (``atria_160_scanner0.4``; share 0 keeps the folder it always had).
+        """
         if self.cache_dir is None:
             return None
-        return self.cache_dir / f"{self.task}_{_size_tag(self.size)}" / f"{seed}.npz"
+        share = f"_scanner{self.scanner:g}" if self.scanner else ""
+        return self.cache_dir / f"{self.task}_{_size_tag(self.size)}{share}" / f"{seed}.npz"
 
     def _case(self, seed: int) -> list[Sample]:
         """Case ``seed``'s samples: from memory, else the disk cache, else generated."""
@@ -73,7 +81,7 @@ class SynthSource:
         hooks = learner(self.task)
         store, dtype = hooks.label_storage, hooks.label_dtype
         samples = [(x.astype(np.float16).astype(np.float32), y.astype(store).astype(dtype), k)
-                   for x, y, k in hooks.synth_samples(seed, self.size)]
+                   for x, y, k in hooks.synth_samples(seed, self.size, self.scanner)]
         if f is not None:
             f.parent.mkdir(parents=True, exist_ok=True)
             tmp = f.with_suffix(f".{os.getpid()}.tmp.npz")

@@ -3,8 +3,9 @@
 The whole run is described by a :class:`TrainConfig` saved as JSON next to the weights
 (``train_config.json``), so ``echoseg train --config that.json`` reproduces it. Data are either
 ``"synth"`` (cases generated from seeds; training uses seeds ``synth_seed .. synth_seed+synth_cases-1``,
-validation the reserved range from :data:`VAL_SEED_BASE`; the held-out style family is never
-used) or a folder read by :func:`echoseg.datasets.dataset.open_dataset` and split by patient.
+validation the reserved range from :data:`VAL_SEED_BASE`, both with the config's ``synth_scanner``
+share of scanner-formed cases; the held-out style family is never used) or a folder read by
+:func:`echoseg.datasets.dataset.open_dataset` and split by patient.
 
 Everything that differs between families (defaults, samples, augmentation, loss, validation
 metrics, model-card entries) is the family's :class:`~echoseg.learner.Learner`
@@ -127,11 +128,15 @@ def _sources(cfg: TrainConfig, size: Size) -> tuple[SampleSource, list[Sample], 
     desc: dict[str, Any]
     if cfg.data == "synth":
         cache = str(Path(cfg.out_dir) / "cache") if cfg.cache_dir is None else cfg.cache_dir
-        train_src = SynthSource(cfg.task, range(cfg.synth_seed, cfg.synth_seed + cfg.synth_cases), size, cache)
-        val_src = SynthSource(cfg.task, range(VAL_SEED_BASE, VAL_SEED_BASE + cfg.val_cases), size, cache)
+        share = cfg.synth_scanner  # validation cases get the same share: val metrics measure the trained mix
+        train_src = SynthSource(cfg.task, range(cfg.synth_seed, cfg.synth_seed + cfg.synth_cases), size, cache,
+                                scanner=share)
+        val_src = SynthSource(cfg.task, range(VAL_SEED_BASE, VAL_SEED_BASE + cfg.val_cases), size, cache,
+                              scanner=share)
         val = [val_src[i] for i in range(len(val_src))]
         desc = {"source": "synth", "train_seeds": [cfg.synth_seed, cfg.synth_seed + cfg.synth_cases - 1],
-                "val_seeds": [VAL_SEED_BASE, VAL_SEED_BASE + cfg.val_cases - 1], "style_families": "training only"}
+                "val_seeds": [VAL_SEED_BASE, VAL_SEED_BASE + cfg.val_cases - 1], "style_families": "training only",
+                "synth_scanner": share}
         return train_src, val, desc
     from echoseg.datasets.dataset import open_dataset, split
 
