@@ -35,8 +35,6 @@ from echoseg.synth.doppler_screen import ScreenLayout, draw_screen, sample_layou
 from echoseg.synth.styles import sample_style
 from echoseg.synth.waveforms import FlowBeat, beat_stats, envelope, make_beats, sample_rhythm
 
-DIRECTION = SITE_DIRECTION
-
 
 def _mode_variant(rng: np.random.Generator, site: str) -> tuple[str, str]:
     if site == "av":
@@ -290,7 +288,7 @@ def _velocity_scale(rng: np.random.Generator, site: str, mode: str, lay: ScreenL
     """Baseline height, velocity scale (never clipping the truth) and polarity; the strip's calibration."""
     x0, y0, x1, y1 = lay.strip
     hs = y1 - y0 + 1
-    direction = DIRECTION[site]
+    direction = SITE_DIRECTION[site]
     inverted = bool(rng.random() < 0.25)
     flow_up = (direction > 0) != inverted
     frac_side = rng.uniform(0.45, 0.9) if rng.random() < 0.9 else rng.uniform(0.33, 0.45)
@@ -412,4 +410,4 @@ def generate_doppler(seed: int, *, site: str | None = None, family: str | None =
                      masks=masks, monochrome=style.monochrome)
 
 
-__all__ = ["generate_doppler", "DIRECTION"]
+__all__ = ["generate_doppler"]

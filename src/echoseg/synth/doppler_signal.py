@@ -40,7 +40,7 @@ from PIL import Image
 from echoseg.io.calibration import manual_spectral_calibration, row_to_velocity, velocity_to_row
 from echoseg.synth import doppler_screen, overlay
 from echoseg.synth.case import SynthCase
-from echoseg.synth.doppler import DIRECTION, _companion, _mode_variant, _nice_scale
+from echoseg.synth.doppler import _companion, _mode_variant, _nice_scale
 from echoseg.synth.doppler_screen import ScreenLayout, draw_screen, sample_layout
 from echoseg.synth.nontarget import DIRECTION as NT_DIRECTION
 from echoseg.synth.nontarget import MODE as NT_MODE
@@ -49,7 +49,7 @@ from echoseg.synth.spectral import Flow, Scanner, render_strip, sample_scanner
 from echoseg.synth.styles import sample_style
 from echoseg.synth.waveforms import FlowBeat, beat_stats, envelope, make_beats, sample_rhythm
 from echoseg.types import Region, SpectralCalibration
-from echoseg.vocab import SITES
+from echoseg.vocab import SITE_DIRECTION, SITES
 
 _NT_LABELS = {"tr": ("TR", "TR Vmax", "TR CW", "TV CW"), "mr": ("MR", "MR Vmax", "MR CW"),
               "ar": ("AR", "AR PHT", "AI CW"), "pr": ("PR", "PR CW", "PI"), "tdi": ("TDI", "TVI", "DTI Lat", "e'"),
@@ -253,7 +253,7 @@ def _components(rng: np.random.Generator, site: str, mode: str, kind: str, env_f
     flows = [_flow(rng, kind, env_fn, v_ref)]
     if nontarget is None and rng.random() < (0.5 if mode == "CW" else 0.3):  # inflow under outflow, or vice versa
         comp = _companion(rng, site, r_times, irregular)
-        d = -DIRECTION[site]
+        d = -SITE_DIRECTION[site]
         gain = rng.uniform(-15, -3) if mode == "CW" else rng.uniform(-22, -8)
         flows.append(_flow(rng, "filled" if mode == "CW" else "inflow", lambda t: d * envelope(comp, t),
                            max(beat_stats(b)[1] for b in comp), gain))
@@ -370,7 +370,7 @@ def _source(rng: np.random.Generator, site: str, variant: str, nontarget: str | 
         return _Source(flow.velocity, NT_DIRECTION[nontarget], flow.kind, [],
                        [(w.start_s, w.end_s) for w in flow.waves])
     beats = make_beats(rng, site, variant, r_times, irregular)
-    d = DIRECTION[site]
+    d = SITE_DIRECTION[site]
     return _Source(lambda t: d * envelope(beats, t), d, "", beats, [(b.start_s, b.end_s) for b in beats])
 
 
