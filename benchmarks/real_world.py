@@ -243,6 +243,7 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "real_world.md")
     ap.add_argument("--overlays", type=Path, default=ROOT / "out" / "real_world" / "overlays")
     ap.add_argument("--doppler-model", default="doppler", help="model folder (default: the shipped weights)")
+    ap.add_argument("--atria-model", default="atria", help="model folder (default: the shipped weights)")
     args = ap.parse_args()
     if not (args.real / "truth.csv").exists():
         print(f"no real references at {args.real} (truth.csv missing): nothing measured, nothing written")
@@ -259,7 +260,8 @@ def main() -> int:
     cmd = ".venv/bin/python benchmarks/real_world.py" + (" " + " ".join(sys.argv[1:]) if len(sys.argv) > 1 else "")
     shown = "shipped (src/echoseg/weights/doppler)" if args.doppler_model == "doppler" else args.doppler_model
     text = markdown(rows, cmd, time.perf_counter() - t0, f"Doppler network {shown}")
-    text = text + "\n".join(extra) + "\n" + "\n".join(a4c_section(args.real, args.out.parent / "images"))
+    text = text + "\n".join(extra) + "\n" + "\n".join(a4c_section(args.real, args.out.parent / "images", args.atria_model,
+                                                              args.overlays.parent / "a4c"))
     args.out.write_text(text)
     print(text)
     return 0

@@ -107,8 +107,12 @@ def _value(m: Measurement) -> str:
     return f"refused ({m.reason})" + (f"; before QC {raw:.1f} cm²" if raw else "")
 
 
-def a4c_section(real: Path, out_images: Path) -> list[str]:
-    """Markdown lines for the real A4C cases; writes the pictures (see the module docstring)."""
+def a4c_section(real: Path, out_images: Path, atria_model: str = "atria", private_out: Path = PRIVATE_OUT) -> list[str]:
+    """Markdown lines for the real A4C cases; writes the pictures (see the module docstring).
+
+    ``atria_model``: the atria network's folder (default: the shipped weights); ``private_out``: where the
+    unlicensed cases' overlays go (never into docs/).
+    """
     found, skipped = cases(Path(real))
     lines = ["## Real apical four-chamber images", "",
              "Measured as a user's file (`echoseg measure`); the cine's loop goes through the temporal "
@@ -116,7 +120,7 @@ def a4c_section(real: Path, out_images: Path) -> list[str]:
              "the kept cycles' maxima. No sonographer values exist for these images.", "",
              "| case | atrium | value | frame | cycles kept / found | spread of maxima | warnings |",
              "|---|---|---|---|---|---|---|"]
-    models = Models()
+    models = Models(atria_path=atria_model)
     pictures: list[str] = []
     for case in found:
         res = measure_file(case.path, models, Options(cm_per_px=case.cm_per_px))
@@ -138,9 +142,10 @@ def a4c_section(real: Path, out_images: Path) -> list[str]:
                 plot_curves(res, out_images / f"real_a4c_{stem}_curve.png")
                 pictures.append(f"![{stem} area curves](images/real_a4c_{stem}_curve.png)")
         elif img is not None:
-            PRIVATE_OUT.mkdir(parents=True, exist_ok=True)
-            img.save(PRIVATE_OUT / f"{stem}.png")
-            pictures.append(f"- `{stem}` overlay: out/real_world/a4c/{stem}.png (not licensed, not committed)")
+            private_out.mkdir(parents=True, exist_ok=True)
+            img.save(private_out / f"{stem}.png")
+            shown = private_out.relative_to(ROOT) if private_out.is_relative_to(ROOT) else private_out
+            pictures.append(f"- `{stem}` overlay: {shown}/{stem}.png (not licensed, not committed)")
     lines += [""] + skipped + ([""] if skipped else []) + pictures + [
         "", "The SonoSite cine is from pydicom-data (MIT licence, (c) pydicom contributors); its pictures here are "
         "derived from it. Command: `.venv/bin/python benchmarks/real_world_a4c.py`.", ""]
@@ -151,8 +156,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--real", type=Path, default=ROOT.parent / "shared" / "real")
     ap.add_argument("--images", type=Path, default=ROOT / "docs" / "images")
+    ap.add_argument("--atria-model", default="atria", help="model folder (default: the shipped weights)")
+    ap.add_argument("--private-out", type=Path, default=PRIVATE_OUT, help="overlays of the unlicensed cases")
     args = ap.parse_args()
-    print("\n".join(a4c_section(args.real, args.images)))
+    print("\n".join(a4c_section(args.real, args.images, args.atria_model, args.private_out)))
 
 
 if __name__ == "__main__":
