@@ -86,13 +86,34 @@ def test_mask_follows_the_signed_envelope(cases, others) -> None:
     for c in cases + others:
         cal, t = spectral_calibration(c.regions, c.frames.shape[1:3]), c.truth
         x0, y0, x1, y1 = t["strip"]
-        env = np.asarray(t["envelope_cm_s"])
-        rows = velocity_to_row(cal, env)
         m = c.masks[0, y0:y1 + 1, x0:x1 + 1].astype(bool)
-        inside = (rows >= y0) & (rows <= y1)
-        expect = np.round(np.abs(rows - cal.baseline_row))
-        assert np.abs(m.sum(axis=0)[inside] - expect[inside]).max() <= 1
+        comp = c.extra["companion_envelope_cm_s"]
+        up = np.arange(y0, y1 + 1) < cal.baseline_row  # rows above the baseline
+        for env in [np.asarray(t["envelope_cm_s"])] + ([] if comp is None else [np.asarray(comp)]):
+            rows = velocity_to_row(cal, env)
+            inside = (rows >= y0) & (rows <= y1) & (np.abs(env) > 0)
+            expect = np.round(np.abs(rows - cal.baseline_row))
+            side = np.where((rows < cal.baseline_row)[None, :], up[:, None], ~up[:, None])
+            got = (m & side).sum(axis=0)
+            assert np.abs(got[inside] - expect[inside]).max() <= 1
         assert c.masks[0].sum() == m.sum()  # nothing outside the strip
+
+
+def test_companion_flow_is_in_the_mask_and_mitral_stenosis_gets_the_regurgitant_jet() -> None:
+    """The flow across the baseline is flow too (the task layer picks the side); in a mitral
+    stenosis CW strip it is mostly the regurgitant jet, faster than the inflow."""
+    jets = comps = 0
+    for seed in range(60):
+        c = generate_doppler_signal(seed, site="mv")
+        comp = c.extra["companion_envelope_cm_s"]
+        if comp is None:
+            continue
+        comps += 1
+        comp, env = np.asarray(comp), np.asarray(c.truth["envelope_cm_s"])
+        assert np.all(comp * c.truth["direction"] <= 0)  # the other side of the baseline
+        if c.truth["mode"] == "CW" and c.truth["variant"] == "stenosis" and np.abs(comp).max() > 1.3 * np.abs(env).max():
+            jets += 1
+    assert comps >= 10 and jets >= 2
 
 
 def test_strip_is_bright_where_the_flow_is(cases) -> None:

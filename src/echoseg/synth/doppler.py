@@ -330,8 +330,9 @@ def _valve_clicks(rng: np.random.Generator, site: str, mode: str, sw: _Sweep, si
 
 
 def _render_strip(rng: np.random.Generator, site: str, mode: str, lay: ScreenLayout, sw: _Sweep,
-                  sc: _Scale) -> tuple[np.ndarray, np.ndarray]:
-    """The strip's spectrum image (hs, ws) and the truth mask of the whole screen (1, H, W) uint8."""
+                  sc: _Scale) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The strip's spectrum image (hs, ws), the truth mask of the whole screen (1, H, W) uint8 and the
+    companion flow's signed envelope per strip column in cm/s (None without one)."""
     x0, y0, x1, y1 = lay.strip
     hs = y1 - y0 + 1
     base = sc.cal.baseline_row
@@ -345,9 +346,12 @@ def _render_strip(rng: np.random.Generator, site: str, mode: str, lay: ScreenLay
     if sw.gap is not None:
         strip_img[:, sw.gap[0]:sw.gap[1]] = 0.0
     mask_strip = (dist[:, None] >= 1) & (dist[:, None] < env_px[None, :] + 0.5)
+    # the companion flow is flow too: the task layer, not the network, picks the side (doppler.task.trace_side)
+    mask_strip |= (comp_px[None, :] > 0.5) & (-dist[:, None] >= 1) & (-dist[:, None] < comp_px[None, :] + 0.5)
     masks = np.zeros((1, lay.height, lay.width), dtype=np.uint8)
     masks[0, y0:y1 + 1, x0:x1 + 1] = mask_strip
-    return strip_img, masks
+    comp = -sc.direction * comp_px * abs(sc.cal.cm_s_per_px) if comp_px.any() else None
+    return strip_img, masks, comp
 
 
 def _complete(b: FlowBeat, sw: _Sweep) -> bool:
@@ -396,7 +400,7 @@ def generate_doppler(seed: int, *, site: str | None = None, family: str | None =
     lay: ScreenLayout = sample_layout(rng, image_size)
     sw = _sample_sweep(rng, site, variant, ws=lay.strip[2] - lay.strip[0] + 1)
     sc = _velocity_scale(rng, site, mode, lay, sw)
-    strip_img, masks = _render_strip(rng, site, mode, lay, sw, sc)
+    strip_img, masks, comp = _render_strip(rng, site, mode, lay, sw, sc)
     done = [b for b in sw.visible if _complete(b, sw)]
     traces, notes = _measurement_marks(rng, lay.strip, lay.font, sc.cal, done, sw.env, sc.direction)
     frame, regions_2d = draw_screen(rng, lay, style, strip_img, sc.cal, site=site, mode=mode, r_times=sw.r_times,
@@ -407,7 +411,8 @@ def generate_doppler(seed: int, *, site: str | None = None, family: str | None =
     regions: tuple[Region, ...] = (*regions_2d, sc.cal.region)
     return SynthCase(kind="doppler", frames=frame[None], regions=regions, frame_time_ms=0.0,
                      heart_rate_bpm=truth["heart_rate_bpm"], style=style.family, seed=int(seed), truth=truth,
-                     masks=masks, monochrome=style.monochrome)
+                     masks=masks, monochrome=style.monochrome,
+                     extra={"companion_envelope_cm_s": None if comp is None else comp.tolist()})
 
 
 __all__ = ["generate_doppler"]

@@ -22,9 +22,11 @@ Non-target flows (:mod:`echoseg.synth.nontarget`): site ``"other"``, variant = t
 (e.g. ``"tr"``), value and vti_mean_cm None, beats [], n_complete 0, direction = the documented
 direction of the flow's main wave; envelope_cm_s is the flow's signed envelope (it may exceed the
 scale when the case is aliased). ``masks[0]`` as there: 1 between the baseline (exclusive) and the
-signed envelope in each strip column, on the side of that column's velocity. ``extra`` holds
+signed envelope in each strip column, on the side of that column's velocity, and likewise for the
+companion flow across the baseline when there is one (``extra["companion_envelope_cm_s"]``, signed,
+else None): the mask holds all the flow, the task layer picks the side. ``extra`` holds
 ``generator`` ("signal"), ``flow`` (site or flow name), ``aliased``, ``filled`` (a segmentation fill
-painted over the flow) and the :class:`Scanner` fields.
+painted over the flow), the :class:`Scanner` fields and ``companion_envelope_cm_s``.
 """
 from __future__ import annotations
 
@@ -190,16 +192,22 @@ def _degrade(rng: np.random.Generator, frame: np.ndarray) -> np.ndarray:
     return np.asarray(img, dtype=np.uint8).copy()
 
 
-def _flow_mask(cal: SpectralCalibration, lay: ScreenLayout, env: np.ndarray) -> np.ndarray:
-    """masks[0]: rows between the baseline (exclusive) and the signed envelope, per strip column."""
+def _flow_mask(cal: SpectralCalibration, lay: ScreenLayout, env: np.ndarray,
+               companion: np.ndarray | None = None) -> np.ndarray:
+    """masks[0]: rows between the baseline (exclusive) and the signed envelope, per strip column.
+
+    ``companion``: the signed envelope of the flow on the other side of the baseline (or None); it
+    is flow too, so it joins the mask (the task layer picks the side, :func:`echoseg.doppler.task.trace_side`).
+    """
     x0, y0, x1, y1 = lay.strip
     base = cal.baseline_row
     rows = np.arange(y0, y1 + 1, dtype=np.float64)[:, None]
     up = np.sign(velocity_to_row(cal, 1.0) - base)  # row direction of positive velocities
-    dist = (rows - base) * up * np.where(env < 0, -1.0, 1.0)[None, :]
-    env_px = np.abs(env / cal.cm_s_per_px)[None, :]
     masks = np.zeros((1, lay.height, lay.width), dtype=np.uint8)
-    masks[0, y0:y1 + 1, x0:x1 + 1] = (dist >= 1) & (dist < env_px + 0.5)
+    for e in (env,) if companion is None else (env, companion):
+        dist = (rows - base) * up * np.where(e < 0, -1.0, 1.0)[None, :]
+        e_px = np.abs(e / cal.cm_s_per_px)[None, :]
+        masks[0, y0:y1 + 1, x0:x1 + 1] |= ((dist >= 1) & (dist < e_px + 0.5)).astype(np.uint8)
     return masks
 
 
@@ -248,16 +256,33 @@ def _beat_rows(beats: list[FlowBeat], t_last: float, gap: tuple[int, int] | None
     return rows
 
 
+MR_COMPANION_SHARE = 0.6  # share of mitral stenosis CW strips with companions whose companion is the regurgitant jet
+
+
 def _components(rng: np.random.Generator, site: str, mode: str, kind: str, env_fn: Callable[[np.ndarray], np.ndarray],
-                v_ref: float, r_times: np.ndarray, irregular: bool, nontarget: str | None) -> list[Flow]:
+                v_ref: float, r_times: np.ndarray, irregular: bool, nontarget: str | None, variant: str = ""
+                ) -> tuple[list[Flow], Callable[[np.ndarray], np.ndarray] | None]:
+    """The flows of the strip and the companion's signed envelope (None without one).
+
+    The companion runs on the other side of the baseline: inflow under outflow or vice versa, and in
+    a mitral stenosis CW strip usually the mitral regurgitant jet, as bright as the inflow or brighter.
+    """
     flows = [_flow(rng, kind, env_fn, v_ref)]
-    if nontarget is None and rng.random() < (0.5 if mode == "CW" else 0.3):  # inflow under outflow, or vice versa
-        comp = _companion(rng, site, r_times, irregular)
-        d = -SITE_DIRECTION[site]
-        gain = rng.uniform(-15, -3) if mode == "CW" else rng.uniform(-22, -8)
-        flows.append(_flow(rng, "filled" if mode == "CW" else "inflow", lambda t: d * envelope(comp, t),
-                           max(beat_stats(b)[1] for b in comp), gain))
-    return flows
+    if nontarget is not None or rng.random() >= (0.5 if mode == "CW" else 0.3):
+        return flows, None
+    if site == "mv" and mode == "CW" and variant == "stenosis" and rng.random() < MR_COMPANION_SHARE:
+        mr = sample_nontarget(rng, "mr", r_times)
+        v_mr = float(np.abs(mr.velocity(np.linspace(float(r_times[0]), float(r_times[-1]), 2000))).max(initial=1.0))
+        flows.append(_flow(rng, mr.kind, mr.velocity, v_mr, rng.uniform(-4, 6)))
+        return flows, mr.velocity
+    comp = _companion(rng, site, r_times, irregular)
+    d = -SITE_DIRECTION[site]
+    gain = rng.uniform(-15, -3) if mode == "CW" else rng.uniform(-22, -8)
+
+    def comp_fn(t: np.ndarray) -> np.ndarray:
+        return d * envelope(comp, t)
+    flows.append(_flow(rng, "filled" if mode == "CW" else "inflow", comp_fn, max(beat_stats(b)[1] for b in comp), gain))
+    return flows, comp_fn
 
 
 def _result_lines(rng: np.random.Generator, label: str, vmax: float, vti: float | None, vmean: float = 0.0
@@ -327,9 +352,11 @@ def generate_doppler_signal(seed: int, *, site: str | None = None, family: str |
     inverted, ref_y0, delta_y = _scale(rng, src.velocity(np.linspace(0, t_cols[-1], 4 * ws)), hs, src.direction,
                                        nontarget is not None, aliased, (0.3, 0.6) if nontarget == "tdi" else (0.4, 0.9))
     cal = manual_spectral_calibration(t_total / ws, delta_y, y0 + ref_y0, (x0, y0, x1, y1), mode)
-    strip, sc = _strip(rng, cal, src, site, mode, t_cols, r_times, irregular, nontarget)
+    strip, sc, comp_env = _strip(rng, cal, src, site, mode, t_cols, r_times, irregular, nontarget, variant)
     if gap is not None:
         strip[:, gap[0]:gap[1]] = 0.0
+        if comp_env is not None:
+            comp_env[gap[0]:gap[1]] = 0.0
     visible = [b for b in src.beats if b.end_s > 0 and b.start_s < t_cols[-1]]
     rows = _beat_rows(visible, float(t_cols[-1]), gap, cal.s_per_px)
     key = site if nontarget is None else f"other_{nontarget}"
@@ -345,11 +372,11 @@ def generate_doppler_signal(seed: int, *, site: str | None = None, family: str |
     truth = _truth(site, mode, variant, rows, env, cal, src.direction, inverted, r_times, t_total, irregular,
                    style.family, seed, annotated, gap, nontarget)
     extra = {"generator": "signal", "flow": nontarget or site, "aliased": aliased, "filled": filled,
-             "scanner": asdict(sc)}
+             "scanner": asdict(sc), "companion_envelope_cm_s": None if comp_env is None else comp_env.tolist()}
     regions: tuple[Region, ...] = (*regions_2d, cal.region)
     return SynthCase(kind="doppler", frames=frame[None], regions=regions, frame_time_ms=0.0,
                      heart_rate_bpm=truth["heart_rate_bpm"], style=style.family, seed=int(seed), truth=truth,
-                     masks=_flow_mask(cal, lay, env), monochrome=style.monochrome, extra=extra)
+                     masks=_flow_mask(cal, lay, env, comp_env), monochrome=style.monochrome, extra=extra)
 
 
 @dataclass(frozen=True)
@@ -375,8 +402,10 @@ def _source(rng: np.random.Generator, site: str, variant: str, nontarget: str | 
 
 
 def _strip(rng: np.random.Generator, cal: SpectralCalibration, src: _Source, site: str, mode: str, t_cols: np.ndarray,
-           r_times: np.ndarray, irregular: bool, nontarget: str | None) -> tuple[np.ndarray, Scanner]:
-    """Render the strip with :mod:`echoseg.synth.spectral` (scanner, flows, clicks drawn here)."""
+           r_times: np.ndarray, irregular: bool, nontarget: str | None, variant: str
+           ) -> tuple[np.ndarray, Scanner, np.ndarray | None]:
+    """Render the strip with :mod:`echoseg.synth.spectral` (scanner, flows, clicks drawn here); also the
+    companion flow's signed envelope per strip column (None without one)."""
     y0, y1 = cal.region.y0, cal.region.y1
     v_rows = row_to_velocity(cal, np.arange(y0, y1 + 1))
     dv = abs(cal.cm_s_per_px)
@@ -385,13 +414,14 @@ def _strip(rng: np.random.Generator, cal: SpectralCalibration, src: _Source, sit
         sc = replace(sc, clutter_db=-30.0, wall_hz=sc.wall_hz * 0.2)
     v_ref = float(np.abs(src.velocity(np.linspace(0, t_cols[-1], 2000))).max(initial=1.0))
     kind = src.kind or _target_kind(site, mode)
-    flows = _components(rng, site, mode, kind, src.velocity, v_ref, r_times, irregular, nontarget)
+    flows, comp_fn = _components(rng, site, mode, kind, src.velocity, v_ref, r_times, irregular, nontarget, variant)
     clicks: list[float] = []
     p_click = 0.0 if nontarget == "tdi" else {"lvot": 0.7, "av": 0.6}.get(site, 0.35)
     if rng.random() < p_click:  # valve clicks: both in CW, mostly the closing click in PW
         both = mode == "CW" or rng.random() < 0.3
         clicks = [float(t) for s, e in src.events for t in ((s, e) if both else (e,))]
-    return render_strip(rng, sc, flows, v_rows, t_cols, clicks), sc
+    comp_env = None if comp_fn is None else comp_fn(t_cols)
+    return render_strip(rng, sc, flows, v_rows, t_cols, clicks), sc, comp_env
 
 
 def _truth(site: str, mode: str, variant: str, rows: list[dict], env: np.ndarray, cal: SpectralCalibration,
