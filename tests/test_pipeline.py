@@ -139,3 +139,25 @@ def test_site_printed_on_the_screen_routes_unlabelled_files(tmp_path):
         alone = measure_file(path, models, never)
         assert "printed" not in alone.route and alone.measurements[0].details.screen_site is None
     assert checked >= 3
+
+
+def test_r_wave_time_vector_gives_the_cine_its_cycles(tmp_path):
+    """A cine whose file carries the R waves (at the generator's end-diastolic frames) is cut into
+    R-R cycles: the row says so and the measured frame is an end-systolic one."""
+    import pydicom
+
+    from echoseg.pipeline import measure_file
+    from echoseg.options import Options
+
+    case = generate_a4c(9_100_002, n_frames=48)
+    path = write_case(case, tmp_path, "a4c")["dicom"]
+    ds = pydicom.dcmread(path)
+    ds.RWaveTimeVector = [f * case.frame_time_ms for f in case.truth["ed_frames"]]
+    ds.save_as(path)
+    res = measure_file(path, Models(), Options())
+    for m in res.measurements:
+        assert isinstance(m.details, AtriaDetails)
+        assert any("R waves" in w for w in m.details.warnings), m.details.warnings
+        # one cycle per R-R interval or partial cycle whose maximum lies inside the loop (not frame 0 or 47)
+        assert m.details.n_total == len([f for f in case.truth["es_frames"] if 0 < f < 47])
+        assert min(abs(m.frame - f) for f in case.truth["es_frames"]) <= 1

@@ -119,6 +119,7 @@ class EchoImage:
     regions: tuple[Region, ...]
     frame_time_ms: float | None = None
     heart_rate_bpm: float | None = None
+    r_wave_ms: tuple[float, ...] = ()  # R-wave times, ms from the first frame (R Wave Time Vector)
     modality: str | None = None
     sop_class_uid: str | None = None
     photometric: str | None = None

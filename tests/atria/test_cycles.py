@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from echoseg.atria.cycles import analyse_cycles, clean_curve, outlier_frames
+from echoseg.atria.cycles import analyse_cycles, clean_curve, outlier_frames, r_wave_frames, r_wave_picks
 
 FT = 33.3  # ms per frame
 
@@ -79,3 +79,30 @@ def test_short_clips_are_not_checked():
     assert not cyc.checked and cyc.frame == 1 and cyc.reason == ""
     with pytest.raises(ValueError, match="at least one frame"):
         analyse_cycles(np.array([]), FT)
+
+
+def test_r_waves_give_the_cycles_where_the_heart_rate_misleads() -> None:
+    """One maximum per R-R interval, at the cycle's true maximum, even with a second hump per
+    cycle and a heart rate in the header twice the real one."""
+    period, n = 24, 96
+    t = np.arange(n, dtype=np.float64)
+    ph = (t % period) / period
+    curve = 12 + 6 * np.exp(-((ph - 0.35) / 0.08) ** 2) + 3.5 * np.exp(-((ph - 0.8) / 0.06) ** 2)
+    r_ms = [i * period * FT for i in range(5)]  # R waves on frames 0, 24, 48, 72, 96
+    wrong_hr = 2 * 60000.0 / (period * FT)
+    by_hr = analyse_cycles(curve, FT, wrong_hr)
+    by_r = analyse_cycles(curve, FT, wrong_hr, r_wave_ms=tuple(r_ms))
+    assert len(by_hr.cycles) > 4  # the header's heart rate alone picks the second humps too
+    assert by_r.from_r_waves and not by_hr.from_r_waves
+    assert [c.peak for c in by_r.cycles] == [round(i * period + 0.35 * period) for i in range(4)]
+    assert by_r.period_frames == pytest.approx(period)
+    assert by_r.reason == "" and len(by_r.kept) == 4
+
+
+def test_r_wave_frames_keep_those_inside_the_loop_and_partial_cycles_count_when_their_maximum_is_inside() -> None:
+    assert list(r_wave_frames([-10.0, 0.0, 330.0, 10000.0], 33.0, 20)) == [0.0, 10.0]
+    with pytest.raises(ValueError, match="frame_time_ms"):
+        r_wave_frames([0.0], 0.0, 10)
+    c = np.array([5, 6, 7, 6, 5, 4, 5, 6, 9, 6, 5, 4, 3, 2, 3, 4, 5, 6, 7, 8], dtype=float)
+    # R waves at frames 4 and 12: [0, 4) has its max inside (2), [4, 12) is complete (8), [12, 20) peaks on the last frame
+    assert r_wave_picks(c, np.array([4.0, 12.0])) == [2, 8]

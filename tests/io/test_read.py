@@ -471,3 +471,15 @@ def test_real_non_ultrasound_files_refused(name: str) -> None:
         pytest.skip(f"{name} is not installed")
     with pytest.raises(NotUltrasoundError, match=name):
         read(path)
+
+
+def test_r_wave_times_are_read_in_order_and_bad_values_dropped_with_a_note() -> None:
+    from echoseg.io.dicom import r_wave_times_ms
+    ds = Dataset()
+    assert r_wave_times_ms(ds) == ()
+    ds.RWaveTimeVector = [1600.0, 0.0, 800.5]
+    assert r_wave_times_ms(ds) == (0.0, 800.5, 1600.0)
+    ds.RWaveTimeVector = [0.0, -5.0, 900.0]
+    notes: list[str] = []
+    assert r_wave_times_ms(ds, notes) == (0.0, 900.0)
+    assert len(notes) == 1 and "R Wave Time Vector" in notes[0] and "-5" not in notes[0]

@@ -7,8 +7,11 @@ outline) must not sink a loop, and must not become the measured frame either. Th
    ``outlier_frac`` of the curve's median is an outlier (on synthetic cines, whose curves are
    smooth, the largest such deviation is 7 %); the *cleaned* curve replaces outliers by linear
    interpolation between the good frames around them.
-2. **Cycles**: the per-cycle maxima of the cleaned curve (:func:`~echoseg.atria.postprocess.pick_frames`;
-   the cycle from the heart rate when known, else the curve's autocorrelation).
+2. **Cycles**: the per-cycle maxima of the cleaned curve. With R waves (the file's R Wave Time
+   Vector, (0018,6060)), each R-R interval is one cycle and its maximum is the cleaned curve's
+   largest frame inside it (:func:`r_wave_picks`); otherwise
+   :func:`~echoseg.atria.postprocess.pick_frames` (the cycle from the heart rate when known, else
+   the curve's autocorrelation).
 3. **Consistent cycles**: a cycle is checked on the frames within ``window_cycle`` of a cycle
    around its maximum: it is set aside when the maximum or a frame next to it is an outlier, or when
    the cleaned curve jumps by more than ``max_jump`` of its median between consecutive frames
@@ -68,7 +71,7 @@ class CycleAnalysis:
 
     ``cleaned``: the curve with outlier frames interpolated; ``outliers``: their frames;
     ``period_frames``: the cardiac cycle in frames (None when none was found); ``checked``: False
-    for curves too short to check.
+    for curves too short to check; ``from_r_waves``: the cycles are the R-R intervals of the ECG.
     """
 
     cleaned: np.ndarray
@@ -76,6 +79,7 @@ class CycleAnalysis:
     cycles: tuple[Cycle, ...]
     period_frames: float | None
     checked: bool = True
+    from_r_waves: bool = False
 
     @property
     def kept(self) -> tuple[Cycle, ...]:
@@ -156,12 +160,44 @@ def clean_curve(curve: np.ndarray, outliers: np.ndarray) -> np.ndarray:
     return np.interp(idx, idx[~bad], c[~bad])
 
 
+def r_wave_frames(r_wave_ms: tuple[float, ...] | list[float], frame_time_ms: float, n_frames: int) -> np.ndarray:
+    """Frame positions (fractional) of the R waves that lie within a loop of ``n_frames`` frames.
+
+    ``r_wave_ms``: R-wave times in ms from the first frame (DICOM R Wave Time Vector).
+    """
+    if not frame_time_ms or frame_time_ms <= 0:
+        raise ValueError(f"frame_time_ms must be > 0, not {frame_time_ms!r}")
+    r = np.sort(np.asarray(r_wave_ms, dtype=np.float64).ravel()) / frame_time_ms
+    return r[np.isfinite(r) & (r >= 0) & (r <= n_frames - 1)]
+
+
+def r_wave_picks(curve: np.ndarray, r_frames: np.ndarray) -> list[int]:
+    """The largest frame of ``curve`` inside each R-R interval (one cycle each), in time order.
+
+    The partial cycles before the first and after the last R wave count too when their maximum is
+    not on the loop's first or last frame (there the true maximum may lie outside the loop).
+    """
+    c = np.asarray(curve, dtype=np.float64)
+    edges = [int(np.ceil(r)) for r in r_frames]
+    bounds = sorted({0, *[e for e in edges if 0 < e < c.size], c.size})
+    picks = []
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        if hi - lo < 2:
+            continue
+        p = lo + int(np.argmax(c[lo:hi]))
+        complete = lo in edges and hi in edges
+        if complete or p not in (0, c.size - 1):
+            picks.append(p)
+    return picks
+
+
 def analyse_cycles(curve: np.ndarray, frame_time_ms: float, heart_rate_bpm: float | None = None, *,
                    max_jump: float = 0.3, outlier_frac: float = 0.2, window_cycle: float = 0.2,
-                   agree: float = 0.1) -> CycleAnalysis:
+                   agree: float = 0.1, r_wave_ms: tuple[float, ...] = ()) -> CycleAnalysis:
     """Outlier frames, cycles and consistent cycles of an atrial area curve (cm² per frame).
 
-    ``max_jump``: largest frame-to-frame change near a maximum, as a fraction of the median area;
+    ``r_wave_ms``: the ECG's R waves (ms from the first frame); with two or more inside the loop the
+    cycles are their R-R intervals. ``max_jump``: largest frame-to-frame change near a maximum, as a fraction of the median area;
     ``outlier_frac``: see :func:`outlier_frames`; ``window_cycle``: half-width of the checked window
     in cycles; ``agree``: how far (fraction) a kept maximum may lie from the kept group's median.
     """
@@ -176,12 +212,17 @@ def analyse_cycles(curve: np.ndarray, frame_time_ms: float, heart_rate_bpm: floa
         return CycleAnalysis(c.copy(), (), short, None, checked=False)
     bad = outlier_frames(c, outlier_frac)
     cleaned = clean_curve(c, bad)
-    period_s = cycle_period_s(cleaned, frame_time_ms, heart_rate_bpm)
-    period = period_s / (frame_time_ms / 1000.0) if period_s else None
+    r_frames = r_wave_frames(r_wave_ms, frame_time_ms, c.size) if len(r_wave_ms) else np.zeros(0)
+    by_r = r_frames.size >= 2
+    if by_r:
+        period: float | None = float(np.median(np.diff(r_frames)))
+    else:
+        period_s = cycle_period_s(cleaned, frame_time_ms, heart_rate_bpm)
+        period = period_s / (frame_time_ms / 1000.0) if period_s else None
     half = max(1, int(round(window_cycle * period))) if period else 2
     med = max(float(np.median(cleaned)), 1e-9)
     cycles: list[Cycle] = []
-    for p in pick_frames(cleaned, frame_time_ms, heart_rate_bpm):
+    for p in r_wave_picks(cleaned, r_frames) if by_r else pick_frames(cleaned, frame_time_ms, heart_rate_bpm):
         p = _good_peak(c, bad, p)
         lo, hi = max(0, p - half), min(c.size - 1, p + half)
         jump = float(np.abs(np.diff(cleaned[lo:hi + 1])).max()) / med if hi > lo else 0.0
@@ -191,7 +232,8 @@ def analyse_cycles(curve: np.ndarray, frame_time_ms: float, heart_rate_bpm: floa
         elif jump > max_jump:
             reason = f"area curve jumpy: {100 * jump:.0f} % change between consecutive frames"
         cycles.append(Cycle(p, float(c[p]), (lo, hi), jump, reason))
-    return CycleAnalysis(cleaned, tuple(int(i) for i in np.nonzero(bad)[0]), tuple(_agreeing(cycles, agree)), period)
+    return CycleAnalysis(cleaned, tuple(int(i) for i in np.nonzero(bad)[0]), tuple(_agreeing(cycles, agree)), period,
+                         from_r_waves=by_r)
 
 
 def _good_peak(curve: np.ndarray, bad: np.ndarray, p: int) -> int:

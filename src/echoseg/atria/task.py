@@ -83,10 +83,11 @@ def measure(img: EchoImage, task: str, models: Models, opts: Options) -> FileRes
     for t in tasks:
         p_small = probs[:, ATRIUM_LABEL[t]]
         curve = area_curve(p_small, small_cal)
-        cycles = analyse_cycles(curve, ft, img.heart_rate_bpm)
+        cycles = analyse_cycles(curve, ft, img.heart_rate_bpm, r_wave_ms=img.r_wave_ms)
         frame = cycles.frame
         at = measure_frame(p_small[frame], geom, cal, curve, t, frame, cycles=cycles, view_reason=view.reason)
-        rows.append(_row(img.path, at, cycles, notes))
+        by_r = ("cardiac cycles from the file's R waves (R Wave Time Vector)",) if cycles.from_r_waves else ()
+        rows.append(_row(img.path, at, cycles, notes + by_r))
         curves[t], masks[t], picked[t] = curve, at.mask, frame
     edit = None
     if opts.edit_data:

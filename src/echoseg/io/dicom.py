@@ -331,6 +331,7 @@ def _read_dicom(p: Path, cm_per_px: float | None, spectral: SpectralCalibration 
     return EchoImage(
         path=str(p), frames=frames, regions=regions,
         frame_time_ms=frame_time_ms(ds, warnings), heart_rate_bpm=_heart_rate(ds, warnings),
+        r_wave_ms=r_wave_times_ms(ds, warnings),
         modality=modality, sop_class_uid=sop or None,
         photometric=photometric if photometric in _PHOTOMETRICS else None,
         transfer_syntax=ts,
@@ -436,6 +437,28 @@ def _heart_rate(ds: Any, warnings: list[str] | None = None) -> float | None:
                             "bpm; ignored")
         return None
     return hr
+
+
+def r_wave_times_ms(ds: Any, warnings: list[str] | None = None) -> tuple[float, ...]:
+    """R-wave times (ms from the first frame) from R Wave Time Vector (0018,6060); () when absent.
+
+    Values that are not finite numbers >= 0 are dropped, with a note in ``warnings``; the rest are
+    returned in time order.
+    """
+    raw = _value(ds, "RWaveTimeVector")
+    if raw is None:
+        return ()
+    try:
+        seq = raw if hasattr(raw, "__iter__") and not isinstance(raw, (str, bytes)) else [raw]
+        vals = [float(v) for v in seq]
+    except (TypeError, ValueError):
+        if warnings is not None:
+            warnings.append("R Wave Time Vector (0018,6060) is not a list of numbers; ignored")
+        return ()
+    good = sorted(v for v in vals if np.isfinite(v) and v >= 0)
+    if len(good) < len(vals) and warnings is not None:
+        warnings.append(f"R Wave Time Vector (0018,6060): {len(vals) - len(good)} value(s) not a time >= 0 ms; dropped")
+    return tuple(good)
 
 
 def frame_time_ms(ds: Any, warnings: list[str] | None = None) -> float | None:
