@@ -21,7 +21,8 @@ that line and its R waves:
    deflection signal; spikes narrower than 0.01 s are opened away (markers, valve clicks), a
    0.3 s running-median high-pass removes baseline wander; peaks
    (:func:`echoseg.imaging.signal.find_peaks`) at least 0.25 s apart (then 0.55 of the first
-   median RR) reaching half the typical large one are R waves. The polarity whose peaks are
+   median RR, except peaks at least 0.8 of the typical R height: the short RR intervals of
+   atrial fibrillation) reaching half the typical large one are R waves. The polarity whose peaks are
    sharper (taller after a 0.15 s high-pass, which flattens P and T waves) wins, so upright R
    waves and deep QS complexes both work.
 
@@ -54,6 +55,7 @@ _HIGHPASS_S = 0.3                 # running-median window removing baseline wand
 _SPIKE_S = 0.01                   # deflections narrower than this (s) are markers or clicks
 _SHARP_S = 0.15                   # narrower high-pass window used to pick the polarity (s)
 _MIN_HEIGHT_PX = 2.5              # smallest R-wave height (px)
+_SHORT_RR_HEIGHT = 0.8            # a peak this tall (fraction of the typical R) is an R wave however close
 _GAP_S = 0.03                     # a gap in the line this long may hide an R wave
 _STRAIGHT = 0.5                   # a horizontal run this long (fraction of the width) is not an ECG
 _SIDE_PX, _MIN_TWO_SIDED = 4, 0.6  # a line must stand out from the pixels this far above and below it
@@ -345,9 +347,13 @@ def _r_waves(line: _Line, s_per_px: float) -> tuple[np.ndarray, int, float]:
         y = _despike(-polarity * _fill(rows), s_per_px)
         sig = _highpass(y, s_per_px)
         peaks, typical, other = _peaks(sig, _REFRACTORY_S / s_per_px)
-        if peaks.size >= 2:  # second pass: no two R waves closer than 0.55 of the median RR
+        if peaks.size >= 2:  # second pass: no two R waves closer than 0.55 of the median RR ...
+            first = peaks
             rr = float(np.median(np.diff(peaks)))
             peaks, typical, other = _peaks(sig, max(_REFRACTORY_S / s_per_px, 0.55 * rr))
+            # ... unless as tall as the R waves: a short RR of atrial fibrillation, not a T wave
+            tall = first[sig[first] >= _SHORT_RR_HEIGHT * typical]
+            peaks = np.union1d(peaks, tall).astype(np.intp)
         sharp = float(np.median(_highpass(y, s_per_px, _SHARP_S)[peaks])) if peaks.size else 0.0
         if sharp > best[4]:
             best = (peaks, polarity, typical, other, sharp)
