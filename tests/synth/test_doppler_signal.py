@@ -214,3 +214,27 @@ def test_segmentation_fill_paints_only_the_flow_region() -> None:
     changed = np.any(frame != case.frames[0], axis=2)
     assert changed.sum() > 0.3 * case.masks[0].sum()  # a real fill over most of the flow
     assert not np.any(changed & ~_flow_mask(cal, lay, env * 1.05)[0].astype(bool))
+
+
+def test_a_segmentation_fill_may_sit_inside_the_flow_but_the_truth_stays_the_flow() -> None:
+    """Programs under-trace too: some fills stop well inside the envelope, leaving the spectrum's
+    outer band visible; the flow mask is the true envelope whatever the fill."""
+    from dataclasses import replace
+
+    from echoseg.synth.doppler_screen import sample_layout
+    from echoseg.synth.doppler_signal import _flow_mask, _segmentation_fill
+
+    case = generate_doppler_signal(11, site="lvot")
+    cal = spectral_calibration(case.regions, case.frames.shape[1:3], "seed 11")
+    lay = replace(sample_layout(np.random.default_rng(0), case.frames.shape[1:3]), strip=tuple(case.truth["strip"]),
+                  height=case.frames.shape[1], width=case.frames.shape[2])
+    env = np.asarray(case.truth["envelope_cm_s"])
+    t_cols = np.arange(env.size) * case.truth["s_per_px"]
+    outer = case.masks[0].astype(bool) & ~_flow_mask(cal, lay, env * 0.9)[0].astype(bool)  # the outer 10 % band
+    covered = []
+    for seed in range(12):
+        frame = case.frames[0].copy()
+        assert _segmentation_fill(np.random.default_rng(seed), frame, cal, lay, env, t_cols, p=1.0)
+        changed = np.any(frame != case.frames[0], axis=2)
+        covered.append(float((changed & outer).sum()) / max(1, int(outer.sum())))
+    assert min(covered) < 0.2 and max(covered) > 0.5  # some fills leave the outer band, others cover it

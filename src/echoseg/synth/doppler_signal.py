@@ -212,13 +212,16 @@ def _flow_mask(cal: SpectralCalibration, lay: ScreenLayout, env: np.ndarray,
 
 
 FILL_SHARE = 0.3  # share of signal-level screens with an analysis program's fill over the flow
+FILL_SHORT_SHARE = 0.3  # share of filled flow periods whose fill stops before the flow does
 
 
 def _segmentation_fill(rng: np.random.Generator, frame: np.ndarray, cal: SpectralCalibration, lay: ScreenLayout,
                        env: np.ndarray, t_cols: np.ndarray, p: float = FILL_SHARE) -> bool:
     """Sometimes an analysis program's segmentation painted over the flow (in place): a grey or
-    tinted fill between the baseline and a slightly-off envelope, over every flow period or only
-    some, as exported AI and measurement screens show it. Half of the fills are near-opaque (the
+    tinted fill between the baseline and an envelope of its own, over every flow period or only
+    some, as exported AI and measurement screens show it: half within a few per cent of the flow's,
+    half 6-25 % inside it (the program under-traced: the spectrum's outer band stays visible beyond
+    the fill), and some stopping before the flow period ends (a vertical edge on the deceleration). Half of the fills are near-opaque (the
     spectrum beneath all but gone: a flat lobe, as a colour fill looks after a channel is taken),
     the others semi-transparent; some carry the program's contour line. Its own ``rng`` keeps the
     rest of the case unchanged; the flow mask (the truth) stays the true envelope. True when drawn."""
@@ -230,7 +233,9 @@ def _segmentation_fill(rng: np.random.Generator, frame: np.ndarray, cal: Spectra
     keep = [sp for sp in spans if rng.random() < (0.85 if rng.random() < 0.7 else 0.4)] or spans[:1]
     scaled = np.zeros_like(env)
     for a, b in keep:
-        scaled[a:b] = env[a:b] * rng.uniform(0.94, 1.04)
+        if rng.random() < FILL_SHORT_SHARE:  # a fill stopped early: a vertical edge before the flow ends
+            b = a + max(1, int(round((b - a) * rng.uniform(0.75, 0.95))))
+        scaled[a:b] = env[a:b] * (rng.uniform(0.94, 1.04) if rng.random() < 0.5 else rng.uniform(0.75, 0.94))
     mask = _flow_mask(cal, lay, scaled)[0].astype(bool)
     g = rng.uniform(80, 200)
     tint = [(1.0, 1.0, 1.0), (0.55, 1.0, 0.25), (1.0, 0.95, 0.3), (0.5, 0.8, 1.0)][int(rng.choice(4, p=[0.6, 0.2, 0.1, 0.1]))]
