@@ -225,7 +225,7 @@ function beatTable(parts, task, beats, editable) {
     });
     return h("tr", { class: b.included ? "" : "off" }, h("td", {}, box), h("td", {}, b.index + 1),
       h("td", { class: "num" }, `${fmt(b.start_s)}–${fmt(b.end_s)} s`), h("td", { class: "num" }, fmt(b.vti_cm)),
-      h("td", { class: "num" }, fmt(b.vmax_cm_s, 0)), h("td", {}, b.complete ? "" : "cut by the strip edge"));
+      h("td", { class: "num" }, fmt(b.vmax_cm_s, 0)), h("td", {}, b.complete ? "" : "not counted (strip edge, erase bar or set aside)"));
   });
   return h("div", {}, h("h2", {}, "Beats"),
     h("table", { class: "beats", "data-task": task }, h("tr", {}, h("th", {}, "use"), h("th", {}, "#"), h("th", {}, "time"),
