@@ -40,18 +40,33 @@ def test_doppler_clean_case_passes_with_warnings():
     (dict(bs=beats([20, 21], complete=[False, False])), "no complete beat in the strip (2 partial)"),
     (dict(bs=[]), "no beat found"),
     (dict(bs=beats([10, 20, 30, 15])), "beats inconsistent"),
-    (dict(bs=beats([20, 21, 20], vmax=298.0)), "strip clipped: envelope reaches the scale limit in 3 of 3 beats"),
+    (dict(bs=beats([20, 21, 20], vmax=298.0), site="av"), "strip clipped: envelope reaches the scale limit in 3 of 3 beats"),
     (dict(bs=beats([20, 21, 20], vmax=98.0), side=-1), "strip clipped"),
     (dict(bs=beats([20, 21, 20]), env_conf=np.array([0.2, 0.1])), "envelope uncertain: confidence 0.15"),
     (dict(bs=beats([20, 21, 20]), site_conf=0.3), "site uncertain: confidence 0.30 that this is LVOT"),
     (dict(bs=beats([70, 71, 69])), "implausible VTI for LVOT: 70.0 cm"),
     (dict(bs=beats([90, 91, 89], vmax=750.0), site="av", cal=None), "implausible Vmax: 750 cm/s"),
+    (dict(bs=beats([40, 42, 41], vmax=320.0), site="pv", cal=None),
+     "Vmax 320 cm/s is too fast for PV flow (> 200): looks like tricuspid regurgitation"),
+    (dict(bs=beats([60, 62, 61], vmax=450.0), site="mv", cal=None), "Vmax 450 cm/s is too fast for MV flow"),
 ])
 def test_doppler_rules(kw, expect):
     res = run(**kw) if "site" in kw else run(**kw, site="lvot")
     assert not res.passed
     assert any(r.startswith(expect) for r in res.reasons), res.reasons
     assert len(res.reasons) == 1, res.reasons
+
+
+def test_each_site_keeps_its_own_flow_speed():
+    from echoseg.doppler.qc import SITE_VMAX_CM_S
+
+    # mitral stenosis inflow (2.5 m/s) and aortic stenosis (4.5 m/s) are their sites' VTIs; pulmonary
+    # ejection at 1.3 m/s passes, a tricuspid jet at 2.8 m/s routed to RVOT does not
+    assert run(beats([50, 51, 50], vmax=250.0), site="mv", cal=None).passed
+    assert run(beats([90, 91, 89], vmax=450.0), site="av", cal=None).passed
+    assert run(beats([20, 21, 20], vmax=130.0), site="pv", cal=None).passed
+    assert not run(beats([30, 31, 30], vmax=280.0), site="rvot", cal=None).passed
+    assert SITE_VMAX_CM_S["av"] == 700.0 and min(SITE_VMAX_CM_S.values()) >= 150.0
 
 
 def test_doppler_cv_is_a_warning_in_irregular_rhythm():

@@ -16,6 +16,15 @@ VTI_RANGE_CM = {"mv": (5.0, 120.0), "av": (5.0, 150.0), "lvot": (4.0, 60.0), "rv
 
 
 VMAX_LIMIT_CM_S = 700.0
+# Fastest flow a site's VTI is taken from (cm/s, mean Vmax of the complete beats): faster is a jet
+# through a narrowed or leaking valve. LVOT and RVOT flow and pulmonary ejection stay under 2 m/s
+# (1.75 for RVOT), mitral stenosis inflow under 3.5 m/s; tricuspid and mitral regurgitation
+# (2.5-6 m/s) lie beyond. The aortic valve keeps VMAX_LIMIT_CM_S (aortic stenosis is its VTI).
+SITE_VMAX_CM_S = {"mv": 350.0, "av": VMAX_LIMIT_CM_S, "lvot": 200.0, "rvot": 175.0, "pv": 200.0}
+JET_LOOKS_LIKE = {"mv": "mitral regurgitation", "av": "an artefact",
+                  "lvot": "aortic stenosis, mitral regurgitation or outflow obstruction",
+                  "rvot": "tricuspid regurgitation or pulmonary stenosis",
+                  "pv": "tricuspid regurgitation or pulmonary stenosis"}
 # A routed site less likely than this is refused: from the waveform alone the network cannot tell
 # RVOT from PV flow, or PV from AV stenosis on CW, any better than a coin flip between two sites;
 # on the synthetic cohorts every wrong route had a confidence below 0.6 and every right one with
@@ -45,7 +54,8 @@ def qc_doppler(beats: Sequence[Beat], summary: BeatSummary, envelope_conf: float
     ``clip_px`` pixels of the scale limit on the flow side ``side`` (clipped envelope or
     aliasing; with side None the larger limit is used); mean envelope confidence below
     ``min_envelope_conf``; site confidence below ``min_site_conf``; mean VTI outside the plausible
-    range for ``site``; Vmax above 700 cm/s; the model-free tracer disagreeing with the network on
+    range for ``site``; Vmax above 700 cm/s, or a mean Vmax above the site's
+    :data:`SITE_VMAX_CM_S` (a regurgitant or stenotic jet, not the site's flow); the model-free tracer disagreeing with the network on
     more than half of the complete beats (``agreement``, :mod:`echoseg.doppler.tracer`). Warns on fewer complete beats than ``summary``'s
     min_beats (3, 5 in irregular rhythm; :func:`echoseg.doppler.measure.summarise_beats`), beats not counted (edge, erase bar, set aside), and irregular rhythm.
     Confidence = min(envelope confidence, site confidence).
@@ -95,6 +105,9 @@ def qc_doppler(beats: Sequence[Beat], summary: BeatSummary, envelope_conf: float
     vmax = max((b.vmax_cm_s for b in comp), default=0.0)
     if vmax > VMAX_LIMIT_CM_S:
         reasons.append(f"implausible Vmax: {vmax:.0f} cm/s (> {VMAX_LIMIT_CM_S:.0f})")
+    elif summary.vmax_cm_s is not None and summary.vmax_cm_s > SITE_VMAX_CM_S[site]:
+        reasons.append(f"Vmax {summary.vmax_cm_s:.0f} cm/s is too fast for {site.upper()} flow "
+                       f"(> {SITE_VMAX_CM_S[site]:.0f}): looks like {JET_LOOKS_LIKE[site]}")
     if agreement is not None and not agreement.agrees:
         reasons.append(agreement.reason())
     return make_result(reasons, conf, warnings)
