@@ -30,7 +30,8 @@ def run(bs, site="lvot", env_conf=0.9, site_conf=0.9, side=1, irregular=None, ca
 def test_doppler_clean_case_passes_with_warnings():
     res = run(beats([20, 21, 19, 20, 25], complete=[True, True, True, True, False]))
     assert res.passed and res.reasons == ()
-    assert res.warnings == ("1 beat(s) not counted (cut by the strip edge or an erase bar, or set aside: see the notes)",)
+    assert res.warnings == ("1 beat(s) not counted (cut by the strip edge or an erase bar, or set aside: "
+                            "see the notes)",)
     assert res.confidence == pytest.approx(0.9)
     few = run(beats([20, 21]))
     assert few.passed and few.warnings[0] == "only 2 complete beat(s); 3 advised"

@@ -25,13 +25,14 @@ def test_atria_details_fill_their_columns_and_nothing_of_doppler():
 
 def test_doppler_details_fill_the_columns_from_the_beat_summary():
     summary = summarise_beats([_beat(0, 20.0, None), _beat(1, 22.0), _beat(2, 21.0), _beat(3, 30.0, complete=False)])
-    d = DopplerDetails(summary=summary, warnings=("1 beat(s) not counted (cut by the strip edge or an erase bar, or set aside: see the notes)",), side=1)
+    note = "1 beat(s) not counted (cut by the strip edge or an erase bar, or set aside: see the notes)"
+    d = DopplerDetails(summary=summary, warnings=(note,), side=1)
     m = Measurement("d.dcm", "lvot_vti", summary.value, "cm", summary.n, 0, "pass", details=d)
     cols = detail_columns(m)
     assert cols["n_total"] == 4 and cols["sd"] == summary.sd and cols["heart_rate_bpm"] == 60 / 0.8
     assert cols["vmax_cm_s"] == 91.0 and "length_cm" not in cols and cols["edited"] is None
     (row,) = measurement_rows([FileResult("d.dcm", "doppler", (m,))])
-    assert row["value"] == 21.0 and row["warnings"] == "1 beat(s) not counted (cut by the strip edge or an erase bar, or set aside: see the notes)"
+    assert row["value"] == 21.0 and row["warnings"] == note
     assert row["length_cm"] == "" and row["volume_ml"] == ""
 
 

@@ -55,9 +55,11 @@ def qc_doppler(beats: Sequence[Beat], summary: BeatSummary, envelope_conf: float
     aliasing; with side None the larger limit is used); mean envelope confidence below
     ``min_envelope_conf``; site confidence below ``min_site_conf``; mean VTI outside the plausible
     range for ``site``; Vmax above 700 cm/s, or a mean Vmax above the site's
-    :data:`SITE_VMAX_CM_S` (a regurgitant or stenotic jet, not the site's flow); the model-free tracer disagreeing with the network on
-    more than half of the complete beats (``agreement``, :mod:`echoseg.doppler.tracer`). Warns on fewer complete beats than ``summary``'s
-    min_beats (3, 5 in irregular rhythm; :func:`echoseg.doppler.measure.summarise_beats`), beats not counted (edge, erase bar, set aside), and irregular rhythm.
+    :data:`SITE_VMAX_CM_S` (a regurgitant or stenotic jet, not the site's flow); the model-free
+    tracer disagreeing with the network on more than half of the complete beats (``agreement``,
+    :mod:`echoseg.doppler.tracer`). Warns on fewer complete beats than ``summary``'s min_beats (3, 5
+    in irregular rhythm; :func:`echoseg.doppler.measure.summarise_beats`), beats not counted (strip
+    edge, erase bar, set aside), and irregular rhythm.
     Confidence = min(envelope confidence, site confidence).
     """
     if site not in VTI_RANGE_CM:
@@ -74,7 +76,8 @@ def qc_doppler(beats: Sequence[Beat], summary: BeatSummary, envelope_conf: float
         warnings.append(f"only {len(comp)} complete beat(s); {min_beats} advised"
                         + (" in irregular rhythm" if irregular else ""))
     if n_inc:
-        warnings.append(f"{n_inc} beat(s) not counted (cut by the strip edge or an erase bar, or set aside: see the notes)")
+        warnings.append(f"{n_inc} beat(s) not counted (cut by the strip edge or an erase bar, or set aside: "
+                        "see the notes)")
     if irregular:
         warnings.append("irregular rhythm")
     cv = summary.cv

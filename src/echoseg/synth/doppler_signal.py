@@ -221,9 +221,9 @@ def _segmentation_fill(rng: np.random.Generator, frame: np.ndarray, cal: Spectra
     tinted fill between the baseline and an envelope of its own, over every flow period or only
     some, as exported AI and measurement screens show it: half within a few per cent of the flow's,
     half 6-25 % inside it (the program under-traced: the spectrum's outer band stays visible beyond
-    the fill), and some stopping before the flow period ends (a vertical edge on the deceleration). Half of the fills are near-opaque (the
-    spectrum beneath all but gone: a flat lobe, as a colour fill looks after a channel is taken),
-    the others semi-transparent; some carry the program's contour line. Its own ``rng`` keeps the
+    the fill), and some stopping before the flow period ends (a vertical edge on the deceleration).
+    Half of the fills are near-opaque (the spectrum beneath all but gone: a flat lobe, as a colour
+    fill looks after a channel is taken), the others semi-transparent; some carry the program's contour line. Its own ``rng`` keeps the
     rest of the case unchanged; the flow mask (the truth) stays the true envelope. True when drawn."""
     if rng.random() >= p or not np.any(env):
         return False
