@@ -21,7 +21,7 @@ VMAX_LIMIT_CM_S = 700.0
 # (1.75 for RVOT), mitral stenosis inflow under 3.5 m/s; tricuspid and mitral regurgitation
 # (2.5-6 m/s) lie beyond. The aortic valve keeps VMAX_LIMIT_CM_S (aortic stenosis is its VTI).
 SITE_VMAX_CM_S = {"mv": 350.0, "av": VMAX_LIMIT_CM_S, "lvot": 200.0, "rvot": 175.0, "pv": 200.0}
-JET_LOOKS_LIKE = {"mv": "mitral regurgitation", "av": "an artefact",
+JET_LOOKS_LIKE = {"mv": "mitral regurgitation",  # the aortic valve's bound is VMAX_LIMIT_CM_S, checked first
                   "lvot": "aortic stenosis, mitral regurgitation or outflow obstruction",
                   "rvot": "tricuspid regurgitation or pulmonary stenosis",
                   "pv": "tricuspid regurgitation or pulmonary stenosis"}
@@ -108,7 +108,7 @@ def qc_doppler(beats: Sequence[Beat], summary: BeatSummary, envelope_conf: float
     vmax = max((b.vmax_cm_s for b in comp), default=0.0)
     if vmax > VMAX_LIMIT_CM_S:
         reasons.append(f"implausible Vmax: {vmax:.0f} cm/s (> {VMAX_LIMIT_CM_S:.0f})")
-    elif summary.vmax_cm_s is not None and summary.vmax_cm_s > SITE_VMAX_CM_S[site]:
+    elif site in JET_LOOKS_LIKE and summary.vmax_cm_s is not None and summary.vmax_cm_s > SITE_VMAX_CM_S[site]:
         reasons.append(f"Vmax {summary.vmax_cm_s:.0f} cm/s is too fast for {site.upper()} flow "
                        f"(> {SITE_VMAX_CM_S[site]:.0f}): looks like {JET_LOOKS_LIKE[site]}")
     if agreement is not None and not agreement.agrees:
