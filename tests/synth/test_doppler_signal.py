@@ -238,3 +238,29 @@ def test_a_segmentation_fill_may_sit_inside_the_flow_but_the_truth_stays_the_flo
         changed = np.any(frame != case.frames[0], axis=2)
         covered.append(float((changed & outer).sum()) / max(1, int(outer.sum())))
     assert min(covered) < 0.2 and max(covered) > 0.5  # some fills leave the outer band, others cover it
+
+
+def test_a_faded_outer_band_changes_the_picture_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    from echoseg.synth import doppler_signal as ds
+    from echoseg.synth import spectral
+
+    drawn = []
+    real_flow = spectral.Flow
+
+    def spy(*a, **kw):
+        f = real_flow(*a, **kw)
+        drawn.append(f)
+        return f
+
+    monkeypatch.setattr(ds, "Flow", spy)
+    seeds = range(300, 312)
+    with_fade = [ds.generate_doppler_signal(s) for s in seeds]
+    share = np.mean([f.edge_fade_db > 0 for f in drawn if f.kind != "tissue"])
+    assert 0.2 < share < 0.8 and all(f.edge_fade_db == 0 for f in drawn if f.kind == "tissue")
+    assert all(3.0 <= f.edge_fade_db <= 15.0 for f in drawn if f.edge_fade_db > 0)
+    monkeypatch.setattr(ds, "EDGE_FADE_SHARE", 0.0)
+    without = [ds.generate_doppler_signal(s) for s in seeds]
+    for a, b in zip(with_fade, without):  # the same case (own generator for the fade) and the same truth
+        assert json.dumps(a.truth, sort_keys=True, default=str) == json.dumps(b.truth, sort_keys=True, default=str)
+        assert np.array_equal(a.masks, b.masks)
+    assert sum(not np.array_equal(a.frames, b.frames) for a, b in zip(with_fade, without)) >= 3

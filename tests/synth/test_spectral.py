@@ -176,3 +176,23 @@ def test_flow_density_shapes() -> None:
         assert d[at(130)] < 1e-3 * d[at(93)] and d[at(-15)] < 1e-3 * d[at(93)]
     with pytest.raises(ValueError):
         sp.flow_density(s, e, dataclasses.replace(sp.Flow(_away), kind="laminar"), 0.03, 1.0)
+
+
+@pytest.mark.parametrize("kind", ["filled", "plug"])
+def test_a_faded_edge_is_dimmer_than_the_core_and_still_ends_at_the_envelope(kind: str) -> None:
+    s = np.linspace(-20, 140, 321)[:, None]
+    e = np.array([100.0])
+    flat = sp.Flow(_away, kind=kind, band=0.6, fill=0.0, shape_k=0.01, low_boost=0.0, floor_db=-3.0)
+    faded = dataclasses.replace(flat, edge_fade_db=12.0, edge_fade_w=0.3)
+    d0, d1 = (sp.flow_density(s, e, f, 0.03, 1.0)[:, 0] for f in (flat, faded))
+
+    def at(v: float) -> int:
+        return int(np.argmin(np.abs(s[:, 0] - v)))
+
+    assert d1[at(55)] == pytest.approx(d0[at(55)], rel=0.02)  # the core is untouched
+    assert 10 * np.log10(d0[at(97)] / d1[at(97)]) > 9.0  # the outer band is about 12 dB dimmer
+    # the dimmer band still ends at the envelope: its own half level is crossed within 3 % of E
+    lvl = d1[(s[:, 0] > 85) & (s[:, 0] < 96)].min()
+    edge = s[(d1 > 0.5 * lvl) & (s[:, 0] > 0), 0].max()
+    assert edge == pytest.approx(100.0, rel=0.03)
+    assert d1[at(110)] < 0.05 * lvl  # and nothing but the faint tail lies beyond it

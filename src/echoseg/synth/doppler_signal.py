@@ -60,6 +60,9 @@ _NT_LABELS = {"tr": ("TR", "TR Vmax", "TR CW", "TV CW"), "mr": ("MR", "MR Vmax",
 _MARK_RGB = ((255, 40, 40), (255, 230, 0), (255, 255, 255), (0, 255, 255), (120, 255, 120), (255, 140, 0))
 
 
+EDGE_FADE_SHARE = 0.5  # share of flows whose outer band is dimmer than their core (3-15 dB, the outer 10-40 %)
+
+
 def _flow(rng: np.random.Generator, kind: str, velocity: Callable[[np.ndarray], np.ndarray], v_ref: float,
           gain_db: float = 0.0) -> Flow:
     """A flow component with its spectral shape drawn for ``kind`` (see :class:`spectral.Flow`)."""
@@ -71,6 +74,10 @@ def _flow(rng: np.random.Generator, kind: str, velocity: Callable[[np.ndarray], 
         shape = {"band": rng.uniform(0.15, 0.45), "fill": rng.uniform(0.0, 0.3), "floor_db": rng.uniform(-12, -3)}
     else:
         shape = {"floor_db": rng.uniform(-12, -2), "shape_k": rng.uniform(0.2, 1.8), "low_boost": rng.uniform(0, 0.8)}
+    if kind != "tissue":  # its own generator (from the flow's drawn peak): the rest of the case stays the same
+        fade = np.random.default_rng([int(1000 * v_ref) & 0x7FFFFFFF, 6007])
+        if fade.random() < EDGE_FADE_SHARE:
+            shape |= {"edge_fade_db": fade.uniform(3.0, 15.0), "edge_fade_w": fade.uniform(0.1, 0.4)}
     return Flow(velocity=velocity, kind=kind, gain_db=gain_db, v_ref=max(v_ref, 1.0),
                 onset_cm_s=float(rng.uniform(0.02, 0.06) * max(v_ref, 1.0) + 1.0),
                 **{k: float(v) for k, v in shape.items()})

@@ -9,6 +9,9 @@ Model (pure numpy/scipy functions; every appearance parameter is a field of :cla
    ``inflow`` (PW E/A inflow, venous flow): the same with a wider, fuller band; ``tissue`` (tissue
    Doppler): a narrow very bright band; ``filled`` (CW jets: AV, MV stenosis, regurgitation): every
    speed 0..E, ``floor + u**k`` plus a low-velocity term ``low_boost (1-u)**2`` (``u = s/E``).
+   Any kind may fade towards its envelope (``edge_fade_db`` over the outer ``edge_fade_w`` of the
+   speeds): on real screens the fastest scatterers are often fewer, and the dense signal's outer band
+   is dimmer than its core while still well above the noise. The envelope stays ``E``.
    Broadening (transit time, geometric/aperture) is a Gaussian convolution with
    ``sigma = beta |v| + sigma0`` evaluated at each edge, closed form for these box shapes (a band is
    never narrower than 2.5 sigma): the half-power edge of the dense signal stays within a few % of
@@ -63,6 +66,8 @@ class Flow:
     low_boost: float = 0.3   # filled: brightness near the baseline (1 - u)**2
     v_ref: float = 100.0     # peak speed of the flow (cm/s), scales the band fill-in
     onset_cm_s: float = 4.0  # speeds below this fade out (no flow between beats)
+    edge_fade_db: float = 0.0  # the density falls by this much towards the envelope ...
+    edge_fade_w: float = 0.25  # ... over this outer fraction of the speeds 0..E
 
 
 @dataclass(frozen=True)
@@ -142,6 +147,10 @@ def flow_density(s: np.ndarray, e_abs: np.ndarray, flow: Flow, beta: float, sigm
         core = floor + (1 - floor) * ndtr((s - lo) / (beta * lo + sigma0 + 0.04 * e))
     else:
         raise ValueError(f"flow kind must be one of {', '.join(KINDS)}, not {flow.kind!r}")
+    if flow.edge_fade_db > 0:
+        u = np.clip(s / np.maximum(e, 1e-6), 0.0, 1.0)
+        w = max(flow.edge_fade_w, 1e-3)
+        core = core * 10.0 ** (-0.1 * flow.edge_fade_db * _smoothstep((u - (1.0 - w)) / w))
     gate = _smoothstep(e / max(flow.onset_cm_s, 1e-6))
     return (10.0 ** (flow.gain_db / 10.0)) * gate * core * top * bottom
 
