@@ -72,8 +72,9 @@ def test_cohort_seeds_are_disjoint_from_training_validation_and_each_other():
         assert seen.isdisjoint(r)
         seen.update(r)
     specs = {s.name: s for s in bm.cohort_specs(0)}
-    assert [specs[n].seed for n in bm.COHORTS] == [9001, 9002, 9003]
+    assert [specs[n].seed for n in bm.COHORTS] == [9001, 9002, 9003, 9004]
     assert specs["external"].heldout and not specs["held-out"].heldout and not specs["shifted"].heldout
+    assert specs["scanner"].physical and not any(specs[n].physical for n in ("held-out", "shifted", "external"))
     assert specs["shifted"].image_sizes and not specs["held-out"].image_sizes
 
 
@@ -92,6 +93,9 @@ def test_written_cohorts_use_the_right_styles_sizes_and_seeds(result):
         styles = {r["style"] for r in rows}
         if c.spec.name == "external":
             assert styles == {HELDOUT_FAMILY}
+        elif c.spec.name == "scanner":
+            assert {r["style"] for r in rows if r["kind"] == "a4c"} == {"scanner"}
+            assert {r["style"] for r in rows if r["kind"] == "doppler"} <= set(TRAIN_FAMILIES)
         else:
             assert styles <= set(TRAIN_FAMILIES)
     shifted = {tuple(map(int, r["image_size"].split("x"))) for r in _truth(result, "shifted")}
@@ -100,6 +104,21 @@ def test_written_cohorts_use_the_right_styles_sizes_and_seeds(result):
     assert all(rows > 820 or rows < 420 for rows, _ in bm.SHIFTED_SIZES)  # outside the random training draw
     held = {tuple(map(int, r["image_size"].split("x"))) for r in _truth(result, "held-out")}
     assert held.isdisjoint(shifted)
+
+
+def test_the_scanner_cohort_holds_signal_level_doppler_and_scanner_formed_cines(result):
+    from echoseg.synth.a4c import generate_a4c
+    from echoseg.synth.doppler import generate_doppler
+    from echoseg.synth.doppler_signal import generate_doppler_signal
+
+    rows = _truth(result, "scanner")
+    for r in rows:
+        s = int(r["seed"])
+        if r["kind"] == "doppler":
+            assert float(r["value"]) == pytest.approx(generate_doppler_signal(s).truth["value"])
+            assert float(r["value"]) != pytest.approx(generate_doppler(s).truth["value"])
+        elif r["task"] == "la_area":
+            assert float(r["value"]) == pytest.approx(generate_a4c(s, family="scanner").truth["la_area"])
 
 
 # ----------------------------------------------------------------------------- tertiles

@@ -1,13 +1,16 @@
 """Benchmark echoseg on regenerated synthetic cohorts: accuracy, subgroups, and prompted baselines.
 
-Three cohorts come from fixed generator seeds that training (seeds < 8_500_000) and validation
+Four cohorts come from fixed generator seeds that training (seeds < 8_500_000) and validation
 (8_500_000 ..) never use; cohort ``k`` is written with ``write_dataset`` seed ``9000 + 10 * seed + k``,
 so its case seeds are ``(9000 + 10 * seed + k) * 1000 + i`` (>= 9_000_000, at most 1000 per kind):
 
 - ``held-out``: the training style families, the generator's default (vendor-like) settings;
 - ``shifted``: the same families drawn on screen sizes outside the training distribution
   (:data:`SHIFTED_SIZES`, rows x cols, cycled over the cases; nothing else is shifted);
-- ``external``: the held-out style family (``heldout=True``), never seen in training.
+- ``external``: the held-out style family (``heldout=True``), never seen in training;
+- ``scanner``: the physical generators, closer to real screens: scanner-formed A4C cines
+  (:mod:`echoseg.synth.a4c_scanner`, B-mode from scatterers) and signal-level Doppler
+  (:mod:`echoseg.synth.doppler_signal`: the spectrum computed from a velocity distribution).
 
 Each cohort is written as DICOM, measured through :func:`echoseg.pipeline.measure` exactly as a
 user's files are, written with :func:`echoseg.report.write_all`, and compared with its truth by
@@ -30,6 +33,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -39,10 +43,13 @@ from echoseg.options import Models
 from echoseg.types import DopplerDetails, FileResult
 from echoseg.vocab import ATRIUM_LABEL, TASKS_DOPPLER, site_of
 
+if TYPE_CHECKING:
+    from echoseg.synth.case import SynthCase
+
 TEST_SEED_BASE = 9000  # write_dataset seed; cases are seed * 1000 + i >= 9_000_000
 MAX_CASES = 1000  # per cohort and kind, so that cohorts never share a case seed
 SHIFTED_SIZES: tuple[tuple[int, int], ...] = ((360, 480), (384, 704), (900, 1200))  # rows, cols
-COHORTS = ("held-out", "shifted", "external")
+COHORTS = ("held-out", "shifted", "external", "scanner")
 BASELINE_METHODS = ("echoseg", "classical-box", "classical-point")
 SUBGROUPS = ("rhythm", "size_tertile", "style")
 TERTILES = ("T1 (smallest)", "T2", "T3 (largest)")
@@ -50,6 +57,7 @@ DESCRIPTION = {
     "held-out": "training style families, default generator settings",
     "shifted": "training style families on screen sizes outside the training distribution",
     "external": "held-out style family (never seen in training), default generator settings",
+    "scanner": "scanner-formed A4C cines and signal-level Doppler spectra (the physical generators)",
 }
 
 
@@ -61,6 +69,7 @@ class CohortSpec:
     seed: int
     heldout: bool
     image_sizes: tuple[tuple[int, int], ...] = ()
+    physical: bool = False  # the scanner-formed A4C and signal-level Doppler generators
 
     def case_seeds(self, n: int) -> range:
         """Generator seeds of the cohort's ``n`` cases of one kind."""
@@ -117,29 +126,50 @@ def cohort_specs(seed: int = 0, names: Sequence[str] = COHORTS) -> tuple[CohortS
     if bad or not names:
         raise ValueError(f"cohorts must be some of {', '.join(COHORTS)}, not {list(names)}")
     return tuple(CohortSpec(n, TEST_SEED_BASE + 10 * seed + COHORTS.index(n) + 1, heldout=n == "external",
-                            image_sizes=SHIFTED_SIZES if n == "shifted" else ()) for n in names)
+                            image_sizes=SHIFTED_SIZES if n == "shifted" else (), physical=n == "scanner")
+                 for n in names)
 
 
-def _write_sized(out: Path, kind: str, n: int, seed: int, sizes: Sequence[tuple[int, int]],
+def _write_cases(out: Path, kind: str, n: int, seed: int, make: Callable[[int, int], SynthCase],
                  jpeg_fraction: float = 0.3) -> Path:
-    """``write_dataset`` with screen size ``sizes[i % len(sizes)]`` for case i (same stems, seeds, truth.csv)."""
-    from echoseg.synth.a4c import generate_a4c
+    """``write_dataset`` with case i made by ``make(i, seed)`` (same stems, seeds, compression draw, truth.csv)."""
     from echoseg.synth.dataset import truth_rows
     from echoseg.synth.dicom_writer import write_case
-    from echoseg.synth.doppler import generate_doppler
 
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     rows: list[dict[str, object]] = []
     for i, s in enumerate(range(seed * 1000, seed * 1000 + n)):
-        h, w = sizes[i % len(sizes)]
-        size = (int(h), int(w))
-        case = generate_a4c(s, image_size=size) if kind == "a4c" else generate_doppler(s, image_size=size)
+        case = make(i, s)
         compression = "jpeg" if rng.random() < jpeg_fraction and not case.monochrome else "none"
         stem = f"{kind}{s:06d}"
         write_case(case, out, stem, compression=compression)
         rows.extend(truth_rows(stem, case, None))
     return _write_rows(out / "truth.csv", rows)
+
+
+def _write_sized(out: Path, kind: str, n: int, seed: int, sizes: Sequence[tuple[int, int]]) -> Path:
+    """Case i drawn on screen size ``sizes[i % len(sizes)]`` (rows, cols)."""
+    from echoseg.synth.a4c import generate_a4c
+    from echoseg.synth.doppler import generate_doppler
+
+    def make(i: int, s: int) -> SynthCase:
+        h, w = sizes[i % len(sizes)]
+        size = (int(h), int(w))
+        return generate_a4c(s, image_size=size) if kind == "a4c" else generate_doppler(s, image_size=size)
+
+    return _write_cases(out, kind, n, seed, make)
+
+
+def _write_physical(out: Path, kind: str, n: int, seed: int) -> Path:
+    """Scanner-formed A4C cines and signal-level Doppler screens (the five sites)."""
+    from echoseg.synth.a4c import generate_a4c
+    from echoseg.synth.doppler_signal import generate_doppler_signal
+
+    def make(i: int, s: int) -> SynthCase:
+        return generate_a4c(s, family="scanner") if kind == "a4c" else generate_doppler_signal(s)
+
+    return _write_cases(out, kind, n, seed, make)
 
 
 def _write_rows(path: Path, rows: Sequence[Mapping[str, object]]) -> Path:
@@ -173,7 +203,9 @@ def write_cohort(spec: CohortSpec, out: Path, n_a4c: int, n_doppler: int) -> lis
         if n == 0:
             continue
         d = (out / kind).resolve()
-        if spec.image_sizes:
+        if spec.physical:
+            truth = _write_physical(d, kind, n, spec.seed)
+        elif spec.image_sizes:
             truth = _write_sized(d, kind, n, spec.seed, spec.image_sizes)
         else:
             truth = write_dataset(d, kind, n, spec.seed, heldout=spec.heldout)

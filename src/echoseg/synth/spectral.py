@@ -149,8 +149,8 @@ def flow_density(s: np.ndarray, e_abs: np.ndarray, flow: Flow, beta: float, sigm
         raise ValueError(f"flow kind must be one of {', '.join(KINDS)}, not {flow.kind!r}")
     if flow.edge_fade_db > 0:
         u = np.clip(s / np.maximum(e, 1e-6), 0.0, 1.0)
-        w = max(flow.edge_fade_w, 1e-3)
-        core = core * 10.0 ** (-0.1 * flow.edge_fade_db * _smoothstep((u - (1.0 - w)) / w))
+        fw = max(flow.edge_fade_w, 1e-3)
+        core = core * 10.0 ** (-0.1 * flow.edge_fade_db * _smoothstep((u - (1.0 - fw)) / fw))
     gate = _smoothstep(e / max(flow.onset_cm_s, 1e-6))
     return (10.0 ** (flow.gain_db / 10.0)) * gate * core * top * bottom
 
