@@ -56,7 +56,7 @@ def result(tmp_path_factory) -> bm.BenchmarkResult:
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(pipeline, "measure_file", _oracle)
         return bm.run_benchmark(out, n_a4c=N_A4C, n_doppler=N_DOPPLER, models=pipeline.Models("none", "none"),
-                                n_boot=0)
+                                n_boot=0, cohorts=bm.COHORTS)
 
 
 def _truth(res: bm.BenchmarkResult, cohort: str) -> list[dict[str, str]]:
@@ -65,13 +65,14 @@ def _truth(res: bm.BenchmarkResult, cohort: str) -> list[dict[str, str]]:
 
 # ----------------------------------------------------------------------------- cohorts
 def test_cohort_seeds_are_disjoint_from_training_validation_and_each_other():
-    ranges = [s.case_seeds(bm.MAX_CASES) for draw in (0, 1, 2) for s in bm.cohort_specs(draw)]
+    ranges = [s.case_seeds(bm.MAX_CASES) for draw in (0, 1, 2) for s in bm.cohort_specs(draw, bm.COHORTS)]
     assert all(r.start >= 9_000_000 > VAL_SEED_BASE + 100_000 for r in ranges)
     seen: set[int] = set()
     for r in ranges:
         assert seen.isdisjoint(r)
         seen.update(r)
-    specs = {s.name: s for s in bm.cohort_specs(0)}
+    specs = {s.name: s for s in bm.cohort_specs(0, bm.COHORTS)}
+    assert [s.name for s in bm.cohort_specs(0)] == list(bm.DEFAULT_COHORTS) == ["held-out", "shifted", "external"]
     assert [specs[n].seed for n in bm.COHORTS] == [9001, 9002, 9003, 9004]
     assert specs["external"].heldout and not specs["held-out"].heldout and not specs["shifted"].heldout
     assert specs["scanner"].physical and not any(specs[n].physical for n in ("held-out", "shifted", "external"))

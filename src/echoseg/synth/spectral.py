@@ -137,8 +137,8 @@ def flow_density(s: np.ndarray, e_abs: np.ndarray, flow: Flow, beta: float, sigm
     top = ndtr((e - s) / (beta * e + sigma0))
     bottom = ndtr(s / sigma0)
     floor = 10.0 ** (flow.floor_db / 10.0)
+    u = np.clip(s / np.maximum(e, 1e-6), 0.0, 1.0)  # speed as a fraction of the envelope's
     if flow.kind == "filled":
-        u = np.clip(s / np.maximum(e, 1e-6), 0.0, 1.0)
         core = (floor + (1 - floor) * u ** flow.shape_k + flow.low_boost * (1 - u) ** 2) / (1 + flow.low_boost)
     elif flow.kind in ("plug", "inflow", "tissue"):
         w = np.clip(flow.band + flow.fill * (1 - e / max(flow.v_ref, 1e-6)), 0.03, 1.0)
@@ -148,7 +148,6 @@ def flow_density(s: np.ndarray, e_abs: np.ndarray, flow: Flow, beta: float, sigm
     else:
         raise ValueError(f"flow kind must be one of {', '.join(KINDS)}, not {flow.kind!r}")
     if flow.edge_fade_db > 0:
-        u = np.clip(s / np.maximum(e, 1e-6), 0.0, 1.0)
         fw = max(flow.edge_fade_w, 1e-3)
         core = core * 10.0 ** (-0.1 * flow.edge_fade_db * _smoothstep((u - (1.0 - fw)) / fw))
     gate = _smoothstep(e / max(flow.onset_cm_s, 1e-6))
