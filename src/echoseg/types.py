@@ -232,7 +232,7 @@ class DopplerDetails:
     mode: str = "unknown"
     tracer_vti: tuple[float, ...] = ()  # the model-free tracer's VTI (cm) over each beat's span (doppler.tracer)
     nontarget: str = ""  # the refusal when the strip is not one of the five sites ("" when it is)
-    timing: str = ""  # the refusal when the trace lies in the wrong phase of the cycle (doppler.timing; "" when not)
+    timing: str = ""  # the refusal when the trace lies in the wrong phase of the cycle or runs the wrong way (doppler.timing; "" when not)
 
     def __post_init__(self) -> None:
         if self.side not in (None, 1, -1):

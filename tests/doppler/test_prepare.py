@@ -60,3 +60,17 @@ def test_doppler_input_paints_out_a_green_ecg_beyond_the_flow():
     x_raw = doppler_input(ecg, cal, size=(64, 128), paint_overlays=False)[0][0]
     assert np.abs(x_raw - x_clean).max() > 0.3  # the trace shows in the network's input ...
     assert np.abs(x_painted - x_clean).max() < 0.15  # ... unless painted out (speckle differs a little)
+
+
+def test_the_brightened_reading_lifts_dim_greys_most_and_keeps_black_and_white() -> None:
+    from echoseg.doppler.prepare import brightened
+
+    lum = np.array([0.0, 20.0, 60.0, 128.0, 200.0, 255.0, 300.0], dtype=np.float32)
+    out = brightened(lum)
+    assert out[0] == 0.0 and out[5] == pytest.approx(255.0) and out[6] == pytest.approx(255.0)  # clipped
+    assert np.all(np.diff(out) >= 0)  # the order of greys stays
+    gain = out[1:5] - lum[1:5]
+    assert np.all(gain > 0) and gain[1] > gain[3]  # a dim outer band (60) gains more than a bright core (200)
+    assert brightened(lum, 1.0)[:6] == pytest.approx(lum[:6])  # gamma 1: unchanged
+    with pytest.raises(ValueError, match="gamma must lie in"):
+        brightened(lum, 1.5)

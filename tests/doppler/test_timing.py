@@ -47,3 +47,12 @@ def test_no_timing_without_r_waves_or_complete_beats() -> None:
     assert flow_timing(beats, t, speed, r[:1]) is None
     assert flow_timing([Beat(0, 0.1, 0.4, 1, 1, 1, 0, 0, complete=False)], t, speed, r) is None
     assert timing_reason("lvot", None) == ""
+
+
+def test_a_mitral_trace_of_flow_away_from_the_transducer_is_refused_and_ejection_either_way_is_not() -> None:
+    from echoseg.doppler.timing import direction_reason
+
+    assert "mitral regurgitation" in direction_reason("mv", -1)
+    assert direction_reason("mv", 1) == ""
+    for site in ("av", "lvot", "rvot", "pv"):  # aortic stenosis from the right parasternal window runs towards
+        assert direction_reason(site, 1) == direction_reason(site, -1) == ""

@@ -36,6 +36,27 @@ def strip_luminance(frame_rgb: np.ndarray, cal: SpectralCalibration, paint_overl
     return lum
 
 
+BRIGHTENED_GAMMA = 0.5  # the second network pass reads the strip's luminance on this power curve
+
+
+def brightened(lum: np.ndarray, gamma: float = BRIGHTENED_GAMMA) -> np.ndarray:
+    """Strip luminance (0..255) on a power curve ``255 (lum / 255) ** gamma``: dim greys lifted most.
+
+    Real spectra often show the dense signal's outer band at half the core's grey or less (the
+    fastest scatterers are fewer; vendors' compression and reject differ), where a network trained
+    on brighter bands stops short of the envelope. The Doppler network also reads the strip on this
+    curve, and the flow probability is the mean of the two readings (see
+    :func:`echoseg.doppler.task.flow_probability`).
+
+    >>> brightened(np.array([0.0, 63.75, 255.0], dtype=np.float32)).round(1).tolist()
+    [0.0, 127.5, 255.0]
+    """
+    if not 0.0 < gamma <= 1.0:
+        raise ValueError(f"gamma must lie in (0, 1] (below 1 brightens), not {gamma}")
+    x = np.clip(np.asarray(lum, dtype=np.float32), 0.0, 255.0) / np.float32(255.0)
+    return (np.float32(255.0) * x ** np.float32(gamma)).astype(np.float32)
+
+
 def _one_frame(frame_rgb: np.ndarray) -> np.ndarray:
     frame = np.asarray(frame_rgb)
     if frame.ndim == 4 and frame.shape[0] == 1:

@@ -8,6 +8,12 @@ beam through the mitral valve also crosses; an ejection trace in diastole follow
 (aortic, pulmonary) or tricuspid/mitral inflow. Timing is physiology, the same on every vendor's
 screen, so it holds where the waveform's look does not.
 
+Direction is physiology too, for one site: mitral inflow is recorded from the apex, where it runs
+towards the transducer (above the baseline, by the calibrated sign); a mitral trace of flow running
+away from it follows mitral regurgitation or LV outflow (:func:`direction_reason`). The ejection
+sites are recorded from windows on either side of their flow (aortic stenosis from the apex and from
+the right parasternal window), so their direction says nothing.
+
 The phase of a beat is the time of its VTI-weighted centre after the preceding R wave, as a
 fraction of the median RR interval (0 at the R wave, 1 at the next). The strip's phase is the
 median over its complete beats; R waves are extended before the first and after the last by the
@@ -42,7 +48,7 @@ DIASTOLE_UNTIL = 0.95  # ... to this (later wraps towards the next systole: unde
 _EJECTION_OTHERS = {"av": "aortic regurgitation or mitral inflow", "lvot": "aortic regurgitation or mitral inflow",
                     "rvot": "pulmonary regurgitation or tricuspid inflow", "pv": "pulmonary regurgitation or tricuspid inflow"}
 
-__all__ = ["FlowTiming", "flow_timing", "timing_reason"]
+__all__ = ["FlowTiming", "direction_reason", "flow_timing", "timing_reason"]
 
 
 @dataclass(frozen=True)
@@ -97,4 +103,19 @@ def timing_reason(site: str, timing: FlowTiming | None) -> str:
     if site in _EJECTION_OTHERS and DIASTOLE_FROM <= p <= DIASTOLE_UNTIL:
         return (f"flow timing: the traced flow lies in diastole ({p:.2f} of the cardiac cycle after the R wave), "
                 f"{site.upper()} ejection in systole (the trace looks like {_EJECTION_OTHERS[site]})")
+    return ""
+
+
+def direction_reason(site: str, side: int) -> str:
+    """The QC refusal when the traced flow runs the wrong way for ``site`` ("" when it fits):
+    a mitral trace (``side`` -1: away from the transducer) of flow running away from the apex.
+
+    >>> direction_reason("mv", -1)[:46]
+    'flow direction: the traced flow runs away from'
+    >>> direction_reason("mv", 1), direction_reason("av", 1)
+    ('', '')
+    """
+    if site == "mv" and side < 0:
+        return ("flow direction: the traced flow runs away from the transducer, mitral inflow (recorded from the "
+                "apex) towards it (the trace looks like mitral regurgitation or LV outflow)")
     return ""
