@@ -22,7 +22,8 @@ from echoseg.evaluation.benchmark import COHORTS, BenchmarkResult, CohortResult,
 from echoseg.evaluation.benchmark_report import routing_text, task_summaries
 from echoseg.options import Models
 
-TITLE = {"held-out": "held-out", "shifted": "shifted (screen sizes)", "external": "external-style"}
+TITLE = {"held-out": "held-out", "shifted": "shifted (screen sizes)", "external": "external-style",
+         "scanner": "scanner-formed (A4C from the scanner model, signal-level Doppler)"}
 
 
 def _f(v: float, fmt: str) -> str:
