@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from echoseg.atria.prepare import atria_input
-from echoseg.doppler.prepare import doppler_input
+from echoseg.doppler.prepare import brightened, doppler_input, strip_luminance
 from echoseg.imaging.resample import mask_input
 from echoseg.io.calibration import spectral_calibration, tissue_calibration
 from echoseg.io.read import read
@@ -68,10 +68,15 @@ class OracleModels(Models):
                 for xt, lt in zip(x, onehot, strict=True):
                     atria[_key(xt)] = {"seg": 12.0 * lt}
             else:
-                x, geom = doppler_input(img.frames[0], spectral_calibration(img.regions, img.shape), DOPPLER_SIZE)
+                cal = spectral_calibration(img.regions, img.shape)
+                x, geom = doppler_input(img.frames[0], cal, DOPPLER_SIZE)
                 soft = np.clip(mask_input(masks[0], geom), 1e-4, 1 - 1e-4)
                 cls = np.where(np.array(SITES) == truth["site"], 4.0, 0.0).astype(np.float32)
-                doppler[_key(x)] = {"seg": (40.0 * (soft - 0.5))[None].astype(np.float32), "cls": cls}
+                answer = {"seg": (40.0 * (soft - 0.5))[None].astype(np.float32), "cls": cls}
+                # the pipeline also reads the strip brightened: the truth again
+                xb, _ = doppler_input(img.frames[0], cal, DOPPLER_SIZE,
+                                      lum=brightened(strip_luminance(img.frames[0], cal)))
+                doppler[_key(x)] = doppler[_key(xb)] = answer
         self._cache["atria"] = LoadedModel(_Lookup(atria), {"input_size": ATRIA_SIZE}, "oracle")
         self._cache["doppler"] = LoadedModel(_Lookup(doppler), {"input_size": list(DOPPLER_SIZE)}, "oracle")
 

@@ -56,7 +56,7 @@ def test_the_web_app_runs_the_network_once_per_file_and_not_for_edits(study, ora
         assert r.status_code == 200, r.text
         assert len(infer_calls) == 1 and infer_calls[0][0] == read(a4c).n_frames  # every frame in one call
         r = client.post(f"/api/sessions/{sid}/upload", files=[("files", (lvot.name, lvot.read_bytes()))])
-        assert len(infer_calls) == 2 and infer_calls[1][0] == 1
+        assert len(infer_calls) == 2 and infer_calls[1][0] == 2  # the strip as shown and brightened, one call
         files = {f["name"]: f for f in r.json()["files"]}
         assert files[a4c.name]["editable"] and files[lvot.name]["editable"]
         # edits re-measure from what the pipeline kept: no network, no file read
