@@ -50,6 +50,8 @@ def test_doppler_clean_case_passes_with_warnings():
     (dict(bs=beats([40, 42, 41], vmax=320.0), site="pv", cal=None),
      "Vmax 320 cm/s is too fast for PV flow (> 200): looks like tricuspid regurgitation"),
     (dict(bs=beats([60, 62, 61], vmax=450.0), site="mv", cal=None), "Vmax 450 cm/s is too fast for MV flow"),
+    (dict(bs=beats([4, 4.2, 4.1], vmax=26.0), site="pv", cal=None),
+     "Vmax 26 cm/s is too slow for PV flow (< 30): looks like venous flow"),
 ])
 def test_doppler_rules(kw, expect):
     res = run(**kw) if "site" in kw else run(**kw, site="lvot")
@@ -68,6 +70,18 @@ def test_each_site_keeps_its_own_flow_speed():
     assert run(beats([20, 21, 20], vmax=130.0), site="pv", cal=None).passed
     assert not run(beats([30, 31, 30], vmax=280.0), site="rvot", cal=None).passed
     assert SITE_VMAX_CM_S["av"] == 700.0 and min(SITE_VMAX_CM_S.values()) >= 150.0
+
+
+def test_slow_flow_is_refused_below_each_sites_floor_and_not_above_it():
+    """The slowest ejection and inflow the generator draws (LVOT 70, RVOT 50, PV 60, AV 100 cm/s, mitral
+    E 50) lie well above the floors; venous flow at 26 cm/s routed to PV does not pass."""
+    from echoseg.doppler.qc import SITE_VMIN_CM_S
+
+    for site, floor in SITE_VMIN_CM_S.items():
+        vti = 6.0 if site != "mv" else 8.0
+        assert run(beats([vti, vti, vti], vmax=floor + 1.0), site=site, cal=None).passed, site
+        slow = run(beats([vti, vti, vti], vmax=floor - 1.0), site=site, cal=None)
+        assert not slow.passed and "too slow" in slow.reasons[0], site
 
 
 def test_doppler_cv_is_a_warning_in_irregular_rhythm():

@@ -21,6 +21,13 @@ VMAX_LIMIT_CM_S = 700.0
 # (1.75 for RVOT), mitral stenosis inflow under 3.5 m/s; tricuspid and mitral regurgitation
 # (2.5-6 m/s) lie beyond. The aortic valve keeps VMAX_LIMIT_CM_S (aortic stenosis is its VTI).
 SITE_VMAX_CM_S = {"mv": 350.0, "av": VMAX_LIMIT_CM_S, "lvot": 200.0, "rvot": 175.0, "pv": 200.0}
+# Slowest flow a site's VTI is taken from (cm/s, mean Vmax of the complete beats): slower is venous
+# flow (hepatic, pulmonary veins: 20-60 cm/s, mostly under 40), tissue motion or a trace that stayed in
+# the clutter band at the baseline. Ejection at the valves and outflow tracts keeps peaks above
+# 40-50 cm/s even in low-output states, aortic ejection above 60, mitral inflow's larger wave above
+# 30; the floors sit below that. On the synthetic cohorts of docs/accuracy.md no strip comes within
+# 10 cm/s of them; one held-out hepatic vein strip routed to PV passed at 26 cm/s before (docs/nontarget.md).
+SITE_VMIN_CM_S = {"mv": 25.0, "av": 40.0, "lvot": 30.0, "rvot": 30.0, "pv": 30.0}
 JET_LOOKS_LIKE = {"mv": "mitral regurgitation",  # the aortic valve's bound is VMAX_LIMIT_CM_S, checked first
                   "lvot": "aortic stenosis, mitral regurgitation or outflow obstruction",
                   "rvot": "tricuspid regurgitation or pulmonary stenosis",
@@ -55,7 +62,8 @@ def qc_doppler(beats: Sequence[Beat], summary: BeatSummary, envelope_conf: float
     aliasing; with side None the larger limit is used); mean envelope confidence below
     ``min_envelope_conf``; site confidence below ``min_site_conf``; mean VTI outside the plausible
     range for ``site``; Vmax above 700 cm/s, or a mean Vmax above the site's
-    :data:`SITE_VMAX_CM_S` (a regurgitant or stenotic jet, not the site's flow); the model-free
+    :data:`SITE_VMAX_CM_S` (a regurgitant or stenotic jet, not the site's flow) or below its
+    :data:`SITE_VMIN_CM_S` (venous flow, tissue motion, clutter); the model-free
     tracer disagreeing with the network on more than half of the complete beats (``agreement``,
     :mod:`echoseg.doppler.tracer`). Warns on fewer complete beats than ``summary``'s min_beats (3, 5
     in irregular rhythm; :func:`echoseg.doppler.measure.summarise_beats`), beats not counted (strip
@@ -111,6 +119,10 @@ def qc_doppler(beats: Sequence[Beat], summary: BeatSummary, envelope_conf: float
     elif site in JET_LOOKS_LIKE and summary.vmax_cm_s is not None and summary.vmax_cm_s > SITE_VMAX_CM_S[site]:
         reasons.append(f"Vmax {summary.vmax_cm_s:.0f} cm/s is too fast for {site.upper()} flow "
                        f"(> {SITE_VMAX_CM_S[site]:.0f}): looks like {JET_LOOKS_LIKE[site]}")
+    if summary.vmax_cm_s is not None and comp and summary.vmax_cm_s < SITE_VMIN_CM_S[site]:
+        reasons.append(f"Vmax {summary.vmax_cm_s:.0f} cm/s is too slow for {site.upper()} flow "
+                       f"(< {SITE_VMIN_CM_S[site]:.0f}): looks like venous flow, tissue motion or a trace of "
+                       "the clutter at the baseline")
     if agreement is not None and not agreement.agrees:
         reasons.append(agreement.reason())
     return make_result(reasons, conf, warnings)
