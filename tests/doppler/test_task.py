@@ -193,3 +193,27 @@ def test_a_weak_flow_on_the_sites_side_is_not_traced_instead():
 
     weak = _two_sided(400, 400 * SIDE_MIN_SHARE * 0.5, "mv", with_ecg=False)
     assert weak.env.side == -1
+
+
+def test_a_mitral_strip_whose_only_flow_runs_away_from_the_transducer_is_refused(monkeypatch):
+    """The whole Doppler path (network stubbed): systolic flow below the baseline only, measured as MV,
+    is refused by its direction (mitral regurgitation), whatever its beats look like; as LVOT it is not."""
+    from echoseg.io.calibration import manual_spectral_calibration
+    from echoseg.options import Models
+
+    s_per_px, cm_s, base = 0.005, 2.0, 100
+    cal = manual_spectral_calibration(s_per_px, -cm_s, base, (0, 0, 599, 199), "PW")  # velocity grows upwards
+    phase = ((np.arange(600) * s_per_px - 0.1) % 0.8) / 0.8
+    v = np.where((phase > 0.08) & (phase < 0.4), np.sin(np.pi * (phase - 0.08) / 0.32), 0.0) * 80.0
+    rows = np.arange(200)[:, None]
+    prob = ((rows > base) & (rows <= base + v / cm_s)).astype(np.float64)
+    frame = np.random.default_rng(0).integers(0, 40, (200, 600, 3)).astype(np.uint8)
+    frame[prob > 0.5] = 180  # the flow, bright on the strip
+    img = EchoImage(path="strip.dcm", frames=frame[None], regions=(cal.region,))
+    head = np.zeros(len(SITE_CLASSES), dtype=np.float32)
+    monkeypatch.setattr(dtask, "_infer", lambda *a: (prob, head))
+    opts = Options(read_screen_text=False)
+    mv = dtask.measure(img, "mv_vti", Models(), opts).measurements[0]
+    assert mv.qc == "fail" and "flow direction: the traced flow runs away from the transducer" in mv.reason
+    lvot = dtask.measure(img, "lvot_vti", Models(), opts).measurements[0]
+    assert "flow direction" not in lvot.reason
