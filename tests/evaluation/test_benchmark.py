@@ -232,6 +232,18 @@ def test_real_pipeline_run_counts_every_case(tmp_path):
     assert res.baseline is None and cohort.routing[1] == 1
 
 
+def test_a_doppler_only_cohort_is_measured_without_atria_masks(tmp_path):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(pipeline, "measure_file", _oracle)
+        res = bm.run_benchmark(tmp_path, n_a4c=0, n_doppler=2, models=pipeline.Models("none", "none"),
+                               cohorts=["external"], baselines=False, n_boot=0)
+    (cohort,) = res.cohorts
+    summaries = bmr.task_summaries(cohort.evaluation)
+    assert sum(s.n_truth for t, s in summaries.items() if t.endswith("_vti")) == 2
+    assert all(s.n_truth == 0 for t, s in summaries.items() if t.endswith("_area"))
+    assert cohort.routing[:2] == (2, 2)
+
+
 def test_cli_benchmark_writes_the_markdown(tmp_path, monkeypatch, capsys):
     from echoseg import cli
 

@@ -256,6 +256,7 @@ def _write_truth_masks(results: Sequence[FileResult], out: Path) -> None:
     """Truth masks of the frame echoseg measured, as ``out/<stem>.<task>.png`` (for evaluate's Dice)."""
     from echoseg.report.overlay import mask_png
 
+    out.mkdir(parents=True, exist_ok=True)  # a Doppler-only cohort has no masks, and evaluate wants the folder
     for r in results:
         if r.kind != "a4c":
             continue
