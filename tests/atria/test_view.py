@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from echoseg.atria.view import chamber_layout, check_view, colour_fraction, view_reason
+from echoseg.atria.view import MAX_TAPER, chamber_layout, check_view, colour_fraction, sector_taper, view_reason
 from echoseg.types import EchoImage, Region, TissueCalibration
 
 S = 80
@@ -57,6 +57,23 @@ def test_colour_fraction_ignores_tinted_grey_and_finds_a_colour_box():
     assert colour_fraction(boxed, region) == pytest.approx(0.125, abs=0.02)
 
 
+def test_sector_taper_tells_an_upside_down_sector_and_refuses_it_whatever_the_network_drew():
+    from echoseg.synth.other_views import generate_other_view
+    up = generate_other_view(21, "apex_down", n_frames=3, image_size=(240, 320), scanner=0.0)
+    region = next(r for r in up.regions if r.spatial_format == 1)
+    down = sector_taper(up.frames, region)
+    box = up.frames[:, region.y0:region.y1 + 1, region.x0:region.x1 + 1]
+    upright = sector_taper(box[:, ::-1], _whole(box, region.delta_x))  # the same sector turned back
+    assert upright < 0.6 and down > 2 * MAX_TAPER
+    rng = np.random.default_rng(3)
+    linear = rng.integers(30, 200, (2, 100, 80, 3)).astype(np.uint8)  # a rectangular (linear-probe) image
+    assert sector_taper(linear, _whole(linear, 0.05)) == pytest.approx(1.0, abs=0.05)
+    a4c = chamber_layout(layout_probs(A4C), cal())
+    assert view_reason(a4c, 0.0, upright) == "" and view_reason(a4c, 0.0, 1.0) == ""
+    reason = view_reason(a4c, 0.0, down)
+    assert reason.startswith("not an apical four-chamber view (looks like an apex-down") and "widens upward" in reason
+
+
 # ---------------------------------------------------------------------------- with the shipped network
 @pytest.fixture(scope="module")
 def atria_measure():
@@ -94,6 +111,14 @@ def test_synthetic_a4c_passes_and_non_a4c_inputs_are_refused(atria_measure, seed
                        (colour, "not an apical four-chamber view (looks like a colour Doppler")):
         assert all(m.qc == "fail" and m.reason.startswith(looks) for m in res.measurements), \
             [m.reason for m in res.measurements]
+
+
+def test_apex_down_display_is_refused(atria_measure):
+    from echoseg.synth.other_views import generate_other_view
+    case = generate_other_view(9_800_000 + 4000 + 2, "apex_down", heldout=True, n_frames=12)
+    region = next(r for r in case.regions if r.spatial_format == 1)
+    res = atria_measure(_img(case.frames, region))
+    assert all(m.qc == "fail" and "apex-down" in m.reason for m in res.measurements), [m.reason for m in res.measurements]
 
 
 def test_doppler_screen_thumbnail_is_refused(atria_measure):

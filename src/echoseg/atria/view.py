@@ -2,8 +2,10 @@
 
 The atria network labels LA, RA, LV and RV. On an A4C (apex at the top of the sector) all four
 are there, the ventricles lie above the atria (towards the apex), the LA under the LV and the RA
-under the RV. Limitation: the network may draw an A4C layout into an upside-down or rotated image,
-so some of those pass this check (the mask rules of :mod:`echoseg.atria.qc` catch others). Other views, 3D renderings, zoomed single chambers and Doppler screens break this:
+under the RV. The network may draw an A4C layout into an upside-down or rotated image, so the
+picture is checked too: a sector whose lit width grows upward (its apex at the bottom) is an
+upside-down display, whatever the network drew. Limitation: a rotated heart (a subcostal view) in an
+upright sector can still pass (the mask rules of :mod:`echoseg.atria.qc` catch some). Other views, 3D renderings, zoomed single chambers and Doppler screens break this:
 chambers are missing or tiny, or stacked the wrong way round. A colour-flow box or a colour 3D
 rendering shows as pixels off the grey (or tinted-grey) display map inside the 2D region.
 
@@ -21,6 +23,7 @@ from echoseg.types import Region, TissueCalibration
 CHAMBERS = {"LA": 1, "RA": 2, "LV": 3, "RV": 4}
 MIN_AREA_CM2 = {"LA": 2.0, "RA": 2.0, "LV": 4.0, "RV": 2.0}  # of the loop-averaged label map
 MAX_COLOUR_FRACTION = 0.03  # of the 2D region's non-black pixels
+MAX_TAPER = 1.5  # lit width of the sector's top quarter over its bottom quarter (upright sectors: < 1)
 
 
 @dataclass(frozen=True)
@@ -35,11 +38,12 @@ class Chamber:
 
 @dataclass(frozen=True)
 class ViewCheck:
-    """The four-chamber layout, the colour fraction, and ``reason`` ('' for an A4C)."""
+    """The four-chamber layout, the colour fraction, the sector's taper and ``reason`` ('' for an A4C)."""
 
     chambers: tuple[Chamber, ...]
     colour_fraction: float
     reason: str = ""
+    taper: float = 0.0
 
     @property
     def is_a4c(self) -> bool:
@@ -61,6 +65,16 @@ def chamber_layout(mean_probs: np.ndarray, cal: TissueCalibration) -> tuple[Cham
     return tuple(out)
 
 
+def _sampled_frames(frames_rgb: np.ndarray, n_sample: int) -> np.ndarray:
+    """(T, H, W, 3) frames (a single (H, W, 3) frame is one), ``n_sample`` of them spread over the loop."""
+    f = np.asarray(frames_rgb)
+    if f.ndim == 3:
+        f = f[None]
+    if f.ndim != 4 or f.shape[-1] != 3:
+        raise ValueError(f"frames_rgb must be (T, H, W, 3) RGB, not shape {f.shape}")
+    return f[np.unique(np.linspace(0, f.shape[0] - 1, min(n_sample, f.shape[0])).round().astype(int))]
+
+
 def colour_fraction(frames_rgb: np.ndarray, region: Region, n_sample: int = 6, min_dev: int = 48) -> float:
     """Fraction of the 2D region's non-black pixels whose colour is off the display's grey map.
 
@@ -68,13 +82,8 @@ def colour_fraction(frames_rgb: np.ndarray, region: Region, n_sample: int = 6, m
     level); a pixel more than ``min_dev`` levels off it in any channel is colour (flow, 3D
     rendering). ``n_sample`` frames spread over the loop are used.
     """
-    f = np.asarray(frames_rgb)
-    if f.ndim == 3:
-        f = f[None]
-    if f.ndim != 4 or f.shape[-1] != 3:
-        raise ValueError(f"frames_rgb must be (T, H, W, 3) RGB, not shape {f.shape}")
-    idx = np.unique(np.linspace(0, f.shape[0] - 1, min(n_sample, f.shape[0])).round().astype(int))
-    crop = f[idx, max(region.y0, 0):region.y1 + 1, max(region.x0, 0):region.x1 + 1].reshape(-1, 3).astype(np.int16)
+    f = _sampled_frames(frames_rgb, n_sample)
+    crop = f[:, max(region.y0, 0):region.y1 + 1, max(region.x0, 0):region.x1 + 1].reshape(-1, 3).astype(np.int16)
     lum = (0.299 * crop[:, 0] + 0.587 * crop[:, 1] + 0.114 * crop[:, 2]).astype(np.int16)
     lit = lum >= 16
     if lit.sum() < 100:
@@ -88,12 +97,38 @@ def colour_fraction(frames_rgb: np.ndarray, region: Region, n_sample: int = 6, m
     return float((dev > min_dev).mean())
 
 
-def view_reason(chambers: tuple[Chamber, ...], colour: float) -> str:
+def sector_taper(frames_rgb: np.ndarray, region: Region, n_sample: int = 6) -> float:
+    """How the 2D region's lit width changes with depth: the mean number of lit pixels (luminance >= 16
+    in any of ``n_sample`` frames) per row over the top quarter of the lit rows (5-30 % of their extent)
+    divided by that over the bottom quarter (70-95 %).
+
+    A sector with its apex at the top widens downward (about 0.2-0.5 on synthetic A4C cines); shown
+    upside down it widens upward (2-4.5); a rectangular (linear-probe) image is about 1. 0 when the
+    region is nearly black.
+    """
+    f = _sampled_frames(frames_rgb, n_sample)
+    crop = f[:, max(region.y0, 0):region.y1 + 1, max(region.x0, 0):region.x1 + 1].astype(np.float32)
+    lit = ((0.299 * crop[..., 0] + 0.587 * crop[..., 1] + 0.114 * crop[..., 2]) >= 16).any(axis=0)
+    rows = np.nonzero(lit.any(axis=1))[0]
+    if lit.sum() < 100 or rows.size < 8:
+        return 0.0
+    lo, ext = int(rows[0]), int(rows[-1] - rows[0] + 1)
+    width = lit.sum(axis=1).astype(np.float64)
+    top = width[lo + int(0.05 * ext):lo + int(0.30 * ext) + 1].mean()
+    bottom = width[lo + int(0.70 * ext):lo + int(0.95 * ext) + 1].mean()
+    return float(top / max(bottom, 1.0))
+
+
+def view_reason(chambers: tuple[Chamber, ...], colour: float, taper: float = 0.0) -> str:
     """'' for an A4C, else "not an apical four-chamber view (looks like ...): why"."""
     by = {c.name: c for c in chambers}
     if colour > MAX_COLOUR_FRACTION:
         return (f"not an apical four-chamber view (looks like a colour Doppler or colour-rendered/3D image): "
                 f"{100 * colour:.0f} % of the 2D region is in colour (> {100 * MAX_COLOUR_FRACTION:g} %)")
+    if taper > MAX_TAPER:
+        return ("not an apical four-chamber view (looks like an apex-down or upside-down display): the sector "
+                f"widens upward (its top quarter is {taper:.1f} x as wide as its bottom quarter, > {MAX_TAPER:g}); "
+                "show the apex at the top")
     missing = [n for n, c in by.items() if c.area_cm2 < MIN_AREA_CM2[n]]
     if missing:
         found = [n for n in CHAMBERS if n not in missing]
@@ -127,4 +162,5 @@ def check_view(probs: np.ndarray, cal_model: TissueCalibration, frames_rgb: np.n
         raise ValueError(f"probs must be a (T, C, S, S) array, not shape {p.shape}")
     chambers = chamber_layout(p.astype(np.float32).mean(axis=0), cal_model)
     colour = colour_fraction(frames_rgb, region)
-    return ViewCheck(chambers, colour, view_reason(chambers, colour))
+    taper = sector_taper(frames_rgb, region)
+    return ViewCheck(chambers, colour, view_reason(chambers, colour, taper), taper)
