@@ -106,6 +106,12 @@ def markdown(counts: list[ViewCount], cmd: str, wall_s: float) -> str:
         name = "A4C control (generate_a4c)" if c.view == CONTROL else VIEW_NAMES[c.view]
         why = ", ".join(f"{label} {n}" for label, n in c.first_reasons) or "–"
         lines.append(f"| {name} | {c.n} | {c.refused} | {c.la_passed} | {c.ra_passed} | {why} |")
+    lines += ["", "Apex-down displays are refused by the sector's shape (it widens upward: `sector_taper` in "
+              "src/echoseg/atria/view.py), not by the chamber layout, which the network draws A4C-like into most "
+              "of them. What passes is what the layout rules cannot tell from an A4C: in a subcostal view the "
+              "network draws an A4C layout into the heart lying across the sector (atria to one side, ventricles "
+              "to the other), and now and then it finds four chambers in a two-chamber or zoomed-LV cine. "
+              "A refused control is an A4C the layout rules read as rotated."]
     return "\n".join(lines) + "\n"
 
 

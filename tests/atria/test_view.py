@@ -118,7 +118,8 @@ def test_apex_down_display_is_refused(atria_measure):
     case = generate_other_view(9_800_000 + 4000 + 2, "apex_down", heldout=True, n_frames=12)
     region = next(r for r in case.regions if r.spatial_format == 1)
     res = atria_measure(_img(case.frames, region))
-    assert all(m.qc == "fail" and "apex-down" in m.reason for m in res.measurements), [m.reason for m in res.measurements]
+    reasons = [m.reason for m in res.measurements]
+    assert all(m.qc == "fail" and "apex-down" in m.reason for m in res.measurements), reasons
 
 
 def test_doppler_screen_thumbnail_is_refused(atria_measure):

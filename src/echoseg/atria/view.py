@@ -5,12 +5,13 @@ are there, the ventricles lie above the atria (towards the apex), the LA under t
 under the RV. The network may draw an A4C layout into an upside-down or rotated image, so the
 picture is checked too: a sector whose lit width grows upward (its apex at the bottom) is an
 upside-down display, whatever the network drew. Limitation: a rotated heart (a subcostal view) in an
-upright sector can still pass (the mask rules of :mod:`echoseg.atria.qc` catch some). Other views, 3D renderings, zoomed single chambers and Doppler screens break this:
-chambers are missing or tiny, or stacked the wrong way round. A colour-flow box or a colour 3D
-rendering shows as pixels off the grey (or tinted-grey) display map inside the 2D region.
+upright sector can still pass (the mask rules of :mod:`echoseg.atria.qc` catch some; docs/views.md).
+Other views, 3D renderings, zoomed single chambers and Doppler screens break this: chambers are
+missing or tiny, or stacked the wrong way round. A colour-flow box or a colour 3D rendering shows as
+pixels off the grey (or tinted-grey) display map inside the 2D region.
 
 Everything works on the network's probabilities averaged over the loop (one map per class at
-model resolution, so the moving heart does not matter) and on a few frames' colours: cheap.
+model resolution, so the moving heart does not matter) and on a few frames' pixels: cheap.
 """
 from __future__ import annotations
 

@@ -189,7 +189,8 @@ def _place(rng: np.random.Generator, spec: ViewSpec, screen: Screen) -> tuple[Vi
     placed spec and the depth (cm) the screen shows."""
     u = rng.uniform
     pts = np.concatenate([poly for g in (0.0, 1.0) for _, poly in view_heart(spec, g).pools])
-    top = {"plax": u(1.0, 2.2), "psax": u(1.2, 2.5), "subcostal": u(4.0, 7.5)}.get(spec.view, u(1.0, 2.6) + spec.p.lv_wall)
+    tops = {"plax": u(1.0, 2.2), "psax": u(1.2, 2.5), "subcostal": u(4.0, 7.5)}  # cm under the transducer
+    top = tops.get(spec.view, u(1.0, 2.6) + spec.p.lv_wall)
     on = np.concatenate([an.heart_at(spec.p, spec.pl, g)["lv"] for g in (0.0, 1.0)]) if spec.view == "zoomed" else pts
     x0 = -0.5 * (on[:, 0].min() + on[:, 0].max()) + u(-0.8, 0.8)
     y0 = top - pts[:, 1].min()
