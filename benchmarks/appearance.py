@@ -9,7 +9,7 @@ the calibration, the rest of the screen and the truth are unchanged. Every passi
 within 10 % of truth and none more than 20 % off; a refusal is the honest alternative.
 Synthetic screens only: real ones are in docs/real_world.md.
 
-Run: .venv/bin/python benchmarks/appearance.py [--n 30] [--out docs/appearance.md]
+Run: .venv/bin/python benchmarks/appearance.py [--n 30] [--doppler-model DIR] [--out docs/appearance.md]
 """
 from __future__ import annotations
 
@@ -249,10 +249,10 @@ def by_site(outs: list[list[Outcome]]) -> list[str]:
     return lines
 
 
-def markdown(rows: list[Row], bad: list[Outcome], sites: list[str], cmd: str, wall_s: float, n_cases: int) -> str:
+def markdown(rows: list[Row], bad: list[Outcome], sites: list[str], cmd: str, wall_s: float, n_cases: int,
+             model: str = "shipped (src/echoseg/weights/doppler)") -> str:
     lines = ["# Doppler display looks never trained on", "",
-             f"Command: `{cmd}` ({wall_s:.0f} s on 2 CPU cores, {platform.machine()}); Doppler network shipped "
-             "(src/echoseg/weights/doppler).", "",
+             f"Command: `{cmd}` ({wall_s:.0f} s on 2 CPU cores, {platform.machine()}); Doppler network {model}.", "",
              f"Synthetic data only: {n_cases} signal-level screens of the five VTI sites in the held-out display "
              f"style (seeds from {SEED0:,} on, which training never uses; non-target flows skipped), each written "
              "once per transform and measured as a user's file with the site given (`--task <site>_vti`). "
@@ -297,16 +297,20 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=30, help="target screens (each measured once per transform)")
     ap.add_argument("--out", type=Path, default=Path("docs/appearance.md"))
+    ap.add_argument("--doppler-model", default="doppler", help="model folder (default: the shipped weights)")
     args = ap.parse_args()
     t0 = time.time()
-    models = Models()
+    models = Models(doppler_path=args.doppler_model)
     cases = target_cases(args.n)
     with tempfile.TemporaryDirectory() as tmp:
         outs = [[measure(c, k, t, Path(tmp), models) for c in cases] for k, t in enumerate(TRANSFORMS)]
     rows = [summarise(t.name, o, outs[0]) for t, o in zip(TRANSFORMS, outs)]
     bad = [o for per in outs for o in per if o.passed and o.error_pct is not None and abs(o.error_pct) > 20]
     cmd = ".venv/bin/python benchmarks/appearance.py" + (f" --n {args.n}" if args.n != 30 else "")
-    text = markdown(rows, bad, by_site(outs), cmd, time.time() - t0, len(cases))
+    if args.doppler_model != "doppler":
+        cmd += f" --doppler-model {args.doppler_model}"
+    model = "shipped (src/echoseg/weights/doppler)" if args.doppler_model == "doppler" else args.doppler_model
+    text = markdown(rows, bad, by_site(outs), cmd, time.time() - t0, len(cases), model)
     args.out.write_text(text)
     print(text)
     return 0

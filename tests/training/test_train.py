@@ -79,8 +79,10 @@ def test_fine_tune_starts_from_the_init_model(tmp_path):
     card = json.loads((ft / "model.json").read_text())
     assert card["arch_config"]["base"] == 4 and card["input_size"] == 48
     assert card["train_config"]["init_from"] == str(init)
-    with pytest.raises(ModelError, match="input_size"):
-        train(_cfg(tmp_path, "ft2", input_size=64, init_from=str(init)), progress=False)
+    with pytest.raises(ModelError, match="divisible by 4"):
+        train(_cfg(tmp_path, "ft2", input_size=50, init_from=str(init)), progress=False)
+    larger = train(_cfg(tmp_path, "ft4", steps=1, input_size=64, init_from=str(init)), progress=False)
+    assert json.loads((larger / "model.json").read_text())["input_size"] == 64  # the U-Net reads a new size
     with pytest.raises(ModelError, match="not 'doppler'"):
         train(_cfg(tmp_path, "ft3", task="doppler", input_size=None, init_from=str(init)), progress=False)
 

@@ -108,8 +108,15 @@ def _resolve_model(cfg: TrainConfig) -> tuple[Any, dict[str, Any]]:
             raise ModelError(f"init_from {cfg.init_from!r} is a {card.get('task')!r} model, not {cfg.task!r}")
         size = card["input_size"]
         if cfg.input_size is not None and _size(cfg.input_size) != _size(size):
-            raise ModelError(f"input_size {cfg.input_size} differs from the init model's {size}; "
-                             "drop input_size from the config to fine-tune at the model's own size")
+            # the U-Net is fully convolutional (its site head pools): the same weights read a new size
+            step = 2 ** int(card["arch_config"].get("depth", 4))
+            new = _size(cfg.input_size)
+            sides = new if isinstance(new, list) else [new, new]
+            if card["arch"] != "unet" or any(int(v) % step for v in sides):
+                raise ModelError(f"input_size {cfg.input_size} cannot be used to fine-tune the init model "
+                                 f"({card['arch']}, input {size}): a U-Net takes sides divisible by {step}; "
+                                 "drop input_size from the config to fine-tune at the model's own size")
+            size = new
         model = loaded.model
         mcfg = {"arch": card["arch"], "arch_config": dict(card["arch_config"]), "input_size": size}
     else:
