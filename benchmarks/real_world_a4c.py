@@ -37,6 +37,7 @@ class A4CCase:
     path: Path
     cm_per_px: float | None
     licensed: bool
+    mirrored: bool = False  # shown flipped left to right (the LV on the left of the screen): must be refused
 
 
 def sonosite_path() -> Path | None:
@@ -55,6 +56,8 @@ def cases(real: Path) -> tuple[list[A4CCase], list[str]]:
     sono = sonosite_path()
     if sono is not None:
         found.append(A4CCase("SonoSite apical cine (pydicom-data `color3d_jpeg_baseline.dcm`, MIT)", sono, None, True))
+        found.append(A4CCase("the same cine shown mirrored (flipped left to right: LV on the left)", sono, None, True,
+                             mirrored=True))
     else:
         skipped.append("- SonoSite cine skipped: pydicom-data is not installed")
     for name, cm in ECHONET:
@@ -107,6 +110,29 @@ def _value(m: Measurement) -> str:
     return f"refused ({m.reason})" + (f"; before QC {raw:.1f} cm²" if raw else "")
 
 
+def measure_mirrored(path: Path, models: Models) -> FileResult:
+    """The cine at ``path`` flipped left to right (its 2D regions with it), measured by the atria family."""
+    import dataclasses
+
+    from echoseg.atria.task import measure
+    from echoseg.io.read import read
+
+    img = read(path)
+    w = img.shape[1]
+    regions = tuple(dataclasses.replace(r, x0=w - 1 - r.x1, x1=w - 1 - r.x0) for r in img.regions)
+    return measure(dataclasses.replace(img, frames=np.ascontiguousarray(img.frames[:, :, ::-1]), regions=regions),
+                   "auto", models, Options())
+
+
+def _row(case: A4CCase, m: Measurement) -> str:
+    d = m.details
+    n_total = d.n_total if isinstance(d, AtriaDetails) else 0
+    s = spread(m)
+    warn = "; ".join(d.warnings) if isinstance(d, AtriaDetails) else ""
+    return (f"| {case.label} | {m.task} | {_value(m)} | {m.frame if m.frame is not None else '-'} | "
+            f"{m.n} / {n_total} | {'-' if s is None else f'{100 * s:.1f} %'} | {warn or '-'} |")
+
+
 def a4c_section(real: Path, out_images: Path, atria_model: str = "atria", private_out: Path = PRIVATE_OUT) -> list[str]:
     """Markdown lines for the real A4C cases; writes the pictures (see the module docstring).
 
@@ -123,14 +149,11 @@ def a4c_section(real: Path, out_images: Path, atria_model: str = "atria", privat
     models = Models(atria_path=atria_model)
     pictures: list[str] = []
     for case in found:
+        if case.mirrored:
+            lines += [_row(case, m) for m in measure_mirrored(case.path, models).measurements]
+            continue
         res = measure_file(case.path, models, Options(cm_per_px=case.cm_per_px))
-        for m in res.measurements:
-            d = m.details
-            n_total = d.n_total if isinstance(d, AtriaDetails) else 0
-            s = spread(m)
-            warn = "; ".join(d.warnings) if isinstance(d, AtriaDetails) else ""
-            lines.append(f"| {case.label} | {m.task} | {_value(m)} | {m.frame if m.frame is not None else '-'} | "
-                         f"{m.n} / {n_total} | {'-' if s is None else f'{100 * s:.1f} %'} | {warn or '-'} |")
+        lines += [_row(case, m) for m in res.measurements]
         img = overlay_image(res)
         stem = case.path.stem
         if case.licensed:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from echoseg.atria.view import MAX_TAPER, chamber_layout, check_view, colour_fraction, sector_taper, view_reason
+from echoseg.atria.view import MAX_TAPER, MIN_LV_RV, chamber_layout, check_view, colour_fraction, sector_taper, view_reason
 from echoseg.types import EchoImage, Region, TissueCalibration
 
 S = 80
@@ -41,6 +41,13 @@ def test_a4c_layout_passes_and_others_are_named():
     assert reason.startswith("not an apical four-chamber view (looks like a zoomed single chamber")
     assert "LA, RA, RV not found" in reason
     assert "colour Doppler" in view_reason(chamber_layout(layout_probs(A4C), cal()), 0.2)
+    small_lv = dict(A4C)
+    small_lv[3] = (5, 45, 50, 70)  # the right-hand ventricle 20 px wide, the left-hand one 28: a mirrored display
+    reason = view_reason(chamber_layout(layout_probs(small_lv), cal()), 0.0)
+    assert "left-right mirrored display" in reason and f"0.71 x the area" in reason and f"< {MIN_LV_RV:g}" in reason
+    equal = dict(A4C)
+    equal[3] = (5, 45, 44, 70)  # 26 px against 28: within the margin, still an A4C
+    assert view_reason(chamber_layout(layout_probs(equal), cal()), 0.0) == ""
     with pytest.raises(ValueError, match="must be a"):
         chamber_layout(np.zeros((3, S, S)), cal())
 
@@ -120,6 +127,32 @@ def test_apex_down_display_is_refused(atria_measure):
     res = atria_measure(_img(case.frames, region))
     reasons = [m.reason for m in res.measurements]
     assert all(m.qc == "fail" and "apex-down" in m.reason for m in res.measurements), reasons
+
+
+def test_real_cine_shown_mirrored_is_refused_not_measured_with_the_atria_swapped(atria_measure):
+    """The SonoSite apical cine of pydicom-data (real, MIT): as shown both atria pass; flipped left to
+    right (the LV on the left of the screen) the network would label the atria by position, swapped."""
+    import dataclasses
+
+    try:
+        from reference_files import reference_path
+    except ImportError:  # tests/ imported as a package
+        from tests.reference_files import reference_path
+    from echoseg.io.read import read
+    path = reference_path("color3d_jpeg_baseline.dcm")
+    if path is None:
+        pytest.skip("pydicom-data is not installed")
+    img = read(path)
+    # every 4th of the 120 frames: the same loop at a quarter of the frame rate, in a quarter of the time
+    img = dataclasses.replace(img, frames=img.frames[::4], frame_time_ms=4 * (img.frame_time_ms or 0) or None)
+    w = img.shape[1]
+    mirrored = dataclasses.replace(img, frames=np.ascontiguousarray(img.frames[:, :, ::-1]), regions=tuple(
+        dataclasses.replace(r, x0=w - 1 - r.x1, x1=w - 1 - r.x0) for r in img.regions))
+    shown = atria_measure(img)
+    assert all(m.qc == "pass" for m in shown.measurements), [m.reason for m in shown.measurements]
+    res = atria_measure(mirrored)
+    reasons = [m.reason for m in res.measurements]
+    assert all(m.qc == "fail" and "left-right mirrored display" in m.reason for m in res.measurements), reasons
 
 
 def test_doppler_screen_thumbnail_is_refused(atria_measure):

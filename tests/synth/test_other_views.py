@@ -15,7 +15,7 @@ SMALL = (240, 320)
 LA, RA, LV, RV = 1, 2, 3, 4
 # the labels each view's masks hold (over the whole loop)
 EXPECTED = {"plax": {LA, LV, RV}, "a2c": {LA, LV}, "psax": {LV, RV}, "subcostal": {LA, RA, LV, RV},
-            "apex_down": {LA, RA, LV, RV}}
+            "apex_down": {LA, RA, LV, RV}, "mirrored": {LA, RA, LV, RV}}
 
 
 def _tissue(case):
@@ -82,6 +82,20 @@ def test_apex_down_is_the_a4c_case_with_its_sector_turned_upside_down():
     assert r_down.ref_y0 == r_up.height - 1 - r_up.ref_y0 and r_down.y0 == r_up.y0
     # the ventricles now lie below the atria
     assert _centroid(down.masks[0] == LV)[0] > _centroid(down.masks[0] == LA)[0]
+
+
+def test_mirrored_is_the_a4c_case_flipped_left_to_right_with_the_anatomy_labels_kept():
+    up = generate_a4c(7, n_frames=3, image_size=SMALL)
+    mir = generate_other_view(7, "mirrored", n_frames=3, image_size=SMALL, scanner=0.0)
+    r_up, r_mir = _tissue(up), _tissue(mir)
+    box = (slice(None), slice(r_up.y0, r_up.y1 + 1), slice(r_up.x0, r_up.x1 + 1))
+    assert np.array_equal(mir.frames[box], up.frames[box][:, :, ::-1])
+    assert np.array_equal(mir.masks[box], up.masks[box][:, :, ::-1])
+    assert r_mir.ref_x0 == r_up.width - 1 - r_up.ref_x0 and r_mir.ref_y0 == r_up.ref_y0
+    assert mir.truth["view"] == "mirrored"
+    # as displayed, the LA (under the LV) is on the right; mirrored, on the left
+    assert _centroid(up.masks[0] == LA)[1] > _centroid(up.masks[0] == RA)[1]
+    assert _centroid(mir.masks[0] == LA)[1] < _centroid(mir.masks[0] == RA)[1]
 
 
 def test_written_dicom_reads_back_with_the_2d_calibration(tmp_path):

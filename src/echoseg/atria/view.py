@@ -6,6 +6,10 @@ under the RV. The network may draw an A4C layout into an upside-down or rotated 
 picture is checked too: a sector whose lit width grows upward (its apex at the bottom) is an
 upside-down display, whatever the network drew. Limitation: a rotated heart (a subcostal view) in an
 upright sector can still pass (the mask rules of :mod:`echoseg.atria.qc` catch some; docs/views.md).
+The network names chambers by where they lie, so a left-right mirrored display (the LV on the left of
+the screen, as some labs show it) comes out with LA and RA swapped; the LV is the larger ventricle,
+so a "LV" smaller than :data:`MIN_LV_RV` x the "RV" is refused as mirrored (or a strongly dilated RV;
+measured in docs/views.md and, on a real cine shown mirrored, docs/real_world.md).
 Other views, 3D renderings, zoomed single chambers and Doppler screens break this: chambers are
 missing or tiny, or stacked the wrong way round. A colour-flow box or a colour 3D rendering shows as
 pixels off the grey (or tinted-grey) display map inside the 2D region.
@@ -25,6 +29,7 @@ CHAMBERS = {"LA": 1, "RA": 2, "LV": 3, "RV": 4}
 MIN_AREA_CM2 = {"LA": 2.0, "RA": 2.0, "LV": 4.0, "RV": 2.0}  # of the loop-averaged label map
 MAX_COLOUR_FRACTION = 0.03  # of the 2D region's non-black pixels
 MAX_TAPER = 1.5  # lit width of the sector's top quarter over its bottom quarter (upright sectors: < 1)
+MIN_LV_RV = 0.8  # area of the ventricle labelled LV (screen right) over the RV's; below: mirrored display
 
 
 @dataclass(frozen=True)
@@ -151,6 +156,12 @@ def view_reason(chambers: tuple[Chamber, ...], colour: float, taper: float = 0.0
     if np.sign(lv.cx - rv.cx) != np.sign(la.cx - ra.cx) or abs(la.cx - lv.cx) >= abs(la.cx - rv.cx):
         return ("not an apical four-chamber view (looks like another or rotated view): "
                 "the LA does not lie under the LV and the RA under the RV")
+    if lv.area_cm2 < MIN_LV_RV * rv.area_cm2:
+        return ("not a standard apical four-chamber display (looks like a left-right mirrored display, the LV "
+                "on the left of the screen, or a strongly dilated right ventricle): the ventricle on the right "
+                f"of the screen is {lv.area_cm2 / rv.area_cm2:.2f} x the area of the one on its left "
+                f"(< {MIN_LV_RV:g}); in a mirrored display LA and RA would be swapped, so neither is measured; "
+                "show the LV on the right of the screen")
     return ""
 
 

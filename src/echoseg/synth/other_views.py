@@ -14,6 +14,9 @@ rules as :func:`echoseg.synth.a4c.generate_a4c`); only the blood pools differ. V
   (apex to the right, RV nearest the transducer), a hepatic vein or two in the liver;
 * ``apex_down`` an A4C shown upside down (the sector's apex at the bottom): ``generate_a4c``'s case
   with its 2D region flipped;
+* ``mirrored`` an A4C shown left-right mirrored (the LV on the left of the screen, as some labs
+  display it): ``generate_a4c``'s case with its 2D region flipped left to right; the masks keep the
+  anatomy's labels (the LA is still label 1, now on the left);
 * ``zoomed`` a narrow, shallow sector on the LV alone (the atria beyond the depth).
 
 Masks use the A4C labels (0 bg, 1 LA, 2 RA, 3 LV, 4 RV) for the chambers that are there (a PLAX has
@@ -38,10 +41,10 @@ from echoseg.synth.case import SynthCase
 from echoseg.synth.styles import Style, sample_style
 from echoseg.types import Region
 
-VIEWS = ("plax", "a2c", "psax", "subcostal", "apex_down", "zoomed")
+VIEWS = ("plax", "a2c", "psax", "subcostal", "apex_down", "mirrored", "zoomed")
 VIEW_NAMES = {"plax": "parasternal long axis", "a2c": "apical two-chamber", "psax": "parasternal short axis",
               "subcostal": "subcostal four-chamber", "apex_down": "A4C, apex down (upside-down display)",
-              "zoomed": "zoomed single chamber (LV)"}
+              "mirrored": "A4C, mirrored (LV on the left of the screen)", "zoomed": "zoomed single chamber (LV)"}
 _LABELS = (("la", LA), ("ra", RA), ("lv", LV), ("rv", RV))
 
 
@@ -214,9 +217,9 @@ def generate_other_view(seed: int, view: str, *, family: str | None = None, held
         raise ValueError(f"view must be one of {', '.join(VIEWS)}, not {view!r}")
     if not 0.0 <= scanner <= 1.0:
         raise ValueError(f"scanner must be a probability in [0, 1], not {scanner}")
-    if view == "apex_down":
+    if view in ("apex_down", "mirrored"):
         return _flipped(generate_a4c(seed, family=family, heldout=heldout, n_frames=n_frames,
-                                     image_size=image_size, scanner=scanner))
+                                     image_size=image_size, scanner=scanner), view)
     rng = np.random.default_rng(seed)
     srng = np.random.default_rng([int(seed), _SCANNER_STREAM])
     use_scanner = family == SCANNER_FAMILY or (family is None and not heldout and srng.random() < scanner)
@@ -252,16 +255,22 @@ def _case(view: str, seed: int, frames: np.ndarray, masks: np.ndarray, regions: 
                      monochrome=monochrome)
 
 
-def _flipped(case: SynthCase) -> SynthCase:
-    """``case`` shown apex down: its 2D region turned upside down (the reference pixel, the sector's
-    apex, moves with it); the rest of the screen (text, ECG) stays."""
+def _flipped(case: SynthCase, view: str) -> SynthCase:
+    """``case`` shown apex down (``view`` "apex_down": its 2D region turned upside down) or mirrored
+    ("mirrored": flipped left to right); the reference pixel (the sector's apex) moves with it, the
+    rest of the screen (text, ECG) stays."""
     k = next(i for i, r in enumerate(case.regions) if r.spatial_format == 1)
     r = case.regions[k]
     assert case.masks is not None  # generate_a4c always draws them
     frames, masks = case.frames.copy(), case.masks.copy()
     box = (slice(None), slice(r.y0, r.y1 + 1), slice(r.x0, r.x1 + 1))
-    frames[box], masks[box] = case.frames[box][:, ::-1], case.masks[box][:, ::-1]
-    ref = None if r.ref_y0 is None else r.height - 1 - r.ref_y0
-    regions = case.regions[:k] + (replace(r, ref_y0=ref),) + case.regions[k + 1:]
-    return _case("apex_down", case.seed, frames, masks, regions, case.frame_time_ms, case.heart_rate_bpm, case.style,
+    if view == "apex_down":
+        frames[box], masks[box] = case.frames[box][:, ::-1], case.masks[box][:, ::-1]
+        ref = None if r.ref_y0 is None else r.height - 1 - r.ref_y0
+        moved = replace(r, ref_y0=ref)
+    else:
+        frames[box], masks[box] = case.frames[box][:, :, ::-1], case.masks[box][:, :, ::-1]
+        moved = replace(r, ref_x0=None if r.ref_x0 is None else r.width - 1 - r.ref_x0)
+    regions = case.regions[:k] + (moved,) + case.regions[k + 1:]
+    return _case(view, case.seed, frames, masks, regions, case.frame_time_ms, case.heart_rate_bpm, case.style,
                  case.monochrome, float(case.truth["depth_cm"]))
