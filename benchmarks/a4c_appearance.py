@@ -17,7 +17,6 @@ Run: .venv/bin/python benchmarks/a4c_appearance.py [--n 16] [--atria-model DIR] 
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import platform
 import sys
@@ -30,7 +29,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from appearance import StripFn, _gamma, blur, colour_map, first_reason, identity, jpeg15, low_contrast, noise  # noqa: E402
+from appearance import (StripFn, _gamma, bench_command, bench_parser, blur, colour_map, first_reason, identity,  # noqa: E402
+                        jpeg15, low_contrast, model_label, noise)
 from real_world_a4c import sonosite_path  # noqa: E402
 
 from echoseg.atria.task import measure  # noqa: E402
@@ -218,11 +218,7 @@ def markdown(real: list[Outcome], synth: list[Outcome], cmd: str, wall_s: float,
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=16, help="synthetic cines")
-    ap.add_argument("--atria-model", default="atria", help="model folder (default: the shipped weights)")
-    ap.add_argument("--out", type=Path, default=Path("docs/a4c_appearance.md"))
-    args = ap.parse_args()
+    args = bench_parser(__doc__ or "", 16, "synthetic cines", "atria", "docs/a4c_appearance.md").parse_args()
     t0 = time.time()
     models = Models(atria_path=args.atria_model)
     real: list[Outcome] = []
@@ -232,10 +228,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         synth = [o for name, img, truth in synthetic(args.n, Path(tmp))
                  for o in measure_all(img, name, truth, models, int(name.split()[-1]))]
-    cmd = ".venv/bin/python benchmarks/a4c_appearance.py" + (f" --n {args.n}" if args.n != 16 else "")
-    if args.atria_model != "atria":
-        cmd += f" --atria-model {args.atria_model}"
-    model = "shipped (src/echoseg/weights/atria)" if args.atria_model == "atria" else args.atria_model
+    cmd = bench_command("a4c_appearance.py", [("--n", args.n, 16), ("--atria-model", args.atria_model, "atria")])
+    model = model_label("atria", args.atria_model)
     text = markdown(real, synth, cmd, time.time() - t0, model, args.n)
     args.out.write_text(text)
     print(text)

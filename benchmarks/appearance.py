@@ -177,6 +177,25 @@ def first_reason(reason: str) -> str:
     return " ".join(words[:4]) or "other"
 
 
+def model_label(name: str, folder: str) -> str:
+    """How a benchmark page names the network it ran: the shipped ``name`` weights or ``folder``."""
+    return f"shipped (src/echoseg/weights/{name})" if folder == name else folder
+
+
+def bench_parser(doc: str, n: int, n_help: str, family: str, out: str) -> argparse.ArgumentParser:
+    """The options every synthetic benchmark takes: ``--n`` cases, ``--<family>-model`` and ``--out``."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--n", type=int, default=n, help=n_help)
+    ap.add_argument(f"--{family}-model", default=family, help="model folder (default: the shipped weights)")
+    ap.add_argument("--out", type=Path, default=Path(out))
+    return ap
+
+
+def bench_command(script: str, options: list[tuple[str, object, object]]) -> str:
+    """The command line a benchmark page quotes: ``script`` and each (flag, value, default) that was changed."""
+    return f".venv/bin/python benchmarks/{script}" + "".join(f" {flag} {v}" for flag, v, d in options if v != d)
+
+
 def target_cases(n: int) -> list[SynthCase]:
     """The first ``n`` held-out screens from SEED0 on with a target site and a true VTI."""
     cases: list[SynthCase] = []
@@ -294,11 +313,8 @@ def markdown(rows: list[Row], bad: list[Outcome], sites: list[str], cmd: str, wa
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=30, help="target screens (each measured once per transform)")
-    ap.add_argument("--out", type=Path, default=Path("docs/appearance.md"))
-    ap.add_argument("--doppler-model", default="doppler", help="model folder (default: the shipped weights)")
-    args = ap.parse_args()
+    args = bench_parser(__doc__ or "", 30, "target screens (each measured once per transform)", "doppler",
+                        "docs/appearance.md").parse_args()
     t0 = time.time()
     models = Models(doppler_path=args.doppler_model)
     cases = target_cases(args.n)
@@ -306,10 +322,8 @@ def main() -> int:
         outs = [[measure(c, k, t, Path(tmp), models) for c in cases] for k, t in enumerate(TRANSFORMS)]
     rows = [summarise(t.name, o, outs[0]) for t, o in zip(TRANSFORMS, outs)]
     bad = [o for per in outs for o in per if o.passed and o.error_pct is not None and abs(o.error_pct) > 20]
-    cmd = ".venv/bin/python benchmarks/appearance.py" + (f" --n {args.n}" if args.n != 30 else "")
-    if args.doppler_model != "doppler":
-        cmd += f" --doppler-model {args.doppler_model}"
-    model = "shipped (src/echoseg/weights/doppler)" if args.doppler_model == "doppler" else args.doppler_model
+    cmd = bench_command("appearance.py", [("--n", args.n, 30), ("--doppler-model", args.doppler_model, "doppler")])
+    model = model_label("doppler", args.doppler_model)
     text = markdown(rows, bad, by_site(outs), cmd, time.time() - t0, len(cases), model)
     args.out.write_text(text)
     print(text)

@@ -19,7 +19,6 @@ Run: .venv/bin/python benchmarks/edge_errors.py [--n 90] [--doppler-model DIR] [
 """
 from __future__ import annotations
 
-import argparse
 import platform
 import sys
 import tempfile
@@ -30,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from appearance import SITES, target_cases  # noqa: E402
+from appearance import SITES, bench_command, bench_parser, model_label, target_cases  # noqa: E402
 
 from echoseg.doppler.prepare import strip_luminance  # noqa: E402
 from echoseg.doppler.tracer import trace_envelope, tracer_vtis  # noqa: E402
@@ -197,19 +196,13 @@ def markdown(results: list[ScreenResult], cmd: str, wall_s: float, model: str) -
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=90, help="held-out target screens")
-    ap.add_argument("--doppler-model", default="doppler", help="model folder (default: the shipped weights)")
-    ap.add_argument("--out", type=Path, default=Path("docs/edge_errors.md"))
-    args = ap.parse_args()
+    args = bench_parser(__doc__ or "", 90, "held-out target screens", "doppler", "docs/edge_errors.md").parse_args()
     t0 = time.time()
     models = Models(doppler_path=args.doppler_model)
     with tempfile.TemporaryDirectory() as tmp:
         results = [measure_screen(c, Path(tmp), models) for c in target_cases(args.n)]
-    cmd = ".venv/bin/python benchmarks/edge_errors.py" + (f" --n {args.n}" if args.n != 90 else "")
-    if args.doppler_model != "doppler":
-        cmd += f" --doppler-model {args.doppler_model}"
-    model = "shipped (src/echoseg/weights/doppler)" if args.doppler_model == "doppler" else args.doppler_model
+    cmd = bench_command("edge_errors.py", [("--n", args.n, 90), ("--doppler-model", args.doppler_model, "doppler")])
+    model = model_label("doppler", args.doppler_model)
     text = markdown(results, cmd, time.time() - t0, model)
     args.out.write_text(text)
     print(text)

@@ -38,6 +38,7 @@ from echoseg.types import DopplerDetails, FileResult
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from real_world_a4c import a4c_section  # noqa: E402  (the A4C cases of the same page)
+from appearance import model_label  # noqa: E402  (how the page names the network)
 TARGET_BAR = 0.10  # each echonet panel within 10 % of the sonographer
 REFERENCE_AI_ERROR = {"mv": 1.4, "av": 7.4, "lvot": 5.7, "rvot": 3.7, "pv": 3.1}  # % (shared/real/README.md)
 
@@ -258,7 +259,7 @@ def main() -> int:
     extra = sheet_lines(contact_sheet(unlabelled, models, sheet_png), "images/real_world_cw_contact_sheet.jpg") \
         if (unlabelled / "ocr_results.csv").exists() else []
     cmd = ".venv/bin/python benchmarks/real_world.py" + (" " + " ".join(sys.argv[1:]) if len(sys.argv) > 1 else "")
-    shown = "shipped (src/echoseg/weights/doppler)" if args.doppler_model == "doppler" else args.doppler_model
+    shown = model_label("doppler", args.doppler_model)
     text = markdown(rows, cmd, time.perf_counter() - t0, f"Doppler network {shown}")
     text = text + "\n".join(extra) + "\n" + "\n".join(a4c_section(args.real, args.out.parent / "images", args.atria_model,
                                                               args.overlays.parent / "a4c"))
