@@ -23,6 +23,14 @@ NON_TARGETS = {"tr": "tricuspid regurgitation", "mr": "mitral regurgitation", "a
                "pr": "pulmonary regurgitation", "tdi": "tissue Doppler", "tv_inflow": "tricuspid inflow",
                "pulm_vein": "pulmonary vein flow", "hepatic_vein": "hepatic vein flow"}
 SITE_CLASSES = SITES + tuple(NON_TARGETS)  # the Doppler network's site head, in this order
+# Non-target flows recognised only by the words on the screen (the network has no class for them).
+PRINTED_NON_TARGETS = {"laa": "left atrial appendage flow", "caval": "caval vein flow",
+                       "shunt": "shunt flow (ductus or septal defect)"}
+NON_TARGET_NAMES = {**NON_TARGETS, **PRINTED_NON_TARGETS}  # every refused flow's name
+# How a refusal quotes the label it read (echoseg's own spelling, never the screen's text)
+NON_TARGET_LABELS = {"tr": "TR", "mr": "MR", "ar": "AR", "pr": "PR", "tdi": "e'/a'/s'", "tv_inflow": "TV",
+                     "pulm_vein": "P vein", "hepatic_vein": "HV", "laa": "LAA", "caval": "SVC/IVC",
+                     "shunt": "PDA/VSD/ASD"}
 FAMILY_UNIT = {"atria": "cm2", "doppler": "cm"}  # unit column of measurements.csv
 DISPLAY_UNIT = {"cm2": "cm²", "cm": "cm", "": ""}  # how reports print a unit
 

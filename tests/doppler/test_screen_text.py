@@ -98,7 +98,10 @@ def test_screen_site_reads_a_rendered_label(label, site):
 @pytest.mark.parametrize("text, flow", [
     (["TR", "Vmax", "3.2", "m/s"], "tr"), (["TRVmax"], "tr"), (["PR", "PG"], "pr"), (["AI", "PHT"], "ar"),
     (["MR", "Vmax"], "mr"), (["E'", "8", "cm/s"], "tdi"), (["s'"], "tdi"), (["TV", "E/A"], "tv_inflow"),
-    (["Pulmonary", "vein"], "pulm_vein"), (["HV"], "hepatic_vein"), (["Tricuspid", "regurgitation"], "tr")])
+    (["Pulmonary", "vein"], "pulm_vein"), (["HV"], "hepatic_vein"), (["Tricuspid", "regurgitation"], "tr"),
+    (["RVSP", "42", "mmHg"], "tr"), (["PAEDP"], "pr"), (["PR", "PG"], "pr"), (["Mitral", "regurgitation"], "mr"),
+    (["Aortic", "valve", "insufficiency"], "ar"), (["Pulmonary", "regurgitation"], "pr"), (["LAA", "vel"], "laa"),
+    (["IVC"], "caval"), (["Superior", "vena", "cava"], "caval"), (["VSD", "Vmax"], "shunt"), (["PDA"], "shunt")])
 def test_non_target_flows_are_named_and_never_read_as_a_site(text, flow):
     from echoseg.doppler.screen_text import Word, nontarget_from_words, site_from_words
 
@@ -113,7 +116,10 @@ def test_site_words_name_no_non_target_flow_and_two_flows_name_none():
     def words(*t: str) -> list:
         return [Word(x, 90.0, (0, 0, 10, 10)) for x in t]
 
-    for text in (("LVOT", "VTI"), ("PV", "VTI"), ("MV", "E/A"), ("AV", "Vmax"), ("Trace",), ("Prox",)):
-        assert nontarget_from_words(words(*text)) is None
+    for text in (("LVOT", "VTI"), ("PV", "VTI"), ("MV", "E/A"), ("AV", "Vmax"), ("Trace",), ("Prox",),
+                 ("Mitral", "stenosis"), ("Aortic", "valve"), ("PA", "Vmax"), ("TRACE",), ("IVCT",)):
+        assert nontarget_from_words(words(*text)) is None, text
+    from echoseg.doppler.screen_text import site_from_words
+    assert site_from_words(words("Mitral", "stenosis")) == "mv" and site_from_words(words("Aortic", "valve")) == "av"
     assert nontarget_from_words(words("TR", "PR")) is None
     assert nontarget_from_words([Word("TR", 10.0, (0, 0, 1, 1))]) is None  # below the confidence floor

@@ -44,6 +44,15 @@ def test_a_non_target_printed_on_the_screen_refuses_even_with_a_five_site_head(m
     assert choice.probabilities.shape == (len(SITES),)
 
 
+def test_a_flow_the_network_has_no_class_for_is_refused_by_its_printed_label(monkeypatch):
+    monkeypatch.setattr(dtask.screen_text, "available", lambda: True)
+    monkeypatch.setattr(dtask, "read_screen_site", lambda img, pending=None: ("laa", ()))
+    choice = dtask.choose_site(_img(), "auto", _head(mv=0.95), "PW", 1, Options(), pending=object())  # type: ignore[arg-type]
+    assert choice.nontarget == ("not one of the five VTI sites (looks like left atrial appendage flow: "
+                                "LAA printed on the screen)")
+    assert choice.probabilities.shape == (len(SITE_CLASSES),)  # the waveform posterior, not re-weighted
+
+
 def test_the_non_target_refusal_leads_the_reasons():
     from echoseg.io.calibration import manual_spectral_calibration
     from echoseg.types import Beat

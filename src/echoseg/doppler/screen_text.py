@@ -29,28 +29,35 @@ _MIN_CONF = 30.0
 # Suffixes that scanners glue to a site abbreviation ("LVOTVTI", "MVE/A", "PVPW").
 _SUFFIX = r"(?i:VTI|PW|CW|E/A|E|A|VMAX|V?MAX|MEAN|PEAK|INFLOW|VALVE|FLOW)*"
 _END = r"(?![A-Za-z])"
+_NOT_LEAK = r"(?! (?:valve )?(?:regurg|insuff|incompet))"  # "mitral regurgitation" names MR, not the MV site
 # site -> (case-sensitive abbreviation pattern for one word, case-insensitive name pattern for the
 # joined text)
 _SITE_TOKENS = {
     "lvot": (rf"^LVOT{_SUFFIX}{_END}", r"\bleft ventricular outflow"),
     "rvot": (rf"^RVOT{_SUFFIX}{_END}", r"\bright ventricular outflow"),
-    "mv": (rf"^MV{_SUFFIX}{_END}", r"\bmitral"),
-    "av": (rf"^(?:AV|AoV|AOV|Ao|AO){_SUFFIX}{_END}", r"\baortic"),
-    "pv": (rf"^(?:PV|PA|PULM){_SUFFIX}{_END}", r"\bpulm(?:onic|onary)?\b(?! ?veins?\b)"),
+    "mv": (rf"^MV{_SUFFIX}{_END}", rf"\bmitral\b{_NOT_LEAK}"),
+    "av": (rf"^(?:AV|AoV|AOV|Ao|AO){_SUFFIX}{_END}", rf"\baortic\b{_NOT_LEAK}"),
+    "pv": (rf"^(?:PV|PA|PULM){_SUFFIX}{_END}", rf"\bpulm(?:onic|onary)?\b(?! ?veins?\b){_NOT_LEAK}"),
 }
 
 
 # Flows that are not one of the five VTI sites, as scanners and sonographers label them: "TR Vmax",
-# "PR PG", "AI", "E'", "s'", "TV E/A", "P Vein", "HV". Matched like the sites; see nontarget_from_words.
+# "RVSP", "PR PG", "AI", "E'", "s'", "TV E/A", "P Vein", "HV", "LAA", "IVC", "VSD". Matched like the
+# sites; see nontarget_from_words.
 _GRAD = r"(?i:VMAX|V?MAX|PG|PEAK|MAXPG|MEANPG|VEL|VTI|CW|PW|JET|DT|PHT)*"
 _OTHER_TOKENS = {
-    "tr": (rf"^TR{_GRAD}{_END}", r"\btricuspid regurg"), "mr": (rf"^MR{_GRAD}{_END}", r"\bmitral regurg"),
-    "ar": (rf"^(?:AR|AI){_GRAD}{_END}", r"\baortic (?:regurg|insuff)"),
-    "pr": (rf"^(?:PR|PI){_GRAD}{_END}", r"\bpulmon\w* (?:regurg|insuff)"),
+    "tr": (rf"^(?:TR{_GRAD}|RVSP|PASP|SPAP){_END}", r"\btricuspid (?:valve )?regurg"),
+    "mr": (rf"^MR{_GRAD}{_END}", r"\bmitral (?:valve )?regurg"),
+    "ar": (rf"^(?:AR|AI){_GRAD}{_END}", r"\baortic (?:valve )?(?:regurg|insuff)"),
+    "pr": (rf"^(?:(?:PR|PI){_GRAD}|PAEDP|PADP){_END}", r"\bpulmon\w* (?:valve )?(?:regurg|insuff)"),
     "tdi": (r"^(?:[EeAaSs]['’`]|TDI|TVI|DTI)(?:[A-Za-z]{0,4})$", r"\btissue doppler"),
     "tv_inflow": (rf"^TV(?i:E/A|E|A|IN|INFLOW|PW)*{_END}", r"\btricuspid (?:inflow|valve inflow)"),
     "pulm_vein": (r"^(?:PVein|PVEIN|PulmV)$", r"\bpulm\w* ?veins?\b|\bp\.? ?vein"),
     "hepatic_vein": (rf"^HV{_GRAD}{_END}", r"\bhepatic"),
+    # flows the network has no class for: refused by their words alone (vocab.PRINTED_NON_TARGETS)
+    "laa": (rf"^LAA{_GRAD}{_END}", r"\b(?:left )?atrial appendage"),
+    "caval": (rf"^(?:SVC|IVC){_GRAD}{_END}", r"\bvena cava|\bcaval\b"),
+    "shunt": (rf"^(?:PDA|VSD|ASD|PFO){_GRAD}{_END}", r"\bshunt\b|\bductus\b|\bseptal defect"),
 }
 
 
@@ -157,7 +164,7 @@ def site_from_words(words: list[Word], min_conf: float = _MIN_CONF) -> str | Non
 
 
 def nontarget_from_words(words: list[Word], min_conf: float = _MIN_CONF) -> str | None:
-    """The one non-target flow (a key of :data:`echoseg.vocab.NON_TARGETS`) the screen words name
+    """The one non-target flow (a key of :data:`echoseg.vocab.NON_TARGET_NAMES`) the screen words name
     ("TR Vmax", "PR", "E'", "TV E/A", "pulmonary vein"...), or None when none or several are named."""
     kept = [w.text.strip(".,:;()[]\"") for w in words if w.conf >= min_conf]
     joined = " ".join(kept)

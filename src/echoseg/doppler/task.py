@@ -51,7 +51,8 @@ from echoseg.types import (
     combine,
     make_result,
 )
-from echoseg.vocab import NON_TARGETS, SITE_CLASSES, SITE_DIRECTION, SITES, TASKS_DOPPLER, site_of, unit_of
+from echoseg.vocab import (NON_TARGET_LABELS, NON_TARGET_NAMES, NON_TARGETS, SITE_CLASSES, SITE_DIRECTION, SITES,
+                           TASKS_DOPPLER, site_of, unit_of)
 
 
 @dataclass(frozen=True, eq=False)
@@ -176,7 +177,7 @@ def choose_site(img: EchoImage, task: str, wave_p: np.ndarray, mode: str, side: 
     if task == "auto" and not named and (doubt or pending is not None) and opts.read_screen_text \
             and screen_text.available():
         printed, notes = read_screen_site(img, pending)
-    weighs = doubt or printed in NON_TARGETS
+    weighs = doubt or printed in NON_TARGET_NAMES
     usable = printed if weighs and printed in SITE_CLASSES[:len(wave_post)] else None
     post = class_posterior(wave_p, mode, side, usable) if usable else wave_post
     screen_site = printed if printed in SITES else None
@@ -207,8 +208,9 @@ def start_screen_read(img: EchoImage, task: str, opts: Options) -> screen_text.P
 
 def _nontarget(post: np.ndarray, printed: str | None) -> str:
     """The refusal of a strip that looks like a non-target flow ("" when its likeliest class is a site)."""
-    if printed in NON_TARGETS:
-        return f"not one of the five VTI sites (looks like {NON_TARGETS[printed]}: {printed.upper()} printed on the screen)"
+    if printed in NON_TARGET_NAMES:
+        return (f"not one of the five VTI sites (looks like {NON_TARGET_NAMES[printed]}: "
+                f"{NON_TARGET_LABELS[printed]} printed on the screen)")
     k = int(np.argmax(post))
     if k < len(SITES):
         return ""
