@@ -32,10 +32,20 @@ def test_bad_probability_vector():
 
 @pytest.mark.parametrize("text,site", [("LVOT PW", "lvot"), ("AV CW", "av"), ("MV Inflow PW", "mv"),
                                        ("pulmonic valve", "pv"), ("RVOT", "rvot"), ("Pulmonary vein", None),
-                                       ("LVOT and AV", None), ("Doppler PW", None), ("", None)])
+                                       ("LVOT and AV", None), ("Doppler PW", None), ("", None),
+                                       ("Mitral regurgitation", None), ("Aortic valve insufficiency", None),
+                                       ("Mitral stenosis CW", "mv")])
 def test_site_from_labels(text, site):
     from echoseg.doppler.site import site_from_labels
     assert site_from_labels(text) == site
+
+
+@pytest.mark.parametrize("text,flow", [("TR CW", "tr"), ("Mitral regurgitation", "mr"), ("AI PHT", "ar"),
+                                       ("LAA PW", "laa"), ("Apical 4 | TV E/A", "tv_inflow"), ("LVOT PW", None),
+                                       ("Doppler CW", None), ("TR and MR", None)])
+def test_nontarget_from_labels(text, flow):
+    from echoseg.doppler.site import nontarget_from_labels
+    assert nontarget_from_labels(text) == flow
 
 
 def test_class_posterior_covers_non_target_flows_with_their_views():

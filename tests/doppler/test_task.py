@@ -53,6 +53,21 @@ def test_a_flow_the_network_has_no_class_for_is_refused_by_its_printed_label(mon
     assert choice.probabilities.shape == (len(SITE_CLASSES),)  # the waveform posterior, not re-weighted
 
 
+def test_labels_naming_a_non_target_flow_refuse_it_without_reading_the_screen(monkeypatch):
+    import dataclasses
+
+    monkeypatch.setattr(dtask.screen_text, "available", lambda: True)
+    monkeypatch.setattr(dtask, "read_screen_site", lambda img, pending=None: pytest.fail("screen read"))
+    img = dataclasses.replace(_img(), extra={"labels": "Mitral regurgitation | CW"})
+    choice = dtask.choose_site(img, "auto", _head(mv=0.9), "CW", -1, Options())
+    assert choice.site == "mv"  # measured as its likeliest site (beats and overlay), but refused
+    assert choice.nontarget == ("not one of the five VTI sites (looks like mitral regurgitation: MR named in the "
+                                "file's labels)")
+    named = dtask.choose_site(dataclasses.replace(_img(), extra={"labels": "MV inflow PW"}), "auto", _head(mv=0.9),
+                              "PW", 1, Options())
+    assert named.site == "mv" and named.nontarget == "" and named.confidence == 1.0
+
+
 def test_the_non_target_refusal_leads_the_reasons():
     from echoseg.io.calibration import manual_spectral_calibration
     from echoseg.types import Beat

@@ -70,10 +70,11 @@ def site_posterior(waveform_p: np.ndarray, mode: str, side: int | None, screen_s
 
 
 # Words vendors and sonographers use for each site in series descriptions and protocol names.
+_NOT_LEAK = r"(?! (?:valve )?(?:regurg|insuff|incompet))"  # "mitral regurgitation" is MR, not the MV site
 _SITE_WORDS = {
     "lvot": r"\blvot\b|left ventricular outflow", "rvot": r"\brvot\b|right ventricular outflow",
-    "pv": r"\bpv\b|\bpulm(onic|onary)?\b(?! ?vein)|\bpa\b", "av": r"\bav\b|\baortic valve\b|\bao\b",
-    "mv": r"\bmv\b|\bmitral\b|\bmv inflow\b",
+    "pv": rf"\bpv\b|\bpulm(onic|onary)?\b(?! ?vein){_NOT_LEAK}|\bpa\b",
+    "av": rf"\bav\b|\baortic valve\b{_NOT_LEAK}|\bao\b", "mv": rf"\bmv\b|\bmitral\b{_NOT_LEAK}|\bmv inflow\b",
 }
 
 
@@ -83,3 +84,12 @@ def site_from_labels(text: str) -> str | None:
     low = text.lower()
     found = [site for site, pattern in _SITE_WORDS.items() if re.search(pattern, low)]
     return found[0] if len(found) == 1 else None
+
+
+def nontarget_from_labels(text: str) -> str | None:
+    """The one non-target flow (a key of :data:`echoseg.vocab.NON_TARGET_NAMES`) a file's free-text
+    labels name ("TR CW", "Mitral regurgitation", "LAA"), or None: its words are read as the screen
+    text's are (:func:`echoseg.doppler.screen_text.nontarget_from_words`)."""
+    from echoseg.doppler.screen_text import Word, nontarget_from_words
+
+    return nontarget_from_words([Word(t, 100.0, (0, 0, 0, 0)) for t in re.split(r"[\s|]+", text) if t])

@@ -29,7 +29,7 @@ from echoseg.doppler.envelope import FlowEnvelope, envelope_from_flow
 from echoseg.doppler.measure import beats_from_spans, inflow_peaks, rr_irregular, summarise_beats
 from echoseg.doppler.prepare import brightened, doppler_input, strip_luminance
 from echoseg.doppler.qc import qc_doppler
-from echoseg.doppler.site import class_posterior, site_from_labels
+from echoseg.doppler.site import class_posterior, nontarget_from_labels, site_from_labels
 from echoseg.imaging.signal import estimate_period
 from echoseg.doppler.timing import direction_reason, flow_timing, timing_reason
 from echoseg.doppler.tracer import beat_agreement, trace_envelope, tracer_vtis
@@ -163,18 +163,21 @@ def choose_site(img: EchoImage, task: str, wave_p: np.ndarray, mode: str, side: 
                 pending: screen_text.PendingRead | None = None) -> SiteChoice:
     """The site from the task given, else the file's labels, else the waveform (+ screen text when in doubt).
 
-    A strip whose most likely class is a non-target flow (a head trained with them), or whose screen
-    names one ("TR Vmax", "E'"), is measured as its likeliest site but refused (``nontarget``).
+    A strip whose most likely class is a non-target flow (a head trained with them), or whose labels
+    or screen name one ("TR CW", "TR Vmax", "E'"), is measured as its likeliest site but refused
+    (``nontarget``).
     ``pending``: the screen text already being read (:func:`start_screen_read`); then a non-target
     flow printed on the screen refuses the strip however sure the waveform is, while a printed site
     still weighs in only when the waveform leaves doubt.
     """
-    named = site_from_labels(img.extra.get("labels", ""))
+    labels = img.extra.get("labels", "")
+    named = site_from_labels(labels)
     wave_post = class_posterior(wave_p, mode, side)
     printed: str | None = None
     notes: tuple[str, ...] = ()
     doubt = float(wave_post.max()) < opts.screen_text_below
-    if task == "auto" and not named and (doubt or pending is not None) and opts.read_screen_text \
+    labelled = None if named else nontarget_from_labels(labels)
+    if task == "auto" and not named and not labelled and (doubt or pending is not None) and opts.read_screen_text \
             and screen_text.available():
         printed, notes = read_screen_site(img, pending)
     weighs = doubt or printed in NON_TARGET_NAMES
@@ -191,7 +194,7 @@ def choose_site(img: EchoImage, task: str, wave_p: np.ndarray, mode: str, side: 
     cues = (f"'{printed.upper()}' printed on the screen, " if printed and usable in SITES else "") + "waveform"
     how = f"site {site} ({conf:.2f}) from {cues}, {mode} and flow direction"
     return SiteChoice(f"{site}_vti", site, conf, how, screen_site, post, wave_post, notes,
-                      _nontarget(post, printed))
+                      _nontarget(post, labelled, "named in the file's labels") if labelled else _nontarget(post, printed))
 
 
 def start_screen_read(img: EchoImage, task: str, opts: Options) -> screen_text.PendingRead | None:
@@ -206,11 +209,12 @@ def start_screen_read(img: EchoImage, task: str, opts: Options) -> screen_text.P
         return None  # choose_site reads again and notes why it failed
 
 
-def _nontarget(post: np.ndarray, printed: str | None) -> str:
-    """The refusal of a strip that looks like a non-target flow ("" when its likeliest class is a site)."""
+def _nontarget(post: np.ndarray, printed: str | None, where: str = "printed on the screen") -> str:
+    """The refusal of a strip that looks like a non-target flow ("" when its likeliest class is a site);
+    ``printed``: the non-target flow the screen (or, ``where`` says, the file's labels) names."""
     if printed in NON_TARGET_NAMES:
         return (f"not one of the five VTI sites (looks like {NON_TARGET_NAMES[printed]}: "
-                f"{NON_TARGET_LABELS[printed]} printed on the screen)")
+                f"{NON_TARGET_LABELS[printed]} {where})")
     k = int(np.argmax(post))
     if k < len(SITES):
         return ""
