@@ -123,3 +123,25 @@ def test_site_words_name_no_non_target_flow_and_two_flows_name_none():
     assert site_from_words(words("Mitral", "stenosis")) == "mv" and site_from_words(words("Aortic", "valve")) == "av"
     assert nontarget_from_words(words("TR", "PR")) is None
     assert nontarget_from_words([Word("TR", 10.0, (0, 0, 1, 1))]) is None  # below the confidence floor
+
+
+def _line(*texts_x: tuple[str, int], y: int = 100, h: int = 14) -> list:
+    from echoseg.doppler.screen_text import Word
+    return [Word(t, 90.0, (x, y, 8 * len(t), h)) for t, x in texts_x]
+
+
+@pytest.mark.parametrize("words, vti", [
+    (_line(("VTI", 10), ("22.8", 100), ("cm", 140)), 22.8),   # a result box line
+    (_line(("VTl", 10), ("101", 130), ("cm", 160)), 101.0),   # OCR's l for I, a wide gap to the number
+    (_line(("PVVTI", 10), ("22.8cm", 90)), 22.8),             # glued
+    (_line(("VTI", 10), ("22,8", 100), ("cm", 140)), 22.8),   # decimal comma
+    (_line(("VTI", 10), ("22.8", 100), ("cm/s", 140)), None),  # a velocity, not a VTI
+    (_line(("PV", 10), ("VTI", 40)), None),                   # the box's title: no number
+    (_line(("VTI", 10), ("480", 100), ("cm", 140)), None),    # implausible: a misread
+    (_line(("VTI", 10)) + _line(("22.8", 100), ("cm", 140), y=140), None),  # the number on another line
+    (_line(("VTI", 10), ("22.8", 100), ("cm", 140)) + _line(("VTI", 10), ("30.1", 100), ("cm", 140), y=140), None),
+    (_line(("VTI", 10), ("22.8", 100), ("cm", 140)) + _line(("VTI", 10), ("22.8", 100), ("cm", 140), y=140), 22.8),
+])
+def test_printed_vti_is_read_off_a_result_box_line(words, vti):
+    from echoseg.doppler.screen_text import printed_vti_cm
+    assert printed_vti_cm(words) == vti

@@ -241,3 +241,46 @@ def test_a_mitral_strip_whose_only_flow_runs_away_from_the_transducer_is_refused
     assert mv.qc == "fail" and "flow direction: the traced flow runs away from the transducer" in mv.reason
     lvot = dtask.measure(img, "lvot_vti", Models(), opts).measurements[0]
     assert "flow direction" not in lvot.reason
+
+
+def test_a_vti_printed_on_the_screen_refuses_beats_that_all_miss_it():
+    from echoseg.io.calibration import manual_spectral_calibration
+    from echoseg.types import Beat
+
+    cal = manual_spectral_calibration(0.005, -1.0, baseline_row=50.0, box=(0, 0, 299, 199), mode="PW")
+    beats = [Beat(i, 0.8 * i, 0.8 * i + 0.3, v, 90.0, 60.0, 3.2, 1.6, rr_s=0.8) for i, v in enumerate((18.8, 20.1, 18.7))]
+    kw = dict(site="pv", cal=cal, side=-1, envelope_conf=0.9, site_conf=1.0)
+    _, ok = dtask.assess_beats(beats, **kw)
+    _, far = dtask.assess_beats(beats, printed_vti=22.8, **kw)
+    _, near = dtask.assess_beats(beats, printed_vti=21.5, **kw)
+    assert ok.passed and near.passed, (ok.reason, near.reason)
+    assert not far.passed and far.reason.startswith("the screen's own measurement disagrees")
+    assert "closest is -12 %" in far.reason and "22.8" not in far.reason  # the printed value is not quoted
+
+
+def test_measure_holds_a_given_site_to_the_vti_printed_on_the_screen(monkeypatch, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from echoseg.io.read import read
+    from echoseg.options import Models
+    from echoseg.synth.dicom_writer import write_case
+    from echoseg.synth.doppler_signal import generate_doppler_signal
+
+    case = generate_doppler_signal(9_900_000, heldout=True)
+    site, truth = str(case.truth["site"]), float(case.truth["value"])
+    img = read(write_case(case, tmp_path, "strip", save_masks=False)["dicom"])
+
+    class Reading:  # a screen reading that has finished, with no words of its own
+        def words(self, timeout_s: float = 10.0) -> list:
+            return []
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(dtask, "start_screen_read", lambda img, task, opts: Reading())
+    reasons = {}
+    for factor in (1.0, 1.5):
+        monkeypatch.setattr(dtask.screen_text, "printed_vti_cm", lambda words, f=factor: f * truth)
+        m = dtask.measure(img, f"{site}_vti", Models(), Options()).measurements[0]
+        reasons[factor] = (m.qc, m.reason)
+    assert "screen's own measurement" not in reasons[1.0][1]
+    assert reasons[1.5][0] == "fail" and "screen's own measurement disagrees" in reasons[1.5][1]

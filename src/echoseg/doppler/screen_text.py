@@ -102,10 +102,14 @@ class PendingRead:
 
     def __init__(self, proc: subprocess.Popen[bytes], png: bytes) -> None:
         self._proc, self._png = proc, png
+        self._words: list[Word] | None = None
 
     def words(self, timeout_s: float = 10.0) -> list[Word]:
         """The words read (waits at most ``timeout_s``; the process is killed past it:
-        subprocess.TimeoutExpired). RuntimeError when Tesseract fails."""
+        subprocess.TimeoutExpired). RuntimeError when Tesseract fails. A second call returns the
+        same words."""
+        if self._words is not None:
+            return list(self._words)
         try:
             out, err = self._proc.communicate(self._png, timeout=timeout_s)
         except subprocess.TimeoutExpired:
@@ -114,7 +118,8 @@ class PendingRead:
             raise
         if self._proc.returncode != 0:
             raise RuntimeError(f"tesseract failed ({self._proc.returncode}): {err.decode(errors='replace')[:200]}")
-        return parse_tsv(out.decode(errors="replace"), scale=_SCALE)
+        self._words = parse_tsv(out.decode(errors="replace"), scale=_SCALE)
+        return list(self._words)
 
     def close(self) -> None:
         """Stop the reading if it still runs (nothing is left behind when its words are not needed)."""
@@ -178,6 +183,43 @@ def screen_site(frame: np.ndarray, regions: tuple[Region, ...]) -> tuple[str | N
     the file's ultrasound regions are blanked first."""
     words = read_words(text_image(frame, regions))
     return site_from_words(words), words
+
+
+_VTI_WORD = re.compile(r"^(?:[A-Z]{2,4})?VT[Il1|]:?$")  # "VTI", "PVVTI", and OCR's "VTl"
+_VTI_NUMBER = re.compile(r"^(\d{1,3}(?:[.,]\d{1,2})?)(cm)?$")
+PRINTED_VTI_CM = (1.0, 200.0)  # a printed VTI outside this is a misread
+
+
+def printed_vti_cm(words: list[Word], min_conf: float = _MIN_CONF) -> float | None:
+    """The VTI a result box on the screen prints ("VTI 22.8 cm", OCR's "VTl 22.8 cm", "VTI 22.8cm"):
+    a VTI word, then on the same line to its right a number and "cm" (not "cm/s"); None when no such
+    line is read, when lines print different values, or when the value lies outside
+    :data:`PRINTED_VTI_CM`."""
+    kept = [w for w in words if w.conf >= min_conf]
+    found: set[float] = set()
+    for w in kept:
+        if not _VTI_WORD.match(w.text):
+            continue
+        number = _next_on_line(w, kept, 8.0)
+        m = None if number is None else _VTI_NUMBER.match(number.text.replace(",", "."))
+        if m is None or number is None:
+            continue
+        unit = m.group(2)
+        if unit is None:
+            after = _next_on_line(number, kept, 3.0)
+            unit = "cm" if after is not None and after.text.lower().rstrip(".") == "cm" else None
+        if unit and PRINTED_VTI_CM[0] <= float(m.group(1)) <= PRINTED_VTI_CM[1]:
+            found.add(round(float(m.group(1)), 2))
+    return found.pop() if len(found) == 1 else None
+
+
+def _next_on_line(w: Word, words: list[Word], reach: float) -> Word | None:
+    """The nearest word to the right of ``w`` on its line, starting at most ``reach`` x its height away."""
+    x, y, ww, h = w.box
+    mid, h = y + h / 2, max(h, 1)
+    right = [v for v in words if v is not w and v.box[0] >= x + ww - 1 and v.box[0] - (x + ww) <= reach * h
+             and abs(v.box[1] + v.box[3] / 2 - mid) <= 0.6 * max(h, v.box[3])]
+    return min(right, key=lambda v: v.box[0]) if right else None
 
 
 def label_from_words(words: list[Word]) -> str | None:
