@@ -167,3 +167,25 @@ def test_doppler_screen_thumbnail_is_refused(atria_measure):
 def test_check_view_shapes():
     with pytest.raises(ValueError, match=r"\(T, C, S, S\)"):
         check_view(np.zeros((5, S, S)), cal(), np.zeros((1, S, S, 3), np.uint8), cal().region)
+
+
+@pytest.mark.parametrize("labels, looks", [("PLAX 2D", "a parasternal long-axis view"), ("Subcostal 4 chamber", "a subcostal view"),
+                                           ("A2C", "an apical two-chamber view"), ("PSAX | MV level", "a parasternal short-axis view"),
+                                           ("A4C", None), ("Apical 4 chamber", None), ("2D", None), ("", None),
+                                           ("Apical 4 | A2C", None), ("AP 2D", None)])
+def test_labels_naming_another_view_refuse_it(labels, looks):
+    from echoseg.atria.view import view_from_labels
+    reason = view_from_labels(labels)
+    assert reason == ("" if looks is None else f"not an apical four-chamber view (looks like {looks}: named in the file's labels)")
+
+
+def test_an_a4c_cine_whose_labels_name_another_view_is_refused(atria_measure):
+    import dataclasses
+
+    from echoseg.synth.a4c import generate_a4c
+    case = generate_a4c(11, n_frames=6)
+    region = next(r for r in case.regions if r.spatial_format == 1)
+    img = _img(case.frames, region)
+    assert all(m.qc == "pass" for m in atria_measure(img).measurements)
+    labelled = atria_measure(dataclasses.replace(img, extra={"labels": "A2C | Adult Echo"})).measurements
+    assert all(m.qc == "fail" and "an apical two-chamber view: named in the file's labels" in m.reason for m in labelled)

@@ -17,7 +17,7 @@ from echoseg.atria.measure import area_length_volume_ml
 from echoseg.atria.postprocess import area_curve, clean_mask, long_axis, soft_area_cm2
 from echoseg.atria.prepare import atria_input
 from echoseg.atria.qc import qc_atria
-from echoseg.atria.view import check_view
+from echoseg.atria.view import check_view, view_from_labels
 from echoseg.imaging.resample import Geometry, to_image
 from echoseg.io.calibration import scaled_tissue_calibration, tissue_calibration
 from echoseg.models import inference
@@ -79,13 +79,14 @@ def measure(img: EchoImage, task: str, models: Models, opts: Options) -> FileRes
     if img.frame_time_ms is None and img.n_frames > 1:
         notes = (f"no frame timing in the file; assumed {DEFAULT_FRAME_TIME_MS} ms",)
     view = check_view(probs, small_cal, img.frames, cal.region)
+    view_reason = view.reason or view_from_labels(str(img.extra.get("labels", "")))
     rows, masks, curves, picked = [], {}, {}, {}
     for t in tasks:
         p_small = probs[:, ATRIUM_LABEL[t]]
         curve = area_curve(p_small, small_cal)
         cycles = analyse_cycles(curve, ft, img.heart_rate_bpm, r_wave_ms=img.r_wave_ms)
         frame = cycles.frame
-        at = measure_frame(p_small[frame], geom, cal, curve, t, frame, cycles=cycles, view_reason=view.reason)
+        at = measure_frame(p_small[frame], geom, cal, curve, t, frame, cycles=cycles, view_reason=view_reason)
         by_r = ("cardiac cycles from the file's R waves (R Wave Time Vector)",) if cycles.from_r_waves else ()
         rows.append(_row(img.path, at, cycles, notes + by_r))
         curves[t], masks[t], picked[t] = curve, at.mask, frame

@@ -19,6 +19,7 @@ model resolution, so the moving heart does not matter) and on a few frames' pixe
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -163,6 +164,37 @@ def view_reason(chambers: tuple[Chamber, ...], colour: float, taper: float = 0.0
                 f"(< {MIN_LV_RV:g}); in a mirrored display LA and RA would be swapped, so neither is measured; "
                 "show the LV on the right of the screen")
     return ""
+
+
+# Views a file's free-text labels (SeriesDescription, ProtocolName, ImageComments) may name, as
+# vendors' protocols spell them; a subcostal "4 chamber" is subcostal, not apical.
+_OTHER_VIEW_WORDS = {
+    "a subcostal view": r"\bsub ?(?:costal|xiphoid)\b|\bsubc\b|\bsc ?4 ?c(?:h)?\b",
+    "a parasternal long-axis view": r"\bplax\b|\bparasternal long\b|\bpslax\b",
+    "a parasternal short-axis view": r"\bpsax\b|\bparasternal short\b|\bsax\b",
+    "an apical two-chamber view": r"\ba2c\b|\bap ?2\b|\bapical ?2\b|\b2 ?ch(?:amber)?\b|\ba2ch\b",
+    "an apical three-chamber view": r"\ba3c\b|\bap ?3\b|\bapical ?3\b|\baplax\b|\b3 ?ch(?:amber)?\b",
+    "an apical five-chamber view": r"\ba5c\b|\bap ?5\b|\bapical ?5\b|\b5 ?ch(?:amber)?\b",
+    "a suprasternal view": r"\bsuprasternal\b|\bssn\b",
+}
+_A4C_WORDS = r"\ba4c\b|\bap ?4\b|\bapical ?4\b|\b4 ?ch(?:amber)?\b|\ba4ch\b"
+
+
+def view_from_labels(text: str) -> str:
+    """The refusal when a file's free-text labels name exactly one view that is not an apical
+    four-chamber ("PLAX", "A2C", "Subcostal 4CH") and no apical four-chamber one; "" otherwise
+    (labels that name no view, or several, decide nothing).
+
+    >>> print(view_from_labels("PLAX 2D"))
+    not an apical four-chamber view (looks like a parasternal long-axis view: named in the file's labels)
+    >>> view_from_labels("A4C"), view_from_labels("Echo 2D"), view_from_labels("PLAX | A4C")
+    ('', '', '')
+    """
+    low = text.lower()
+    named = [v for v, pattern in _OTHER_VIEW_WORDS.items() if re.search(pattern, low)]
+    if len(named) != 1 or (named[0] != "a subcostal view" and re.search(_A4C_WORDS, low)):
+        return ""
+    return f"not an apical four-chamber view (looks like {named[0]}: named in the file's labels)"
 
 
 def check_view(probs: np.ndarray, cal_model: TissueCalibration, frames_rgb: np.ndarray,
