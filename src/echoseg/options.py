@@ -34,8 +34,10 @@ class Options:
     task: str = "auto"
     cm_per_px: float | None = None  # calibration for AVI/PNG inputs without DICOM regions
     keep_image: bool = True
-    read_screen_text: bool = True  # read a site label printed on Doppler screens (needs Tesseract) ...
-    screen_text_below: float = 0.95  # ... when the waveform's site posterior leaves this much doubt
+    # read the text printed on Doppler screens (needs Tesseract): a site label, used when the waveform's
+    # site posterior leaves screen_text_below doubt; non-target labels; a printed VTI that QC checks
+    read_screen_text: bool = True
+    screen_text_below: float = 0.95
     # keep what re-measuring needs in FileResult.edit_data (the web demo's edits): the atria network's
     # per-frame probabilities at model resolution (float16) and the cine, or the Doppler calibration
     edit_data: bool = False
