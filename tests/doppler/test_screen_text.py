@@ -145,3 +145,12 @@ def _line(*texts_x: tuple[str, int], y: int = 100, h: int = 14) -> list:
 def test_printed_vti_is_read_off_a_result_box_line(words, vti):
     from echoseg.doppler.screen_text import printed_vti_cm
     assert printed_vti_cm(words) == vti
+
+
+@pytest.mark.parametrize("words, vmax", [
+    (_line(("Vmax", 10), ("103", 100), ("cm/s", 140)), 103.0), (_line(("PV", 10), ("Vmax", 40), ("0.80", 120), ("m/s", 160)), 80.0),
+    (_line(("Vmax", 10), ("375cm/s", 100)), 375.0), (_line(("Vmax", 10), ("103", 100), ("cm", 140)), None),
+    (_line(("Vmean", 10), ("72.9", 100), ("cm/s", 140)), None)])
+def test_printed_vmax_is_read_in_cm_per_s(words, vmax):
+    from echoseg.doppler.screen_text import PRINTED_VMAX, printed_value
+    assert printed_value(words, PRINTED_VMAX) == vmax

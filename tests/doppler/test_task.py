@@ -251,11 +251,13 @@ def test_a_vti_printed_on_the_screen_refuses_beats_that_all_miss_it():
     beats = [Beat(i, 0.8 * i, 0.8 * i + 0.3, v, 90.0, 60.0, 3.2, 1.6, rr_s=0.8) for i, v in enumerate((18.8, 20.1, 18.7))]
     kw = dict(site="pv", cal=cal, side=-1, envelope_conf=0.9, site_conf=1.0)
     _, ok = dtask.assess_beats(beats, **kw)
-    _, far = dtask.assess_beats(beats, printed_vti=22.8, **kw)
-    _, near = dtask.assess_beats(beats, printed_vti=21.5, **kw)
+    _, far = dtask.assess_beats(beats, printed=dtask.Printed(22.8), **kw)
+    _, near = dtask.assess_beats(beats, printed=dtask.Printed(21.5, 95.0), **kw)
+    _, peak = dtask.assess_beats(beats, printed=dtask.Printed(21.5, 120.0), **kw)
     assert ok.passed and near.passed, (ok.reason, near.reason)
     assert not far.passed and far.reason.startswith("the screen's own measurement disagrees")
     assert "closest is -12 %" in far.reason and "22.8" not in far.reason  # the printed value is not quoted
+    assert not peak.passed and "a Vmax is printed on the screen" in peak.reason and "-25 %" in peak.reason
 
 
 def test_measure_holds_a_given_site_to_the_vti_printed_on_the_screen(monkeypatch, tmp_path):
@@ -279,7 +281,8 @@ def test_measure_holds_a_given_site_to_the_vti_printed_on_the_screen(monkeypatch
     monkeypatch.setattr(dtask, "start_screen_read", lambda img, task, opts: Reading())
     reasons = {}
     for factor in (1.0, 1.5):
-        monkeypatch.setattr(dtask.screen_text, "printed_vti_cm", lambda words, f=factor: f * truth)
+        monkeypatch.setattr(dtask.screen_text, "printed_value",
+                            lambda words, q, f=factor: f * truth if q is dtask.screen_text.PRINTED_VTI else None)
         m = dtask.measure(img, f"{site}_vti", Models(), Options()).measurements[0]
         reasons[factor] = (m.qc, m.reason)
     assert "screen's own measurement" not in reasons[1.0][1]

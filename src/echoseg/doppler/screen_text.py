@@ -185,32 +185,48 @@ def screen_site(frame: np.ndarray, regions: tuple[Region, ...]) -> tuple[str | N
     return site_from_words(words), words
 
 
-_VTI_WORD = re.compile(r"^(?:[A-Z]{2,4})?VT[Il1|]:?$")  # "VTI", "PVVTI", and OCR's "VTl"
-_VTI_NUMBER = re.compile(r"^(\d{1,3}(?:[.,]\d{1,2})?)(cm)?$")
-PRINTED_VTI_CM = (1.0, 200.0)  # a printed VTI outside this is a misread
+@dataclass(frozen=True)
+class PrintedQuantity:
+    """How a result box prints one quantity: the label word, the units (factor to echoseg's unit;
+    a number may carry its unit glued on, "22.8cm") and the plausible range in echoseg's unit."""
+
+    word: re.Pattern[str]
+    units: dict[str, float]
+    plausible: tuple[float, float]
 
 
-def printed_vti_cm(words: list[Word], min_conf: float = _MIN_CONF) -> float | None:
-    """The VTI a result box on the screen prints ("VTI 22.8 cm", OCR's "VTl 22.8 cm", "VTI 22.8cm"):
-    a VTI word, then on the same line to its right a number and "cm" (not "cm/s"); None when no such
-    line is read, when lines print different values, or when the value lies outside
-    :data:`PRINTED_VTI_CM`."""
+PRINTED_VTI = PrintedQuantity(re.compile(r"^(?:[A-Z]{2,4})?VT[Il1|]:?$"), {"cm": 1.0}, (1.0, 200.0))  # "VTl": OCR
+PRINTED_VMAX = PrintedQuantity(re.compile(r"^(?:[A-Z]{2,4})?V ?max:?$", re.IGNORECASE), {"cm/s": 1.0, "m/s": 100.0},
+                               (10.0, 700.0))
+_PRINTED_NUMBER = re.compile(r"^(\d{1,3}(?:\.\d{1,2})?)([a-z/]*)$")
+
+
+def printed_value(words: list[Word], q: PrintedQuantity, min_conf: float = _MIN_CONF) -> float | None:
+    """The value a result box on the screen prints for ``q`` ("VTI 22.8 cm", OCR's "VTl 22.8 cm",
+    "Vmax 1.03 m/s", "Vmax 103cm/s"): its word, then on the same line to its right a number and one of
+    its units, converted to echoseg's unit; None when no such line is read, when lines print
+    different values, or when the value lies outside the plausible range."""
     kept = [w for w in words if w.conf >= min_conf]
     found: set[float] = set()
     for w in kept:
-        if not _VTI_WORD.match(w.text):
+        if not q.word.match(w.text):
             continue
         number = _next_on_line(w, kept, 8.0)
-        m = None if number is None else _VTI_NUMBER.match(number.text.replace(",", "."))
+        m = None if number is None else _PRINTED_NUMBER.match(number.text.replace(",", ".").lower())
         if m is None or number is None:
             continue
         unit = m.group(2)
-        if unit is None:
+        if not unit:
             after = _next_on_line(number, kept, 3.0)
-            unit = "cm" if after is not None and after.text.lower().rstrip(".") == "cm" else None
-        if unit and PRINTED_VTI_CM[0] <= float(m.group(1)) <= PRINTED_VTI_CM[1]:
-            found.add(round(float(m.group(1)), 2))
+            unit = "" if after is None else after.text.lower().rstrip(".")
+        if unit in q.units and q.plausible[0] <= float(m.group(1)) * q.units[unit] <= q.plausible[1]:
+            found.add(round(float(m.group(1)) * q.units[unit], 2))
     return found.pop() if len(found) == 1 else None
+
+
+def printed_vti_cm(words: list[Word], min_conf: float = _MIN_CONF) -> float | None:
+    """The VTI (cm) a result box prints (:func:`printed_value` of :data:`PRINTED_VTI`; "cm", never "cm/s")."""
+    return printed_value(words, PRINTED_VTI, min_conf)
 
 
 def _next_on_line(w: Word, words: list[Word], reach: float) -> Word | None:

@@ -88,7 +88,7 @@ def measure(img: EchoImage, task: str, models: Models, opts: Options) -> FileRes
         prob, wave_p = _infer(img, cal, lum, models)
         env = envelope_from_flow(prob, cal)
         choice = choose_site(img, task, wave_p, cal.mode, env.side, opts, pending)
-        printed_vti = _printed_vti(pending)
+        printed = _printed(pending)
     finally:
         if pending is not None:
             pending.close()
@@ -100,7 +100,7 @@ def measure(img: EchoImage, task: str, models: Models, opts: Options) -> FileRes
     if ecg is not None:  # the disputed beats are gone: the phase of those left
         timing = timing_reason(choice.site, flow_timing(beats, env.t_s, env.speed_cm_s, ecg.r_times_s))
     timing = "; ".join(why for why in (timing, direction_reason(choice.site, env.side)) if why)
-    row = _row(img.path, choice, beats, env, cal, choice.notes + side.notes + disputed, second, timing, printed_vti)
+    row = _row(img.path, choice, beats, env, cal, choice.notes + side.notes + disputed, second, timing, printed)
     return _file_result(img, row, choice, spans, beats, env, prob, cal, opts)
 
 
@@ -210,48 +210,70 @@ def start_screen_read(img: EchoImage, task: str, opts: Options) -> screen_text.P
         return None  # choose_site reads again and notes why it failed
 
 
-def _printed_vti(pending: screen_text.PendingRead | None) -> float | None:
-    """The VTI printed on the screen (:func:`~echoseg.doppler.screen_text.printed_vti_cm`), None when
-    none was read or the reading failed (OCR is a cue, not a need)."""
+@dataclass(frozen=True)
+class Printed:
+    """What a result box on the screen prints for the sonographer's beat (None: not read)."""
+
+    vti_cm: float | None = None
+    vmax_cm_s: float | None = None
+
+
+def _printed(pending: screen_text.PendingRead | None) -> Printed:
+    """The VTI and Vmax printed on the screen (:func:`~echoseg.doppler.screen_text.printed_value`);
+    nothing when no reading ran or it failed (OCR is a cue, not a need)."""
     if pending is None:
-        return None
+        return Printed()
     try:
-        return screen_text.printed_vti_cm(pending.words())
+        words = pending.words()
     except (OSError, RuntimeError, subprocess.TimeoutExpired):
-        return None
+        return Printed()
+    return Printed(screen_text.printed_value(words, screen_text.PRINTED_VTI),
+                   screen_text.printed_value(words, screen_text.PRINTED_VMAX))
 
 
 PRINTED_MARGIN = 0.10  # the sonographer's printed VTI must lie this close to one of the traced beats
 PRINTED_MEAN_MARGIN = 0.15  # ... and this close to their mean (the value echoseg reports)
+PRINTED_VMAX_MARGIN = 0.15  # a printed Vmax this close to one traced beat's peak
 
 
-def printed_reason(beats: Sequence[Beat], printed_vti: float | None) -> str:
-    """The refusal when a VTI is printed on the screen (a measured screen: the sonographer traced one
-    beat and the result box shows it) and no complete traced beat lies within :data:`PRINTED_MARGIN`
-    of it, or their mean (the reported value) not within :data:`PRINTED_MEAN_MARGIN`; "" when none is
-    printed, no beat is complete, or they agree. The printed value itself is not quoted.
+def printed_reason(beats: Sequence[Beat], printed: Printed | None) -> str:
+    """The refusal when the screen prints the sonographer's result (a measured screen: one beat traced,
+    the result box shows it) and the traced beats disagree: no complete beat's VTI within
+    :data:`PRINTED_MARGIN` of the printed VTI, or their mean (the reported value) not within
+    :data:`PRINTED_MEAN_MARGIN`, or no beat's peak within :data:`PRINTED_VMAX_MARGIN` of the printed
+    Vmax; "" when nothing is printed, no beat is complete, or they agree. The printed values
+    themselves are not quoted.
 
     >>> from echoseg.types import Beat
     >>> b = [Beat(0, 0.0, 0.3, 18.8, 85.0, 60.0, 2.9, 1.5), Beat(1, 1.0, 1.3, 20.1, 87.0, 62.0, 3.0, 1.6)]
-    >>> printed_reason(b, 22.8)[:60]
+    >>> printed_reason(b, Printed(22.8))[:60]
     "the screen's own measurement disagrees: a VTI is printed on "
-    >>> printed_reason(b, 21.0), printed_reason(b, None)
-    ('', '')
-    >>> printed_reason(b + [Beat(2, 2.0, 2.3, 12.0, 70.0, 50.0, 2.0, 1.0)], 20.0)[40:]
+    >>> printed_reason(b, Printed(21.0, 90.0)), printed_reason(b, Printed()), printed_reason(b, None)
+    ('', '', '')
+    >>> printed_reason(b + [Beat(2, 2.0, 2.3, 12.0, 70.0, 50.0, 2.0, 1.0)], Printed(20.0))[40:]
     'the mean of the 3 traced beats lies -15 % from the VTI printed on the screen (> 15 %)'
+    >>> printed_reason(b, Printed(None, 103.0))[40:]
+    'a Vmax is printed on the screen and no traced beat peaks within 15 % of it (the closest is -16 %)'
     """
-    vtis = [b.vti_cm for b in beats if b.complete]
-    if printed_vti is None or not vtis or printed_vti <= 0:
+    comp = [b for b in beats if b.complete]
+    if printed is None or not comp:
         return ""
-    closest = min((v / printed_vti - 1.0 for v in vtis), key=abs)
-    mean = float(np.mean(vtis)) / printed_vti - 1.0
-    if abs(closest) > PRINTED_MARGIN:
-        return (f"the screen's own measurement disagrees: a VTI is printed on the screen and none of the "
-                f"{len(vtis)} traced beat(s) lies within {100 * PRINTED_MARGIN:.0f} % of it (the closest is "
-                f"{100 * closest:+.0f} %); this strip is traced unlike the sonographer's beat")
-    if abs(mean) > PRINTED_MEAN_MARGIN:
-        return (f"the screen's own measurement disagrees: the mean of the {len(vtis)} traced beats lies "
-                f"{100 * mean:+.0f} % from the VTI printed on the screen (> {100 * PRINTED_MEAN_MARGIN:.0f} %)")
+    if printed.vti_cm:
+        vtis = [b.vti_cm for b in comp]
+        closest = min((v / printed.vti_cm - 1.0 for v in vtis), key=abs)
+        mean = float(np.mean(vtis)) / printed.vti_cm - 1.0
+        if abs(closest) > PRINTED_MARGIN:
+            return (f"the screen's own measurement disagrees: a VTI is printed on the screen and none of the "
+                    f"{len(vtis)} traced beat(s) lies within {100 * PRINTED_MARGIN:.0f} % of it (the closest is "
+                    f"{100 * closest:+.0f} %); this strip is traced unlike the sonographer's beat")
+        if abs(mean) > PRINTED_MEAN_MARGIN:
+            return (f"the screen's own measurement disagrees: the mean of the {len(vtis)} traced beats lies "
+                    f"{100 * mean:+.0f} % from the VTI printed on the screen (> {100 * PRINTED_MEAN_MARGIN:.0f} %)")
+    if printed.vmax_cm_s:
+        peak = min((b.vmax_cm_s / printed.vmax_cm_s - 1.0 for b in comp), key=abs)
+        if abs(peak) > PRINTED_VMAX_MARGIN:
+            return (f"the screen's own measurement disagrees: a Vmax is printed on the screen and no traced beat "
+                    f"peaks within {100 * PRINTED_VMAX_MARGIN:.0f} % of it (the closest is {100 * peak:+.0f} %)")
     return ""
 
 
@@ -366,18 +388,18 @@ def usable_ecg(frame: np.ndarray, cal: SpectralCalibration, regions: Sequence[Re
 def assess_beats(beats: Sequence[Beat], *, site: str, cal: SpectralCalibration, side: int | None,
                  envelope_conf: float, site_conf: float | None, irregular: bool | None = None,
                  tracer_vti: Sequence[float] = (), nontarget: str = "", timing: str = "",
-                 printed_vti: float | None = None) -> tuple[BeatSummary, QCResult]:
+                 printed: Printed | None = None) -> tuple[BeatSummary, QCResult]:
     """Summary and QC of a strip's beats (``irregular`` None: detected from their RR intervals).
 
     ``tracer_vti``: the model-free tracer's VTI over each beat (empty: no second opinion to check);
     ``nontarget``: the refusal of a strip that is not one of the five sites (first of the reasons);
     ``timing``: the refusal of a trace in the wrong phase of the cycle or running the wrong way (:mod:`echoseg.doppler.timing`);
-    ``printed_vti``: a VTI printed on the screen (:func:`printed_reason`; None: none read).
+    ``printed``: the result printed on the screen (:func:`printed_reason`; None: none read).
     """
     summary = summarise_beats(beats, irregular=irregular)
     agreement = beat_agreement(beats, tracer_vti) if len(tracer_vti) == len(beats) and beats else None
     check = qc_doppler(beats, summary, envelope_conf, site_conf, cal, site=site, side=side, agreement=agreement)
-    first = [why for why in (nontarget, timing, printed_reason(beats, printed_vti)) if why]
+    first = [why for why in (nontarget, timing, printed_reason(beats, printed)) if why]
     if first:
         check = combine(make_result(first, check.confidence), check)
     return summary, check
@@ -478,12 +500,12 @@ def _by_site(p: np.ndarray) -> dict[str, float]:
 
 def _row(path: str, choice: SiteChoice, beats: Sequence[Beat], env: FlowEnvelope, cal: SpectralCalibration,
          notes: tuple[str, ...], tracer_vti: tuple[float, ...], timing: str = "",
-         printed_vti: float | None = None) -> Measurement:
+         printed: Printed | None = None) -> Measurement:
     """The measurements.csv row of the strip: value over its complete beats, QC and details."""
     env_conf = envelope_confidence(env)
     summary, check = assess_beats(beats, site=choice.site, cal=cal, side=env.side, envelope_conf=env_conf,
                                   site_conf=choice.confidence, tracer_vti=tracer_vti, nontarget=choice.nontarget,
-                                  timing=timing, printed_vti=printed_vti)
+                                  timing=timing, printed=printed)
     details = DopplerDetails(
         summary=summary, warnings=check.warnings + notes, notes=notes, screen_site=choice.screen_site,
         envelope_confidence=env_conf, site_confidence=1.0 if choice.confidence is None else choice.confidence,
