@@ -33,9 +33,9 @@ JET_LOOKS_LIKE = {"mv": "mitral regurgitation",  # the aortic valve's bound is V
                   "rvot": "tricuspid regurgitation or pulmonary stenosis",
                   "pv": "tricuspid regurgitation or pulmonary stenosis"}
 # A routed site less likely than this is refused: from the waveform alone the network cannot tell
-# RVOT from PV flow, or PV from AV stenosis on CW, any better than a coin flip between two sites;
-# on the synthetic cohorts every wrong route had a confidence below 0.6 and every right one with
-# the waveform alone above it (docs/measurements.md).
+# RVOT from PV flow, or PV from AV stenosis on CW, any better than a coin flip between two sites.
+# It does not catch every wrong route (some come at 0.69-0.89 on the synthetic cohorts, among right
+# ones: docs/measurements.md).
 MIN_SITE_CONF = 0.6
 
 
