@@ -6,7 +6,10 @@ display transform of :data:`appearance.TRANSFORMS`, applied in memory to the pix
 calibrated spectral region (the calibration and the rest of the screen unchanged): a VTI panel with
 its site given (``<site>_vti``), a non-target screen with ``--task auto``. A transform should not
 turn a refusal into a passing value more than 10 % off the sonographer, nor a non-target screen
-into a passing site. Skipped cleanly when the real folder is absent; the images are never written.
+into a passing site. The 40 unlabelled real CW aortic screens (MIT) whose velocity scale is read off
+their tick labels (as docs/real_world.md does) are measured the same way as AV VTI: without truth,
+each transform's passing value is compared with the same screen's untransformed one. Skipped
+cleanly when the real folder is absent; the images are never written.
 
 Run: .venv/bin/python benchmarks/real_appearance.py [--real ../shared/real] [--out docs/real_appearance.md]
 """
@@ -76,6 +79,62 @@ def measure_all(real: Path, case: Case, models: Models, k0: int) -> list[Outcome
     return out
 
 
+@dataclass(frozen=True)
+class Move:
+    """One unlabelled screen under one transform: passed, and its value against the control's (%)."""
+
+    screen: str
+    transform: str
+    passed: bool
+    change_pct: float | None
+
+
+def unlabelled_moves(folder: Path, models: Models) -> list[Move]:
+    """Every scale-read unlabelled CW screen under every transform, measured as AV VTI (the time scale
+    a placeholder where unread: the changes are ratios, so it cancels)."""
+    from PIL import Image
+
+    from echoseg.doppler.screen_scale import read_screen_scale, words_from_ocr_csv
+    from echoseg.errors import EchosegError
+    from echoseg.io.calibration import manual_spectral_calibration
+    from real_world import PLACEHOLDER_S_PER_PX
+
+    moves = []
+    for f in sorted((f for f in folder.iterdir() if f.suffix in (".png", ".jpeg", ".jpg")), key=lambda f: int(f.stem)):
+        rgb = np.asarray(Image.open(f).convert("RGB"))
+        try:
+            sc = read_screen_scale(rgb, words_from_ocr_csv(folder / "ocr_results.csv", f.name))
+        except EchosegError:
+            continue
+        cal = manual_spectral_calibration(sc.s_per_px or PLACEHOLDER_S_PER_PX, sc.cm_s_per_px, sc.baseline_row,
+                                          sc.box, "CW")
+        img = read(f, spectral=cal)
+        control = None
+        for k, t in enumerate(TRANSFORMS):
+            m = doppler_task.measure(transformed(img, t, np.random.default_rng([int(f.stem), k])), "av_vti", models,
+                                     Options()).measurements[0]
+            if k == 0:
+                control = m.value
+            change = None if m.value is None or not control else 100.0 * (m.value / control - 1.0)
+            moves.append(Move(f.stem, t.name, m.qc == "pass", change))
+    return moves
+
+
+def moves_lines(moves: list[Move]) -> list[str]:
+    """The unlabelled screens' table: per transform, passing, and passing values moved > 10 % / > 20 %."""
+    n = len({m.screen for m in moves})
+    lines = [f"## {n} unlabelled real CW aortic screens (MIT, shared/real/unlabelled_cw_av)", "",
+             "Velocity scale read off each screen's tick labels; measured as AV VTI. No truth: *moved* compares a "
+             "passing value with the same screen's untransformed value, when that one passed.", "",
+             "| transform | passed | passing, control passed too | moved > 10 % | moved > 20 % |", "|---|---|---|---|---|"]
+    for t in TRANSFORMS:
+        row = [m for m in moves if m.transform == t.name]
+        both = [m for m in row if m.passed and m.change_pct is not None]
+        lines.append(f"| {t.name} | {sum(m.passed for m in row)} of {len(row)} | {len(both)} | "
+                     f"{sum(abs(m.change_pct or 0) > 10 for m in both)} | {sum(abs(m.change_pct or 0) > 20 for m in both)} |")
+    return lines + [""]
+
+
 def _cell(o: Outcome) -> str:
     if o.case.quantity == "not_a_target":
         return f"**passed as {o.task}**" if o.passed else "refused"
@@ -125,8 +184,11 @@ def main() -> int:
     cases = [c for c in read_cases(args.real) if c.file.startswith("doppler/")
              and (c.quantity.endswith("_vti") or c.quantity == "not_a_target")]
     outs = [o for k, c in enumerate(cases) for o in measure_all(args.real, c, models, k)]
+    unlabelled = args.real / "unlabelled_cw_av"
+    moves = unlabelled_moves(unlabelled, models) if (unlabelled / "ocr_results.csv").exists() else []
     cmd = ".venv/bin/python benchmarks/real_appearance.py" + (" " + " ".join(sys.argv[1:]) if len(sys.argv) > 1 else "")
     text = markdown(outs, cases, cmd, time.perf_counter() - t0, model_label("doppler", args.doppler_model))
+    text += "\n" + "\n".join(moves_lines(moves)) if moves else ""
     args.out.write_text(text)
     print(text)
     return 0
