@@ -94,20 +94,15 @@ def unlabelled_moves(folder: Path, models: Models) -> list[Move]:
     a placeholder where unread: the changes are ratios, so it cancels)."""
     from PIL import Image
 
-    from echoseg.doppler.screen_scale import read_screen_scale, words_from_ocr_csv
     from echoseg.errors import EchosegError
-    from echoseg.io.calibration import manual_spectral_calibration
-    from real_world import PLACEHOLDER_S_PER_PX
+    from real_world import screen_calibration, unlabelled_files
 
     moves = []
-    for f in sorted((f for f in folder.iterdir() if f.suffix in (".png", ".jpeg", ".jpg")), key=lambda f: int(f.stem)):
-        rgb = np.asarray(Image.open(f).convert("RGB"))
+    for f in unlabelled_files(folder):
         try:
-            sc = read_screen_scale(rgb, words_from_ocr_csv(folder / "ocr_results.csv", f.name))
+            cal = screen_calibration(np.asarray(Image.open(f).convert("RGB")), folder, f.name)
         except EchosegError:
             continue
-        cal = manual_spectral_calibration(sc.s_per_px or PLACEHOLDER_S_PER_PX, sc.cm_s_per_px, sc.baseline_row,
-                                          sc.box, "CW")
         img = read(f, spectral=cal)
         control = None
         for k, t in enumerate(TRANSFORMS):

@@ -33,7 +33,7 @@ from echoseg.io.read import read
 from echoseg.options import Models, Options
 from echoseg.pipeline import measure_file
 from echoseg.report.overlay import overlay_image
-from echoseg.types import DopplerDetails, FileResult
+from echoseg.types import DopplerDetails, FileResult, SpectralCalibration
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -126,24 +126,35 @@ class Sheet:
 PLACEHOLDER_S_PER_PX = 0.0025  # 100 mm/s at ~0.25 mm per pixel: used only when the time scale is unread
 
 
+def unlabelled_files(folder: Path) -> list[Path]:
+    """The unlabelled CW screens of ``folder``, in their numbered order."""
+    return sorted((f for f in folder.iterdir() if f.suffix in (".png", ".jpeg", ".jpg")), key=lambda f: int(f.stem))
+
+
+def screen_calibration(rgb: np.ndarray, folder: Path, name: str) -> SpectralCalibration:
+    """The CW calibration of an unlabelled screen from its tick labels (the folder's OCR listing); the
+    time scale a placeholder where unread. EchosegError when the velocity scale cannot be read."""
+    scale = read_screen_scale(rgb, words_from_ocr_csv(folder / "ocr_results.csv", name))
+    return manual_spectral_calibration(scale.s_per_px or PLACEHOLDER_S_PER_PX, scale.cm_s_per_px,
+                                       scale.baseline_row, scale.box, "CW")
+
+
 def contact_sheet(folder: Path, models: Models, out_png: Path, cols: int = 5) -> Sheet:
     """Trace every unlabelled CW screen (velocity scale read off its tick labels, from the folder's
     OCR listing) with the network (cyan) and the model-free tracer (magenta); one thumbnail each."""
     from PIL import Image, ImageDraw
 
-    files = sorted((f for f in folder.iterdir() if f.suffix in (".png", ".jpeg", ".jpg")), key=lambda f: int(f.stem))
+    files = unlabelled_files(folder)
     thumbs, beats, agree, passed, read_ok, reasons = [], [], 0, 0, 0, []
     for f in files:
         rgb = np.asarray(Image.open(f).convert("RGB"))
         try:
-            scale = read_screen_scale(rgb, words_from_ocr_csv(folder / "ocr_results.csv", f.name))
+            cal = screen_calibration(rgb, folder, f.name)
         except EchosegError as exc:
             thumbs.append(_thumb(rgb, f"{f.stem}: scale not read"))
             reasons.append(f"{f.name}: {exc}")
             continue
         read_ok += 1
-        cal = manual_spectral_calibration(scale.s_per_px or PLACEHOLDER_S_PER_PX, scale.cm_s_per_px,
-                                          scale.baseline_row, scale.box, "CW")
         res = doppler_task.measure(read(f, spectral=cal), "av_vti", models, Options())
         m = res.measurements[0]
         traced = trace_envelope(strip_luminance(rgb, cal), cal, side=-1)

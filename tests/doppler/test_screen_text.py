@@ -143,8 +143,8 @@ def _line(*texts_x: tuple[str, int], y: int = 100, h: int = 14) -> list:
     (_line(("VTI", 10), ("22.8", 100), ("cm", 140)) + _line(("VTI", 10), ("22.8", 100), ("cm", 140), y=140), 22.8),
 ])
 def test_printed_vti_is_read_off_a_result_box_line(words, vti):
-    from echoseg.doppler.screen_text import printed_vti_cm
-    assert printed_vti_cm(words) == vti
+    from echoseg.doppler.screen_text import PRINTED_VTI, printed_value
+    assert printed_value(words, PRINTED_VTI) == vti
 
 
 @pytest.mark.parametrize("words, vmax", [

@@ -29,15 +29,15 @@ _MIN_CONF = 30.0
 # Suffixes that scanners glue to a site abbreviation ("LVOTVTI", "MVE/A", "PVPW").
 _SUFFIX = r"(?i:VTI|PW|CW|E/A|E|A|VMAX|V?MAX|MEAN|PEAK|INFLOW|VALVE|FLOW)*"
 _END = r"(?![A-Za-z])"
-_NOT_LEAK = r"(?! (?:valve )?(?:regurg|insuff|incompet))"  # "mitral regurgitation" names MR, not the MV site
+NOT_LEAK = r"(?! (?:valve )?(?:regurg|insuff|incompet))"  # "mitral regurgitation" names MR, not the MV site
 # site -> (case-sensitive abbreviation pattern for one word, case-insensitive name pattern for the
 # joined text)
 _SITE_TOKENS = {
     "lvot": (rf"^LVOT{_SUFFIX}{_END}", r"\bleft ventricular outflow"),
     "rvot": (rf"^RVOT{_SUFFIX}{_END}", r"\bright ventricular outflow"),
-    "mv": (rf"^MV{_SUFFIX}{_END}", rf"\bmitral\b{_NOT_LEAK}"),
-    "av": (rf"^(?:AV|AoV|AOV|Ao|AO){_SUFFIX}{_END}", rf"\baortic\b{_NOT_LEAK}"),
-    "pv": (rf"^(?:PV|PA|PULM){_SUFFIX}{_END}", rf"\bpulm(?:onic|onary)?\b(?! ?veins?\b){_NOT_LEAK}"),
+    "mv": (rf"^MV{_SUFFIX}{_END}", rf"\bmitral\b{NOT_LEAK}"),
+    "av": (rf"^(?:AV|AoV|AOV|Ao|AO){_SUFFIX}{_END}", rf"\baortic\b{NOT_LEAK}"),
+    "pv": (rf"^(?:PV|PA|PULM){_SUFFIX}{_END}", rf"\bpulm(?:onic|onary)?\b(?! ?veins?\b){NOT_LEAK}"),
 }
 
 
@@ -222,11 +222,6 @@ def printed_value(words: list[Word], q: PrintedQuantity, min_conf: float = _MIN_
         if unit in q.units and q.plausible[0] <= float(m.group(1)) * q.units[unit] <= q.plausible[1]:
             found.add(round(float(m.group(1)) * q.units[unit], 2))
     return found.pop() if len(found) == 1 else None
-
-
-def printed_vti_cm(words: list[Word], min_conf: float = _MIN_CONF) -> float | None:
-    """The VTI (cm) a result box prints (:func:`printed_value` of :data:`PRINTED_VTI`; "cm", never "cm/s")."""
-    return printed_value(words, PRINTED_VTI, min_conf)
 
 
 def _next_on_line(w: Word, words: list[Word], reach: float) -> Word | None:

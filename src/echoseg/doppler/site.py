@@ -10,6 +10,7 @@ import re
 
 import numpy as np
 
+from echoseg.doppler.screen_text import NOT_LEAK, Word, nontarget_from_words
 from echoseg.vocab import SITE_CLASSES, SITES
 
 # Likelihood weights of each class (order of vocab.SITE_CLASSES) given the region's Doppler mode and
@@ -70,11 +71,10 @@ def site_posterior(waveform_p: np.ndarray, mode: str, side: int | None, screen_s
 
 
 # Words vendors and sonographers use for each site in series descriptions and protocol names.
-_NOT_LEAK = r"(?! (?:valve )?(?:regurg|insuff|incompet))"  # "mitral regurgitation" is MR, not the MV site
 _SITE_WORDS = {
     "lvot": r"\blvot\b|left ventricular outflow", "rvot": r"\brvot\b|right ventricular outflow",
-    "pv": rf"\bpv\b|\bpulm(onic|onary)?\b(?! ?vein){_NOT_LEAK}|\bpa\b",
-    "av": rf"\bav\b|\baortic valve\b{_NOT_LEAK}|\bao\b", "mv": rf"\bmv\b|\bmitral\b{_NOT_LEAK}|\bmv inflow\b",
+    "pv": rf"\bpv\b|\bpulm(onic|onary)?\b(?! ?vein){NOT_LEAK}|\bpa\b",
+    "av": rf"\bav\b|\baortic valve\b{NOT_LEAK}|\bao\b", "mv": rf"\bmv\b|\bmitral\b{NOT_LEAK}|\bmv inflow\b",
 }
 
 
@@ -90,6 +90,4 @@ def nontarget_from_labels(text: str) -> str | None:
     """The one non-target flow (a key of :data:`echoseg.vocab.NON_TARGET_NAMES`) a file's free-text
     labels name ("TR CW", "Mitral regurgitation", "LAA"), or None: its words are read as the screen
     text's are (:func:`echoseg.doppler.screen_text.nontarget_from_words`)."""
-    from echoseg.doppler.screen_text import Word, nontarget_from_words
-
     return nontarget_from_words([Word(t, 100.0, (0, 0, 0, 0)) for t in re.split(r"[\s|]+", text) if t])
