@@ -243,6 +243,66 @@ def test_a_mitral_strip_whose_only_flow_runs_away_from_the_transducer_is_refused
     assert "flow direction" not in lvot.reason
 
 
+def _stenosis_with_jet(mirror: bool) -> tuple[EchoImage, object]:
+    """A CW strip (velocity grows upwards): a bright systolic jet below the baseline and above it a
+    dim diastolic inflow (``mirror``: the jet's faint mirror, at the same times, instead), and a
+    network stub that, like the real one on the echonet MV panel, sees the dim side only when the
+    bright side is painted black."""
+    from echoseg.io.calibration import manual_spectral_calibration
+
+    s_per_px, cm_s, base = 0.005, 4.0, 100
+    cal = manual_spectral_calibration(s_per_px, -cm_s, base, (0, 0, 599, 199), "CW")
+    phase = ((np.arange(600) * s_per_px - 0.1) % 0.8) / 0.8
+    jet = np.where((phase > 0.05) & (phase < 0.45), np.sin(np.pi * (phase - 0.05) / 0.4), 0.0) * 300.0
+    inflow = (jet * 0.6 if mirror else
+              np.where((phase > 0.55) & (phase < 0.95), np.clip(np.sin(np.pi * (phase - 0.55) / 0.4), 0, 1) ** 0.5, 0.0) * 180.0)
+    rows = np.arange(200)[:, None]
+    below = (rows > base) & (rows <= base + jet / cm_s)
+    above = (rows < base) & (rows >= base - inflow / cm_s)
+    frame = np.random.default_rng(1).integers(0, 30, (200, 600, 3)).astype(np.uint8)
+    frame[below] = 220
+    frame[above] = 110
+
+    def infer(img, cal_, lum, models):
+        jet_shown = lum[base + 5:].max() > 150
+        prob = (lum > 60) & (below if jet_shown else above)
+        return prob.astype(np.float64), np.zeros(len(SITE_CLASSES), dtype=np.float32)
+    return EchoImage(path="strip.dcm", frames=frame[None], regions=(cal.region,)), infer
+
+
+def test_a_dim_mitral_inflow_beside_a_brighter_jet_is_traced_on_the_strip_read_again(monkeypatch):
+    """Mitral stenosis CW with regurgitation (network stubbed): the network sees only the jet below the
+    baseline, so the strip is read again with that side blanked and the inflow above is measured."""
+    from echoseg.options import Models
+
+    img, infer = _stenosis_with_jet(mirror=False)
+    monkeypatch.setattr(dtask, "_infer", infer)
+    result = dtask.measure(img, "mv_vti", Models(), Options(read_screen_text=False))
+    m = result.measurements[0]
+    assert "flow direction" not in m.reason, m.reason
+    assert m.details.side == 1 and any("other side of the baseline blanked" in n for n in m.details.notes)
+    beats = [b for b in result.beats["mv_vti"] if b.complete]
+    assert beats and all(b.vmax_cm_s > 0 for b in beats) and 150 < np.median([b.vmax_cm_s for b in beats]) < 200
+
+
+def test_a_mirror_of_the_jet_is_not_traced_as_mitral_inflow(monkeypatch):
+    """The regurgitant jet's CW mirror lies at the jet's own times: it is not taken for inflow and the
+    direction refusal stands."""
+    from echoseg.options import Models
+
+    img, infer = _stenosis_with_jet(mirror=True)
+    monkeypatch.setattr(dtask, "_infer", infer)
+    m = dtask.measure(img, "mv_vti", Models(), Options(read_screen_text=False)).measurements[0]
+    assert m.qc == "fail" and "flow direction: the traced flow runs away from the transducer" in m.reason
+
+
+def test_coincident_share_counts_the_site_sides_flow_under_the_other_sides():
+    on = np.r_[np.zeros(10), np.ones(10), np.zeros(10)]
+    assert dtask.coincident_share(on, on) == 1.0
+    assert dtask.coincident_share(on, np.roll(on, 10)) == 0.0
+    assert dtask.coincident_share(np.zeros(30), on) == 0.0
+
+
 def test_a_vti_printed_on_the_screen_refuses_beats_that_all_miss_it():
     from echoseg.io.calibration import manual_spectral_calibration
     from echoseg.types import Beat

@@ -57,6 +57,30 @@ def brightened(lum: np.ndarray, gamma: float = BRIGHTENED_GAMMA) -> np.ndarray:
     return (np.float32(255.0) * x ** np.float32(gamma)).astype(np.float32)
 
 
+BLANK_MARGIN_PX = 2  # rows next to the baseline kept when one side is blanked (the baseline's own band)
+
+
+def blank_side(lum: np.ndarray, cal: SpectralCalibration, side: int, margin_px: int = BLANK_MARGIN_PX) -> np.ndarray:
+    """Strip luminance (as :func:`strip_luminance` returns it) with the flow of velocity sign ``side``
+    (+1/-1) painted black beyond ``margin_px`` rows from the baseline: the strip the network reads
+    when the flow on the other side is wanted alone (a mitral stenosis jet beside a brighter
+    regurgitant jet, see :func:`echoseg.doppler.task.trace_site_side_alone`).
+
+    >>> from echoseg.io.calibration import manual_spectral_calibration
+    >>> cal = manual_spectral_calibration(0.01, -2.0, 4, (0, 0, 2, 9), "CW")  # velocity grows upwards
+    >>> blank_side(np.full((10, 3), 9.0, np.float32), cal, -1)[:, 0].tolist()
+    [9.0, 9.0, 9.0, 9.0, 9.0, 9.0, 9.0, 0.0, 0.0, 0.0]
+    """
+    if side not in (1, -1):
+        raise ValueError(f"side must be +1 or -1 (the velocity sign of the flow to blank), not {side!r}")
+    out = np.array(lum, dtype=np.float32, copy=True)
+    base = cal.baseline_row - cal.region.y0  # baseline row within the strip
+    rows = np.arange(out.shape[0], dtype=np.float64)
+    down = (side > 0) == (cal.cm_s_per_px > 0)  # the flow to blank lies below the baseline
+    out[(rows > base + margin_px) if down else (rows < base - margin_px)] = 0.0
+    return out
+
+
 def _one_frame(frame_rgb: np.ndarray) -> np.ndarray:
     frame = np.asarray(frame_rgb)
     if frame.ndim == 4 and frame.shape[0] == 1:

@@ -27,7 +27,7 @@ from echoseg.doppler.beats import (
 from echoseg.doppler.ecg import EcgTrace, ecg_r_waves
 from echoseg.doppler.envelope import FlowEnvelope, envelope_from_flow
 from echoseg.doppler.measure import beats_from_spans, inflow_peaks, rr_irregular, summarise_beats
-from echoseg.doppler.prepare import brightened, doppler_input, strip_luminance
+from echoseg.doppler.prepare import blank_side, brightened, doppler_input, strip_luminance
 from echoseg.doppler.qc import qc_doppler
 from echoseg.doppler.site import class_posterior, nontarget_from_labels, site_from_labels
 from echoseg.imaging.signal import estimate_period
@@ -94,6 +94,8 @@ def measure(img: EchoImage, task: str, models: Models, opts: Options) -> FileRes
             pending.close()
     screen_ecg = usable_ecg(img.frames[0], cal, img.regions)
     side = trace_side(img, cal, prob, env, choice.site, screen_ecg)
+    if direction_reason(choice.site, side.env.side):  # the site's flow may lie beside a brighter jet
+        side, prob = trace_site_side_alone(img, cal, lum, models, side, prob, choice.site, screen_ecg)
     env, ecg, spans, beats, timing = side.env, side.ecg, side.spans, side.beats, side.timing
     second = _second_opinion(lum, cal, env.side, beats)
     beats, disputed = drop_disputed(beats, second)
@@ -158,6 +160,59 @@ def trace_side(img: EchoImage, cal: SpectralCalibration, prob: np.ndarray, env: 
     if first.timing and not alt.timing and alt.ecg is not None:
         note += "; by the ECG, the other side's flow lies in the wrong phase of the cardiac cycle for it"
     return replace(alt, notes=alt.notes + (note,))
+
+
+MIRROR_OVERLAP = 0.5  # site-side flow coinciding in time with the other side's jet this much is its mirror
+
+
+def trace_site_side_alone(img: EchoImage, cal: SpectralCalibration, lum: np.ndarray, models: Models,
+                          first: TracedSide, prob: np.ndarray, site: str, screen_ecg: EcgTrace | None
+                          ) -> tuple[TracedSide, np.ndarray]:
+    """The site's side of the baseline traced with the traced (wrong-way) side blanked, and its flow
+    probability; ``first`` and ``prob`` unchanged when that finds no complete beat or finds the
+    other jet's mirror.
+
+    A mitral stenosis CW strip shows the inflow above the baseline and, often brighter, the
+    regurgitant jet below it; beside the bright jet the network can see too little of a dim, flat
+    inflow to reach :data:`SIDE_MIN_SHARE` (the real echonet MV panel: 7 %), and the strip is then
+    traced on the regurgitant side and refused by its direction. The network reads the strip again
+    with that side painted black (:func:`~echoseg.doppler.prepare.blank_side`) and the site's side
+    is traced from this reading. Inflow and regurgitation alternate in the cardiac cycle; a CW
+    mirror artefact coincides in time with its jet, so site-side flow that lies for more than
+    :data:`MIRROR_OVERLAP` of its duration under the other side's flow is not taken (the direction
+    refusal stands).
+    """
+    want = SITE_DIRECTION[site]
+    alone, _ = _infer(img, cal, blank_side(lum, cal, first.env.side), models)
+    env = envelope_from_flow(alone, cal, side=want)
+    alt = trace_one_side(img, cal, env, site, screen_ecg)
+    if not any(b.complete for b in alt.beats):
+        return first, prob
+    share = coincident_share(env.speed_cm_s, first.env.speed_cm_s)
+    if share > MIRROR_OVERLAP:
+        note = (f"the flow on {site.upper()}'s side of the baseline coincides in time with the jet across it "
+                f"({share:.0%} of its duration): a mirror artefact, not traced")
+        return replace(first, notes=first.notes + (note,)), prob
+    where = "toward" if want > 0 else "away from"
+    note = (f"traced the flow running {where} the transducer, {site.upper()} flow's direction, on the strip "
+            "read again with the other side of the baseline blanked (a brighter jet runs the other way there)")
+    return replace(alt, notes=alt.notes + (note,)), alone
+
+
+FLOW_ON_FRAC = 0.15  # a column holds flow when its speed exceeds this share of the strip's high speed
+
+
+def coincident_share(speed: np.ndarray, other: np.ndarray) -> float:
+    """Share of the columns with flow in ``speed`` during which ``other`` holds flow too (0 when
+    ``speed`` has none); flow: above :data:`FLOW_ON_FRAC` of the 95th-percentile speed.
+
+    >>> coincident_share(np.array([0, 5, 5, 5, 0, 0.]), np.array([0, 0, 0, 9, 9, 0.]))
+    0.3333333333333333
+    """
+    speed, other = np.abs(np.asarray(speed, float)), np.abs(np.asarray(other, float))
+    on = speed > FLOW_ON_FRAC * np.percentile(speed, 95)
+    other_on = other > FLOW_ON_FRAC * np.percentile(other, 95)
+    return float((on & other_on).sum() / on.sum()) if on.any() else 0.0
 
 
 def choose_site(img: EchoImage, task: str, wave_p: np.ndarray, mode: str, side: int, opts: Options,
