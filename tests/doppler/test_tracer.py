@@ -95,3 +95,20 @@ def test_the_clutter_band_between_beats_does_not_count_inside_them():
     assert raw > 1.3 * truth  # the band inflates the plain integral ...
     assert all(abs(v - truth) < 0.08 * truth for v in got)  # ... and not the tracer's VTI
     assert clutter_level(traced, [Beat(0, 0.0, 2.0, 0, 0, 0, 0, 0)]) == 0.0  # nothing outside the beats
+
+
+def test_another_flow_between_the_beats_is_not_taken_for_the_clutter_band():
+    """Mitral stenosis CW: the regurgitant jet's mirror fills the inflow's side in systole at full
+    height; the beats' tracer VTIs must not be wiped out by it (they were 0: "tracer -200 %")."""
+    from echoseg.doppler.tracer import TracedEnvelope, clutter_level
+
+    t = np.arange(0, 2.0, 0.005)
+    ph = t % 1.0
+    inflow = np.where((ph > 0.45) & (ph < 0.95), 180 - 250 * (ph - 0.45), 0.0)
+    mirror = np.where(ph < 0.4, 400.0, 0.0)
+    traced_v = np.maximum(np.maximum(inflow, mirror), 20.0)  # a 20 cm/s clutter band where neither runs
+    traced = TracedEnvelope(np.arange(t.size), t, traced_v, 1, 0.8)
+    beats = [Beat(i, 0.44 + i, 0.96 + i, 0.0, 180, 0, 0, 0) for i in range(2)]
+    assert clutter_level(traced, beats) == pytest.approx(20.0)
+    truth = span_vti(t, inflow, 0.44, 0.96)
+    assert all(abs(v - truth) < 0.1 * truth for v in tracer_vtis(beats, traced))

@@ -187,18 +187,34 @@ def tracer_vtis(beats: Sequence[Beat], traced: TracedEnvelope) -> tuple[float, .
 
 
 CLUTTER_MIN_OUTSIDE = 0.1  # the clutter level needs at least this fraction of the strip outside every beat
+CLUTTER_MAX_SHARE = 0.35  # a level above this share of the beats' peak speed is another flow there, not clutter
 
 
 def clutter_level(traced: TracedEnvelope, beats: Sequence[Beat]) -> float:
     """Median traced speed (cm/s) of the samples outside every beat's span; 0 when fewer than
-    :data:`CLUTTER_MIN_OUTSIDE` of the strip's samples lie outside."""
+    :data:`CLUTTER_MIN_OUTSIDE` of the strip's samples lie outside.
+
+    Outside the beats a threshold crossing may find another flow instead of the clutter band: in a
+    mitral stenosis CW strip the regurgitant jet's mirror fills the inflow's side in systole, up to
+    the strip's edge. Its level would wipe out every beat (a tracer VTI of 0, "tracer -200 %"), so
+    a median above :data:`CLUTTER_MAX_SHARE` of the 95th-percentile traced speed inside the beats is
+    not taken for the band: the level is then the 25th percentile of the samples outside below that
+    share (0 when there are none).
+    """
     t = traced.t_s
+    speed = np.abs(traced.speed_cm_s)
     outside = np.ones(t.size, dtype=bool)
     for b in beats:
         outside &= ~((t >= b.start_s) & (t <= b.end_s))
     if outside.sum() < max(2, CLUTTER_MIN_OUTSIDE * t.size):
         return 0.0
-    return float(np.median(np.abs(traced.speed_cm_s[outside])))
+    level = float(np.median(speed[outside]))
+    inside = speed[~outside]
+    cap = CLUTTER_MAX_SHARE * float(np.percentile(inside, 95)) if inside.size else level
+    if level <= cap:
+        return level
+    low = speed[outside][speed[outside] <= cap]
+    return float(np.percentile(low, 25)) if low.size else 0.0
 
 
 def beat_agreement(beats: Sequence[Beat], tracer_vti: Sequence[float], margin: float = AGREEMENT_MARGIN) -> Agreement:
