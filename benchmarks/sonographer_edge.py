@@ -181,16 +181,15 @@ def markdown(real: list[EdgeOffsets], synth: list[EdgeOffsets], cmd: str, wall_s
     if real and synth:
         rn, rh = [o.net_pct for o in real], [o.half_grey_pct for o in real]
         lines += ["", f"Reading: on the real panels the sonographer's trace lies at the half-grey crossing "
-                  f"({min(rh):+.1f} to {max(rh):+.1f} %) and echoseg's envelope inside it ({min(rn):+.1f} to "
-                  f"{max(rn):+.1f} %). On the synthetic screens echoseg follows the truth (median "
-                  f"{float(np.median([o.net_pct for o in synth])):+.1f} %), and the truth lies well inside the "
-                  f"half-grey crossing (median {float(np.median([o.half_grey_pct for o in synth])):+.1f} %): the "
-                  "generator's broadened band stays bright beyond its analytic envelope, so the network learned to "
-                  "stop where the grey starts to fall, inside the edge a sonographer traces. Caveats: the panels' "
-                  "beats carry the reference AI's fill (flattened to grey) and the dots themselves are drawn on "
-                  "the edge (they brighten the pixels there), and five panels are few; the convention a future "
-                  "generator's truth should follow (the edge of the broadened dense signal) is a finding to test "
-                  "by retraining, not applied here."]
+                  f"({min(rh):+.1f} to {max(rh):+.1f} %) and echoseg's envelope {min(rn):+.1f} to {max(rn):+.1f} % from it"
+                  f"of it; on the synthetic screens echoseg's envelope lies at a median "
+                  f"{float(np.median([o.net_pct for o in synth])):+.1f} % of the truth and the half-grey crossing at "
+                  f"{float(np.median([o.half_grey_pct for o in synth])):+.1f} %. The signal-level truth is the "
+                  "sonographer's traced edge (docs/measurements.md, `TRACED_SIGMAS`); before it was the analytic "
+                  "envelope, 16.5 % (median) inside the half-grey crossing, and the network then stopped 1.6-14.2 % "
+                  "inside the sonographer. Caveats: the panels' beats carry the reference AI's fill (flattened to "
+                  "grey), the dots themselves are drawn on the edge (they brighten the pixels there), and five "
+                  "panels are few."]
     return "\n".join(lines) + "\n"
 
 

@@ -27,7 +27,7 @@ def study(tmp_path_factory) -> list[Path]:
     from echoseg.cli import main
 
     data = tmp_path_factory.mktemp("netstudy")
-    for task, seed in (("lvot", 5), ("av", 8)):
+    for task, seed in (("lvot", 5), ("av", 9)):  # seeds whose strips both pass QC
         assert main(["synth", "--out", str(data / task), "--n", "1", "--seed", str(seed), "--task", task,
                      "--jpeg-fraction", "0", "--quiet"]) == 0
     files = sorted(data.rglob("*.dcm"))

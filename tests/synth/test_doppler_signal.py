@@ -264,3 +264,35 @@ def test_a_faded_outer_band_changes_the_picture_only(monkeypatch: pytest.MonkeyP
         assert json.dumps(a.truth, sort_keys=True, default=str) == json.dumps(b.truth, sort_keys=True, default=str)
         assert np.array_equal(a.masks, b.masks)
     assert sum(not np.array_equal(a.frames, b.frames) for a, b in zip(with_fade, without)) >= 3
+
+
+def test_the_truth_is_the_traced_edge_outside_the_analytic_envelope(monkeypatch) -> None:
+    """A traced beat's VTI is the analytic one moved out by k broadening widths (closed form), and a
+    generated screen's truth beats are the analytic ones (k = 0, the same seed) moved out by the
+    case's own broadening: more for CW (k 1.5) than for PW (k 0.3). (The spectrum is rendered from the
+    analytic envelope either way; the sonographer's marks drawn on the screen follow the truth.)"""
+    import echoseg.synth.doppler_signal as ds
+    from echoseg.synth.waveforms import TracedBeat
+
+    rng = np.random.default_rng(3)
+    for site in ("lvot", "av", "mv"):
+        for b in make_beats(rng, site, "normal", sample_rhythm(rng, 4.0, 70.0, False), False)[:2]:
+            vti, vmax, _ = beat_stats(b)
+            tvti, tvmax, _ = beat_stats(TracedBeat(b, 1.5, 0.06, 2.0))
+            assert tvti == pytest.approx(vti * 1.09 + 3.0 * (b.end_s - b.start_s), rel=2e-3)
+            assert tvmax == pytest.approx(vmax * 1.09 + 3.0, rel=1e-6)
+    assert ds.TRACED_SIGMAS["CW"] > ds.TRACED_SIGMAS["PW"] > 0
+    seeds = range(48, 56)
+    traced = [generate_doppler_signal(s, image_size=SIZE) for s in seeds]
+    monkeypatch.setattr(ds, "TRACED_SIGMAS", {"CW": 0.0, "PW": 0.0})
+    analytic = [generate_doppler_signal(s, image_size=SIZE) for s in seeds]
+    modes = set()
+    for a, c in zip(analytic, traced):
+        k, sc = {"CW": 1.5, "PW": 0.3}[c.truth["mode"]], c.extra["scanner"]
+        modes.add(c.truth["mode"])
+        for ra, rc in zip(a.truth["beats"], c.truth["beats"]):
+            dur = ra["end_s"] - ra["start_s"]
+            want = ra["vti_cm"] * (1 + k * sc["beta"]) + k * sc["sigma0_cm_s"] * dur
+            assert rc["vti_cm"] == pytest.approx(want, rel=2e-3)
+        assert c.masks.sum() >= a.masks.sum()
+    assert modes == {"CW", "PW"}

@@ -97,7 +97,41 @@ class InflowBeat:
         return np.where(inside, v * closure, 0.0)
 
 
-FlowBeat = EjectionBeat | InflowBeat
+def traced_speed(speed: np.ndarray, sigmas: float, beta: float, sigma0_cm_s: float) -> np.ndarray:
+    """Where a sonographer traces a spectrum broadened by ``sigma = beta |v| + sigma0``: the signed
+    ``speed`` moved out by ``sigmas`` such widths wherever it is not 0 (see
+    :data:`echoseg.synth.doppler_signal.TRACED_SIGMAS`).
+
+    >>> traced_speed(np.array([0.0, 100.0, -50.0]), 1.5, 0.04, 2.0).tolist()
+    [0.0, 109.0, -56.0]
+    """
+    s = np.asarray(speed, dtype=np.float64)
+    mag = np.abs(s)
+    return np.where(mag > 0, np.sign(s) * (mag + sigmas * (beta * mag + sigma0_cm_s)), 0.0)
+
+
+@dataclass(frozen=True)
+class TracedBeat:
+    """A beat as a sonographer traces it on a broadened spectrum (:func:`traced_speed` of its speed)."""
+
+    beat: EjectionBeat | InflowBeat
+    sigmas: float
+    beta: float
+    sigma0_cm_s: float
+
+    @property
+    def start_s(self) -> float:
+        return self.beat.start_s
+
+    @property
+    def end_s(self) -> float:
+        return self.beat.end_s
+
+    def speed(self, t: np.ndarray) -> np.ndarray:
+        return traced_speed(self.beat.speed(t), self.sigmas, self.beta, self.sigma0_cm_s)
+
+
+FlowBeat = EjectionBeat | InflowBeat | TracedBeat
 
 
 def beat_stats(beat: FlowBeat) -> tuple[float, float, float]:
