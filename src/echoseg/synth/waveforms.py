@@ -114,7 +114,7 @@ def traced_speed(speed: np.ndarray, sigmas: float, beta: float, sigma0_cm_s: flo
 class TracedBeat:
     """A beat as a sonographer traces it on a broadened spectrum (:func:`traced_speed` of its speed)."""
 
-    beat: EjectionBeat | InflowBeat
+    beat: FlowBeat
     sigmas: float
     beta: float
     sigma0_cm_s: float
