@@ -273,8 +273,8 @@ def _beat_rows(beats: list[FlowBeat], t_last: float, gap: tuple[int, int] | None
 # many broadening widths (sigma = beta E + sigma0 of the case's Scanner). CW: the outer edge of the dense
 # jet (guidelines: not the faint feathering beyond it); PW: the modal velocity's edge, closer to E. Why:
 # on the five real echonet panels the sonographer's trace lies at the half-grey crossing, while the
-# analytic E of these screens lies 16.5 % (median) inside it (docs/sonographer_edge.md); a network trained
-# to E stopped 2-14 % inside the sonographer (AV -8 %, PV -16 %). Trial fine-tunes (docs/models.md):
+# analytic E of these screens lies 16.5 % (median) inside it (docs/sonographer_edge.md at commit c6ca771); a
+# network trained to E stopped 1.6-14.2 % inside the sonographer (AV -8 %, PV -16 %). Trial fine-tunes (docs/models.md):
 # PW 1.5 put the PW panels at +10..+15 %, PW 0.5 LVOT at +10 %; 0.3 is shipped.
 TRACED_SIGMAS = {"CW": 1.5, "PW": 0.3}
 
